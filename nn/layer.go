@@ -1,0 +1,57 @@
+// Package nn holds the layers a ResNet is built from. Each layer is a pair
+// of Forward/Backward passes over NHWC activations, in the spirit of llm.c:
+// shapes are written next to the code, buffers are owned by the layer and
+// reused, so a training step allocates nothing once warmed up.
+package nn
+
+import (
+	"fmt"
+
+	"residual/tensor"
+)
+
+// Param is a named tensor of a layer: a learnable weight with its gradient,
+// or a buffer such as a running mean (Grad is nil then).
+// Names follow PyTorch's state_dict style, e.g. "layer1.0.conv1.weight".
+type Param struct {
+	Name  string
+	Value *tensor.Tensor
+	Grad  *tensor.Tensor // same shape as Value; nil for buffers
+	// Frozen parameters get no gradient and are skipped by optimizers.
+	Frozen bool
+	// NoDecay marks parameters that weight decay should skip
+	// (biases and normalisation scales, by convention).
+	NoDecay bool
+}
+
+func newParam(name string, noDecay bool, shape ...int) *Param {
+	return &Param{Name: name, Value: tensor.New(shape...), Grad: tensor.New(shape...), NoDecay: noDecay}
+}
+
+func newBuffer(name string, shape ...int) *Param {
+	return &Param{Name: name, Value: tensor.New(shape...)}
+}
+
+// Layer is one differentiable operation with a single input.
+//
+// Forward returns a tensor owned by the layer, valid until its next
+// Forward. Backward takes dL/dy for the last Forward (which must have run
+// with train=true), writes the gradients of the layer's parameters into
+// their Grad (overwriting, not accumulating) and returns dL/dx, also owned
+// by the layer.
+type Layer interface {
+	// OutShape checks an input shape (batch first) and returns the output
+	// shape, or an error naming the layer and the shapes involved.
+	OutShape(in []int) ([]int, error)
+	Forward(x *tensor.Tensor, train bool) *tensor.Tensor
+	Backward(dy *tensor.Tensor) *tensor.Tensor
+	// Params lists learnable parameters; Buffers lists non-learnable state
+	// that must be saved with the model (running statistics).
+	Params() []*Param
+	Buffers() []*Param
+}
+
+// shapeError is the construction-time error for an incompatible input.
+func shapeError(layer string, in []int, want string) error {
+	return fmt.Errorf("%s: input shape %s is incompatible: want %s", layer, tensor.ShapeString(in), want)
+}
