@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""PyTorch side of `residual bench`: the same reference network, measured the same way.
+
+Run on this machine with Debian's PyTorch (apt-get install python3-torch):
+
+    /usr/bin/python3 scripts/torch_bench.py [--threads 2] [--seconds 10] [--json]
+
+The reference network is the CIFAR-style ResNet of docs/BENCHMARKS.md: a 3x3 stem
+(1->16), 3 stages x 2 basic blocks with 16/32/64 channels (stride 2 and a 1x1
+projection shortcut at the start of stages 2 and 3), global average pooling and
+a linear layer to 7 classes, on 48x48x1 inputs; 118.6 MFLOP forward per image.
+Training is SGD with momentum 0.9 on batches of 64 with cross-entropy loss, BN in
+training mode. Inference is eval mode under torch.no_grad() at batch 64 and at
+batch 1 (latency). Also times the 3x3 convolutions of the network (forward,
+backward-data, backward-weights) in GFLOP/s.
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + identity)
+
+
+class ReferenceNet(nn.Module):
+    def __init__(self, classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        layers, cin = [], 16
+        for i, cout in enumerate([16, 32, 64]):
+            stride = 1 if i == 0 else 2
+            layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+            cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layers(x)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def timed(fn, seconds, warmup=3):
+    """Runs fn repeatedly for about `seconds` and returns (calls, elapsed)."""
+    for _ in range(warmup):
+        fn()
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return n, elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    B = args.batch
+    res = {"torch": torch.__version__, "threads": args.threads, "batch": B}
+
+    # 3x3 convolutions of the reference network: (name, Cin, Cout, H, stride).
+    convs = [("conv3x3 16->16 48x48", 16, 16, 48, 1), ("conv3x3 32->32 24x24", 32, 32, 24, 1),
+             ("conv3x3 64->64 12x12", 64, 64, 12, 1)]
+    res["convs"] = []
+    for name, cin, cout, h, s in convs:
+        x = torch.randn(B, cin, h, h, requires_grad=True)
+        w = torch.randn(cout, cin, 3, 3, requires_grad=True)
+        ho = (h + 2 - 3) // s + 1
+        flop = 2.0 * B * ho * ho * cout * cin * 9
+        dy = torch.randn(B, cout, ho, ho)
+        n, t = timed(lambda: F.conv2d(x, w, None, s, 1), args.seconds / 6)
+        fwd = flop * n / t / 1e9
+        n, t = timed(lambda: torch.nn.grad.conv2d_input(x.shape, w, dy, s, 1), args.seconds / 6)
+        bwd_data = flop * n / t / 1e9
+        n, t = timed(lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, s, 1), args.seconds / 6)
+        bwd_w = flop * n / t / 1e9
+        res["convs"].append({"name": name, "fwd_gflops": fwd, "bwd_data_gflops": bwd_data, "bwd_weight_gflops": bwd_w})
+
+    model = ReferenceNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(B, 1, 48, 48)
+    y = torch.randint(0, 7, (B,))
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    model.train()
+    n, t = timed(train_step, args.seconds)
+    res["train_images_per_s"] = n * B / t
+
+    model.eval()
+    with torch.no_grad():
+        n, t = timed(lambda: model(x), args.seconds)
+        res["infer_images_per_s"] = n * B / t
+        x1 = x[:1].clone()
+        n, t = timed(lambda: model(x1), args.seconds, warmup=20)
+        res["latency_batch1_ms"] = t / n * 1e3
+
+    if args.json:
+        print(json.dumps(res))
+        return
+    print(f"PyTorch {res['torch']}, {args.threads} threads, batch {B}")
+    for c in res["convs"]:
+        print(f"  {c['name']:<24} fwd {c['fwd_gflops']:7.1f}  bwd-data {c['bwd_data_gflops']:7.1f}  bwd-weight {c['bwd_weight_gflops']:7.1f} GFLOP/s")
+    print(f"  reference ResNet train      {res['train_images_per_s']:8.1f} images/s")
+    print(f"  reference ResNet infer b{B}  {res['infer_images_per_s']:8.1f} images/s")
+    print(f"  reference ResNet batch 1    {res['latency_batch1_ms']:8.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
