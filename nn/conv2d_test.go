@@ -1,0 +1,272 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"residual/tensor"
+)
+
+// convRef is a direct float64 convolution: the definition, loop by loop.
+func convRef(c *Conv2D, x *tensor.Tensor) []float64 {
+	n, h, w, cin := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	ho, wo := c.outHW(h, w)
+	cout, s, p := c.cfg.OutC, c.cfg.Stride, c.cfg.Padding
+	out := make([]float64, n*ho*wo*cout)
+	for b := 0; b < n; b++ {
+		for oy := 0; oy < ho; oy++ {
+			for ox := 0; ox < wo; ox++ {
+				for o := 0; o < cout; o++ {
+					var acc float64
+					if c.Bias != nil {
+						acc = float64(c.Bias.Value.Data[o])
+					}
+					for ky := 0; ky < c.kh; ky++ {
+						for kx := 0; kx < c.kw; kx++ {
+							iy, ix := oy*s-p+ky, ox*s-p+kx
+							if iy < 0 || iy >= h || ix < 0 || ix >= w {
+								continue
+							}
+							for i := 0; i < cin; i++ {
+								acc += float64(x.Data[((b*h+iy)*w+ix)*cin+i]) *
+									float64(c.Weight.Value.Data[((o*c.kh+ky)*c.kw+kx)*cin+i])
+							}
+						}
+					}
+					out[((b*ho+oy)*wo+ox)*cout+o] = acc
+				}
+			}
+		}
+	}
+	return out
+}
+
+var convCases = []struct {
+	name string
+	cfg  Conv2DConfig
+	h, w int
+}{
+	{"3x3s1p1", Conv2DConfig{InC: 3, OutC: 4, Kernel: 3, Padding: 1}, 5, 6},
+	{"3x3s2p1bias", Conv2DConfig{InC: 2, OutC: 5, Kernel: 3, Stride: 2, Padding: 1, Bias: true}, 7, 6},
+	{"1x1s1", Conv2DConfig{InC: 4, OutC: 3, Kernel: 1}, 4, 5},
+	{"1x1s1bias", Conv2DConfig{InC: 4, OutC: 3, Kernel: 1, Bias: true}, 3, 3},
+	{"1x1s2", Conv2DConfig{InC: 3, OutC: 6, Kernel: 1, Stride: 2}, 5, 4},
+	{"rect2x3s1p0", Conv2DConfig{InC: 2, OutC: 3, KernelH: 2, KernelW: 3}, 4, 5},
+	{"5x5s2p2", Conv2DConfig{InC: 1, OutC: 2, Kernel: 5, Stride: 2, Padding: 2}, 6, 7},
+	{"7x7s2p3", Conv2DConfig{InC: 1, OutC: 2, Kernel: 7, Stride: 2, Padding: 3}, 9, 8},
+}
+
+func TestConv2DMatchesDirectConvolution(t *testing.T) {
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			c := NewConv2D("conv", tc.cfg, rng)
+			if c.Bias != nil {
+				for i := range c.Bias.Value.Data {
+					c.Bias.Value.Data[i] = float32(rng.NormFloat64())
+				}
+			}
+			x := gcRandn(rng, 2, tc.h, tc.w, tc.cfg.InC)
+			y := c.Forward(x, false)
+			want := convRef(c, x)
+			for i, v := range want {
+				if math.Abs(float64(y.Data[i])-v) > 1e-4*(1+math.Abs(v)) {
+					t.Fatalf("y[%d] = %g, want %g", i, y.Data[i], v)
+				}
+			}
+		})
+	}
+}
+
+func TestConv2DGradients(t *testing.T) {
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 6))
+			c := NewConv2D("conv", tc.cfg, rng)
+			x := gcRandn(rng, 2, tc.h, tc.w, tc.cfg.InC)
+			gcLayer(t, c, x, 1e-2, 1e-3, nil)
+		})
+	}
+}
+
+func TestConv2DNoInputGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	c := NewConv2D("stem", Conv2DConfig{InC: 1, OutC: 4, Kernel: 3, Padding: 1, NoInputGrad: true}, rng)
+	x := gcRandn(rng, 2, 5, 5, 1)
+	c.Forward(x, true)
+	if dx := c.Backward(gcRandn(rng, 2, 5, 5, 4)); dx != nil {
+		t.Fatalf("Backward with NoInputGrad returned %v, want nil", dx)
+	}
+	gcLayer(t, c, x, 1e-2, 1e-3, nil) // parameter gradients only
+}
+
+// TestConv2DBatchChange runs a smaller then a larger batch through one
+// layer: buffers must follow the batch size.
+func TestConv2DBatchChange(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 3))
+	c := NewConv2D("conv", Conv2DConfig{InC: 2, OutC: 3, Kernel: 3, Padding: 1}, rng)
+	for _, n := range []int{1, 3, 2} {
+		x := gcRandn(rng, n, 4, 4, 2)
+		y := c.Forward(x, true)
+		want := convRef(c, x)
+		if y.Len() != len(want) || y.Shape[0] != n {
+			t.Fatalf("batch %d: output %v", n, y.Shape)
+		}
+		for i, v := range want {
+			if math.Abs(float64(y.Data[i])-v) > 1e-4*(1+math.Abs(v)) {
+				t.Fatalf("batch %d: y[%d] = %g, want %g", n, i, y.Data[i], v)
+			}
+		}
+		if dx := c.Backward(y); dx.Shape[0] != n {
+			t.Fatalf("batch %d: dx %v", n, dx.Shape)
+		}
+	}
+}
+
+func TestConv2DInit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	c := NewConv2D("conv", Conv2DConfig{InC: 64, OutC: 64, Kernel: 3}, rng)
+	var s, ss float64
+	for _, v := range c.Weight.Value.Data {
+		s += float64(v)
+		ss += float64(v) * float64(v)
+	}
+	n := float64(c.Weight.Value.Len())
+	std := math.Sqrt(ss/n - (s/n)*(s/n))
+	want := math.Sqrt(2.0 / (64 * 9))
+	if math.Abs(std-want) > 0.02*want {
+		t.Errorf("weight std %g, want Kaiming fan_out %g", std, want)
+	}
+	if got := c.Weight.Name; got != "conv.weight" {
+		t.Errorf("weight name %q", got)
+	}
+	if !tensor.SameShape(c.Weight.Value.Shape, []int{64, 3, 3, 64}) {
+		t.Errorf("weight shape %v, want (Cout,KH,KW,Cin)", c.Weight.Value.Shape)
+	}
+	// Same seed, same weights.
+	c2 := NewConv2D("conv", Conv2DConfig{InC: 64, OutC: 64, Kernel: 3}, rand.New(rand.NewPCG(9, 9)))
+	for i := range c.Weight.Value.Data {
+		if c.Weight.Value.Data[i] != c2.Weight.Value.Data[i] {
+			t.Fatal("same seed gave different weights")
+		}
+	}
+}
+
+func TestConv2DShapeErrors(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	c := NewConv2D("layer1.0.conv1", Conv2DConfig{InC: 16, OutC: 16, Kernel: 3, Padding: 1}, rng)
+	if s, err := c.OutShape([]int{8, 48, 48, 16}); err != nil || !tensor.SameShape(s, []int{8, 48, 48, 16}) {
+		t.Fatalf("OutShape = %v, %v", s, err)
+	}
+	_, err := c.OutShape([]int{8, 48, 48, 3})
+	gcWantErr(t, err, "layer1.0.conv1", "(8,48,48,3)", "(N,H,W,16)")
+	_, err = c.OutShape([]int{8, 48, 48})
+	gcWantErr(t, err, "layer1.0.conv1", "(8,48,48)")
+	big := NewConv2D("big", Conv2DConfig{InC: 1, OutC: 1, Kernel: 7}, rng)
+	_, err = big.OutShape([]int{1, 5, 5, 1})
+	gcWantErr(t, err, "big", "(1,5,5,1)")
+	bad := NewConv2D("bad", Conv2DConfig{InC: 1, OutC: 0, Kernel: 3}, rng)
+	_, err = bad.OutShape([]int{1, 5, 5, 1})
+	gcWantErr(t, err, "bad", "OutC=0")
+	bad = NewConv2D("bad", Conv2DConfig{InC: 1, OutC: 1, Kernel: 3, Stride: -1}, rng)
+	_, err = bad.OutShape([]int{1, 5, 5, 1})
+	gcWantErr(t, err, "bad", "stride -1")
+}
+
+func TestConv2DZeroAllocs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, cfg := range []Conv2DConfig{
+		{InC: 4, OutC: 8, Kernel: 3, Padding: 1, Bias: true},
+		{InC: 4, OutC: 8, Kernel: 1},
+		{InC: 4, OutC: 8, Kernel: 1, Stride: 2},
+	} {
+		c := NewConv2D("conv", cfg, rng)
+		x := gcRandn(rng, 8, 12, 12, 4)
+		shape, _ := c.OutShape(x.Shape)
+		dy := gcRandn(rng, shape...)
+		gcZeroAllocs(t, "Conv2D", func() { c.Forward(x, true); c.Backward(dy) })
+	}
+}
+
+// benchConv measures forward and backward of a convolution on the
+// reference network's shapes and reports GFLOP/s (2 flops per MAC; the
+// backward pass does two GEMMs of the forward's size, one without dx).
+func benchConv(b *testing.B, n, h, w int, cfg Conv2DConfig, backward bool) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	c := NewConv2D("conv", cfg, rng)
+	x := gcRandn(rng, n, h, w, cfg.InC)
+	shape, err := c.OutShape(x.Shape)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dy := gcRandn(rng, shape...)
+	c.Forward(x, true)
+	if backward {
+		c.Backward(dy)
+	}
+	flops := 2 * float64(tensor.Numel(shape)) * float64(c.kh*c.kw*cfg.InC)
+	if backward {
+		flops *= 2
+		if cfg.NoInputGrad {
+			flops /= 2
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if backward {
+			c.Backward(dy)
+		} else {
+			c.Forward(x, true)
+		}
+	}
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+func BenchmarkConv2D3x3C16Forward(b *testing.B) {
+	benchConv(b, 64, 48, 48, Conv2DConfig{InC: 16, OutC: 16, Kernel: 3, Padding: 1}, false)
+}
+
+func BenchmarkConv2D3x3C16Backward(b *testing.B) {
+	benchConv(b, 64, 48, 48, Conv2DConfig{InC: 16, OutC: 16, Kernel: 3, Padding: 1}, true)
+}
+
+func BenchmarkConv2D3x3C32Forward(b *testing.B) {
+	benchConv(b, 64, 24, 24, Conv2DConfig{InC: 32, OutC: 32, Kernel: 3, Padding: 1}, false)
+}
+
+func BenchmarkConv2D3x3C32Backward(b *testing.B) {
+	benchConv(b, 64, 24, 24, Conv2DConfig{InC: 32, OutC: 32, Kernel: 3, Padding: 1}, true)
+}
+
+func BenchmarkConv2D3x3C64Forward(b *testing.B) {
+	benchConv(b, 64, 12, 12, Conv2DConfig{InC: 64, OutC: 64, Kernel: 3, Padding: 1}, false)
+}
+
+func BenchmarkConv2D3x3C64Backward(b *testing.B) {
+	benchConv(b, 64, 12, 12, Conv2DConfig{InC: 64, OutC: 64, Kernel: 3, Padding: 1}, true)
+}
+
+func BenchmarkConv2DStemForward(b *testing.B) {
+	benchConv(b, 64, 48, 48, Conv2DConfig{InC: 1, OutC: 16, Kernel: 3, Padding: 1, NoInputGrad: true}, false)
+}
+
+func BenchmarkConv2DStemBackward(b *testing.B) {
+	benchConv(b, 64, 48, 48, Conv2DConfig{InC: 1, OutC: 16, Kernel: 3, Padding: 1, NoInputGrad: true}, true)
+}
+
+func BenchmarkConv2D3x3S2C16to32Forward(b *testing.B) {
+	benchConv(b, 64, 48, 48, Conv2DConfig{InC: 16, OutC: 32, Kernel: 3, Stride: 2, Padding: 1}, false)
+}
+
+func BenchmarkConv2D3x3S2C16to32Backward(b *testing.B) {
+	benchConv(b, 64, 48, 48, Conv2DConfig{InC: 16, OutC: 32, Kernel: 3, Stride: 2, Padding: 1}, true)
+}
+
+func BenchmarkConv2D1x1S2C16to32Forward(b *testing.B) {
+	benchConv(b, 64, 48, 48, Conv2DConfig{InC: 16, OutC: 32, Kernel: 1, Stride: 2}, false)
+}
+
+func BenchmarkConv2D1x1S2C16to32Backward(b *testing.B) {
+	benchConv(b, 64, 48, 48, Conv2DConfig{InC: 16, OutC: 32, Kernel: 1, Stride: 2}, true)
+}

@@ -1,0 +1,182 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"residual/tensor"
+)
+
+// CrossEntropyConfig describes a softmax cross-entropy loss with mean
+// reduction, matching PyTorch's nn.CrossEntropyLoss.
+type CrossEntropyConfig struct {
+	Classes int // number of classes K (required, > 0)
+	// LabelSmoothing eps in [0,1): the target becomes (1-eps) on the label
+	// plus eps/K on every class, as CrossEntropyLoss(label_smoothing=eps).
+	// Default 0.
+	LabelSmoothing float32
+	// Weights are optional per-class weights (length K, >= 0). As in
+	// PyTorch, the mean is then weighted: the sum of the per-sample losses
+	// divided by the sum of the weights of the samples' labels (also for
+	// the smoothing term). nil means all 1.
+	Weights []float32
+}
+
+// SoftmaxCrossEntropy fuses softmax and cross-entropy: for logits z (N,K)
+// and labels y, with p = softmax(z) and w the class weights,
+//
+//	loss = sum_i [ (1-eps) w[y_i] (-log p[i,y_i]) + eps/K sum_j w[j] (-log p[i,j]) ] / sum_i w[y_i]
+//
+// and its gradient is dz[i,j] = p[i,j]*Q_i - q[i,j] where q is the
+// (weighted, smoothed, normalised) target and Q_i its row sum.
+type SoftmaxCrossEntropy struct {
+	cfg     CrossEntropyConfig
+	weights []float64      // (K) class weights, 1 when not configured
+	probs   *tensor.Tensor // (N,K) softmax of the last Forward
+	dlogits *tensor.Tensor // (N,K)
+	labels  []int          // labels of the last Forward (copied)
+	wsum    float64        // sum_i w[y_i] of the last Forward
+}
+
+// NewSoftmaxCrossEntropy builds the loss, or returns an error naming the
+// offending configuration value.
+func NewSoftmaxCrossEntropy(cfg CrossEntropyConfig) (*SoftmaxCrossEntropy, error) {
+	if cfg.Classes <= 0 {
+		return nil, fmt.Errorf("cross-entropy: Classes=%d must be > 0", cfg.Classes)
+	}
+	if !(cfg.LabelSmoothing >= 0 && cfg.LabelSmoothing < 1) {
+		return nil, fmt.Errorf("cross-entropy: LabelSmoothing=%g must be in [0,1)", cfg.LabelSmoothing)
+	}
+	l := &SoftmaxCrossEntropy{cfg: cfg, weights: make([]float64, cfg.Classes)}
+	if cfg.Weights != nil && len(cfg.Weights) != cfg.Classes {
+		return nil, fmt.Errorf("cross-entropy: %d class weights for %d classes", len(cfg.Weights), cfg.Classes)
+	}
+	for j := range l.weights {
+		l.weights[j] = 1
+		if cfg.Weights != nil {
+			w := cfg.Weights[j]
+			if !(w >= 0) || math.IsInf(float64(w), 0) {
+				return nil, fmt.Errorf("cross-entropy: weight of class %d is %g, want a finite value >= 0", j, w)
+			}
+			l.weights[j] = float64(w)
+		}
+	}
+	l.cfg.Weights = append([]float32(nil), cfg.Weights...)
+	return l, nil
+}
+
+// Config returns the configuration.
+func (l *SoftmaxCrossEntropy) Config() CrossEntropyConfig { return l.cfg }
+
+// Forward computes the mean loss of logits (N,K) against labels (N values
+// in [0,K)). It returns an error, before computing anything, for a bad
+// shape or a label out of range (naming its index and value), and after,
+// for a non-finite loss.
+func (l *SoftmaxCrossEntropy) Forward(logits *tensor.Tensor, labels []int) (float32, error) {
+	k := l.cfg.Classes
+	if len(logits.Shape) != 2 || logits.Shape[1] != k || logits.Shape[0] <= 0 {
+		return 0, fmt.Errorf("cross-entropy: logits shape %s is incompatible: want (N,%d)", tensor.ShapeString(logits.Shape), k)
+	}
+	n := logits.Shape[0]
+	if len(labels) != n {
+		return 0, fmt.Errorf("cross-entropy: %d labels for a batch of %d logits", len(labels), n)
+	}
+	for i, y := range labels {
+		if y < 0 || y >= k {
+			return 0, fmt.Errorf("cross-entropy: label %d is %d, want a class in [0,%d)", i, y, k)
+		}
+	}
+	l.labels = append(l.labels[:0], labels...)
+	l.probs = tensor.Ensure(l.probs, n, k)
+	eps := float64(l.cfg.LabelSmoothing)
+	var total, wsum float64
+	for i := 0; i < n; i++ {
+		z := logits.Data[i*k : (i+1)*k]
+		p := l.probs.Data[i*k : (i+1)*k]
+		// log-sum-exp, shifted by the max for stability
+		zmax := math.Inf(-1)
+		for _, v := range z {
+			zmax = max(zmax, float64(v))
+		}
+		var se float64
+		for _, v := range z {
+			se += math.Exp(float64(v) - zmax)
+		}
+		lse := zmax + math.Log(se)
+		var smooth float64 // sum_j w[j] * -log p[j]
+		for j, v := range z {
+			logp := float64(v) - lse
+			p[j] = float32(math.Exp(logp))
+			smooth -= l.weights[j] * logp
+		}
+		y := labels[i]
+		wy := l.weights[y]
+		total += (1-eps)*wy*(lse-float64(z[y])) + eps/float64(k)*smooth
+		wsum += wy
+	}
+	l.wsum = wsum
+	loss := total / wsum
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return float32(loss), fmt.Errorf("cross-entropy: loss is %g (sum of label weights %g); the logits may hold NaN or Inf", loss, wsum)
+	}
+	return float32(loss), nil
+}
+
+// Backward returns dL/dlogits (N,K) for the last successful Forward.
+func (l *SoftmaxCrossEntropy) Backward() *tensor.Tensor {
+	n, k := l.probs.Shape[0], l.probs.Shape[1]
+	l.dlogits = tensor.Ensure(l.dlogits, n, k)
+	eps := float64(l.cfg.LabelSmoothing)
+	var wall float64 // sum_j w[j]
+	for _, w := range l.weights {
+		wall += w
+	}
+	for i := 0; i < n; i++ {
+		y := l.labels[i]
+		wy := l.weights[y]
+		// row sum of the target q[i,:], times wsum
+		qsum := (1-eps)*wy + eps/float64(k)*wall
+		p := l.probs.Data[i*k : (i+1)*k]
+		d := l.dlogits.Data[i*k : (i+1)*k]
+		for j := range d {
+			q := eps / float64(k) * l.weights[j]
+			if j == y {
+				q += (1 - eps) * wy
+			}
+			d[j] = float32((float64(p[j])*qsum - q) / l.wsum)
+		}
+	}
+	return l.dlogits
+}
+
+// Probs returns the softmax probabilities (N,K) of the last Forward, owned
+// by the loss (valid until its next Forward).
+func (l *SoftmaxCrossEntropy) Probs() *tensor.Tensor { return l.probs }
+
+// Correct counts the samples of the last Forward whose most probable class
+// is their label (ties go to the lowest class index).
+func (l *SoftmaxCrossEntropy) Correct() int {
+	if l.probs == nil {
+		return 0
+	}
+	k := l.probs.Shape[1]
+	correct := 0
+	for i, y := range l.labels {
+		if Argmax(l.probs.Data[i*k:(i+1)*k]) == y {
+			correct++
+		}
+	}
+	return correct
+}
+
+// Argmax returns the index of the largest value of v (the first one on
+// ties), or -1 for an empty v.
+func Argmax(v []float32) int {
+	best := -1
+	for j, x := range v {
+		if best < 0 || x > v[best] {
+			best = j
+		}
+	}
+	return best
+}
