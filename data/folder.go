@@ -1,0 +1,238 @@
+package data
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"residual/vision"
+)
+
+// FolderOptions configures the image-file loaders (LoadFolder,
+// LoadLeapGestRecog, LoadSignDigits). Every image is decoded, converted to
+// Channels and resized (stretched) to Width x Height.
+type FolderOptions struct {
+	// Target image size and channels (1 gray, 3 RGB). Zero values take
+	// the loader's default: 48x48x1 for LoadFolder and LoadLeapGestRecog,
+	// 100x100x3 for LoadSignDigits.
+	Width, Height, Channels int
+	// Classes fixes the class order (label i is Classes[i]); every class
+	// must have a folder and no other class folders may exist. Nil uses
+	// the sorted folder names. Use FER2013ClassNames() for FER2013 folders
+	// so labels match the CSV's.
+	Classes []string
+	// SkipBad skips unreadable images, counting them in the Report,
+	// instead of failing on the first.
+	SkipBad bool
+	// MaxPerClass keeps only the first n files (sorted by name) of each
+	// class folder; 0 keeps all. Handy for quick looks at large sets.
+	MaxPerClass int
+	// MaxPixels bounds each decoded image (vision.DefaultMaxPixels when 0).
+	MaxPixels int
+	// Filter is the resize filter (vision.FilterAuto when zero).
+	Filter vision.Filter
+	// Workers is the number of decoding goroutines (GOMAXPROCS when 0).
+	Workers int
+}
+
+func (o *FolderOptions) defaults(w, h, c int) error {
+	if o.Width == 0 {
+		o.Width = w
+	}
+	if o.Height == 0 {
+		o.Height = h
+	}
+	if o.Channels == 0 {
+		o.Channels = c
+	}
+	if o.Width < 0 || o.Height < 0 || (o.Channels != 1 && o.Channels != 3) {
+		return fmt.Errorf("data: bad target image shape %dx%dx%d (want positive size, 1 or 3 channels)", o.Width, o.Height, o.Channels)
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	return nil
+}
+
+// IsImageFile reports whether name ends in .png, .jpg or .jpeg (any case).
+func IsImageFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".png", ".jpg", ".jpeg":
+		return true
+	}
+	return false
+}
+
+// listImages returns the sorted image files directly inside dir.
+func listImages(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, e := range entries {
+		if !e.IsDir() && IsImageFile(e.Name()) {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// listDirs returns the sorted names of the subdirectories of dir.
+func listDirs(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// resolveClasses checks found folder names against a fixed class list,
+// or returns the found names when classes is nil.
+func resolveClasses(root string, found []string, classes []string) ([]string, error) {
+	if classes == nil {
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s: no class folders", root)
+		}
+		return found, nil
+	}
+	known := map[string]bool{}
+	for _, c := range classes {
+		known[c] = true
+	}
+	have := map[string]bool{}
+	for _, f := range found {
+		if !known[f] {
+			return nil, fmt.Errorf("%s: folder %q is not one of the classes %v", root, f, classes)
+		}
+		have[f] = true
+	}
+	for _, c := range classes {
+		if !have[c] {
+			return nil, fmt.Errorf("%s: missing class folder %q (classes %v)", root, c, classes)
+		}
+	}
+	return append([]string(nil), classes...), nil
+}
+
+// fileEntry is one image file to load.
+type fileEntry struct {
+	path  string
+	label int
+	group string
+}
+
+// LoadFolder loads <root>/<class>/*.{png,jpg,jpeg} (extensions in any
+// case; other files are ignored). Images of any size, gray or color, are
+// converted and resized to the target. A class folder without images is an
+// error naming it; an unreadable image is an error naming the file, or
+// skipped and counted with SkipBad.
+func LoadFolder(root string, opt FolderOptions) (*Dataset, Report, error) {
+	if err := opt.defaults(48, 48, 1); err != nil {
+		return nil, Report{}, err
+	}
+	found, err := listDirs(root)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	classes, err := resolveClasses(root, found, opt.Classes)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	var entries []fileEntry
+	for label, class := range classes {
+		dir := filepath.Join(root, class)
+		files, err := listImages(dir)
+		if err != nil {
+			return nil, Report{}, err
+		}
+		if len(files) == 0 {
+			return nil, Report{}, fmt.Errorf("%s: class folder has no .png/.jpg/.jpeg images", dir)
+		}
+		if opt.MaxPerClass > 0 && len(files) > opt.MaxPerClass {
+			files = files[:opt.MaxPerClass]
+		}
+		for _, f := range files {
+			entries = append(entries, fileEntry{path: f, label: label})
+		}
+	}
+	return loadFiles(entries, classes, opt)
+}
+
+// loadFiles decodes entries in parallel into a dataset, in entry order.
+func loadFiles(entries []fileEntry, classes []string, opt FolderOptions) (*Dataset, Report, error) {
+	d := NewDataset(opt.Height, opt.Width, opt.Channels, classes)
+	size := d.ImageSize()
+	d.Pix = make([]uint8, len(entries)*size)
+	errs := make([]error, len(entries))
+
+	var wg sync.WaitGroup
+	next := make(chan int, 64)
+	for w := 0; w < min(opt.Workers, max(1, len(entries))); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var img, sized *vision.Image
+			rs := vision.Resizer{Filter: opt.Filter}
+			for i := range next {
+				var err error
+				img, err = vision.LoadFile(img, entries[i].path, opt.Channels, opt.MaxPixels)
+				if err == nil {
+					sized, err = rs.Resize(sized, img, opt.Width, opt.Height)
+				}
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				copy(d.Pix[i*size:(i+1)*size], sized.Pix)
+			}
+		}()
+	}
+	for i := range entries {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	var rep Report
+	kept := 0
+	for i, e := range entries {
+		if errs[i] != nil {
+			if !opt.SkipBad {
+				return nil, rep, errs[i]
+			}
+			rep.skip(errs[i].Error())
+			continue
+		}
+		if kept != i {
+			copy(d.Pix[kept*size:(kept+1)*size], d.Pix[i*size:(i+1)*size])
+		}
+		kept++
+		d.Labels = append(d.Labels, e.label)
+		d.Sources = append(d.Sources, e.path)
+		if e.group != "" {
+			d.Groups = append(d.Groups, e.group)
+		}
+	}
+	d.Pix = d.Pix[:kept*size]
+	if d.Groups != nil && len(d.Groups) != kept {
+		return nil, rep, fmt.Errorf("data: internal error: %d groups for %d samples", len(d.Groups), kept)
+	}
+	rep.Loaded = kept
+	if kept == 0 {
+		return nil, rep, fmt.Errorf("data: no readable images (%s)", rep)
+	}
+	return d, rep, nil
+}
