@@ -121,8 +121,9 @@ class Fixture:
 
     def add(self, name, arr):
         assert name not in self.tensors, name
-        if arr.dtype == np.float64:
-            arr = arr.astype(np.float32)
+        # Copy now: .numpy() shares memory with the tensor, and BatchNorm
+        # updates its running statistics in place during the forward pass.
+        arr = np.array(arr, dtype=np.float32 if arr.dtype == np.float64 else arr.dtype, order="C", copy=True)
         self.tensors[name] = arr
 
     def case(self, name, config):
