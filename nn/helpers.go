@@ -83,3 +83,16 @@ func grainFor(perItem, minWork int) int {
 // minParallelWork is roughly the number of float operations below which a
 // loop is not worth spreading over the worker pool.
 const minParallelWork = 1 << 14
+
+// Every single-input layer implements Layer.
+var (
+	_ Layer = (*Conv2D)(nil)
+	_ Layer = (*BatchNorm2D)(nil)
+	_ Layer = (*ReLU)(nil)
+	_ Layer = (*MaxPool2D)(nil)
+	_ Layer = (*AvgPool2D)(nil)
+	_ Layer = (*GlobalAvgPool)(nil)
+	_ Layer = (*Linear)(nil)
+	_ Layer = (*Dropout)(nil)
+	_ Layer = (*Flatten)(nil)
+)
