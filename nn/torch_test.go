@@ -249,6 +249,45 @@ func TestTorchGlobalAvgPool(t *testing.T) {
 	}
 }
 
+func TestTorchMaxPool2D(t *testing.T) {
+	f := torchFile(t)
+	names, configs := torchCases(t, f, "maxpool2d")
+	for _, name := range names {
+		cfg := configs[name]
+		t.Run(name, func(t *testing.T) {
+			m := nn.NewMaxPool2D(name, nn.Pool2DConfig{Kernel: cfg.Kernel, Stride: cfg.Stride, Padding: cfg.Padding})
+			x := ref(t, f, name+".x")
+			if _, err := m.OutShape(x.Shape); err != nil {
+				t.Fatal(err)
+			}
+			compare(t, f, name+".y", m.Forward(x, true))
+			compare(t, f, name+".dx", m.Backward(ref(t, f, name+".dy")))
+		})
+	}
+}
+
+// TestTorchAvgPool2D: nn's average pooling always counts the padding
+// (PyTorch's default count_include_pad=True), which is what the fixture uses.
+func TestTorchAvgPool2D(t *testing.T) {
+	f := torchFile(t)
+	names, configs := torchCases(t, f, "avgpool2d")
+	for _, name := range names {
+		cfg := configs[name]
+		t.Run(name, func(t *testing.T) {
+			if !cfg.CountIncludePad {
+				t.Fatalf("fixture case uses count_include_pad=false, which nn.AvgPool2D does not implement")
+			}
+			a := nn.NewAvgPool2D(name, nn.Pool2DConfig{Kernel: cfg.Kernel, Stride: cfg.Stride, Padding: cfg.Padding})
+			x := ref(t, f, name+".x")
+			if _, err := a.OutShape(x.Shape); err != nil {
+				t.Fatal(err)
+			}
+			compare(t, f, name+".y", a.Forward(x, true))
+			compare(t, f, name+".dx", a.Backward(ref(t, f, name+".dy")))
+		})
+	}
+}
+
 func TestTorchLinear(t *testing.T) {
 	f := torchFile(t)
 	names, configs := torchCases(t, f, "linear")
@@ -324,6 +363,28 @@ func TestTorchCrossEntropy(t *testing.T) {
 			compareScalar(t, f, name+".loss", got)
 			compare(t, f, name+".dlogits", loss.Backward())
 		})
+	}
+}
+
+// TestTorchFixtureCoverage fails when the fixture holds a kind of case
+// that no test above checks (e.g. after the script gained a new layer).
+func TestTorchFixtureCoverage(t *testing.T) {
+	tested := map[string]bool{
+		"conv2d": true, "batchnorm2d": true, "relu": true, "maxpool2d": true, "avgpool2d": true,
+		"global_avgpool": true, "linear": true, "add": true, "cross_entropy": true,
+	}
+	f := torchFile(t)
+	for key, val := range f.Metadata {
+		if _, ok := strings.CutPrefix(key, "case."); !ok {
+			continue
+		}
+		var cfg caseConfig
+		if err := json.Unmarshal([]byte(val), &cfg); err != nil {
+			t.Fatalf("metadata %q: %v", key, err)
+		}
+		if !tested[cfg.Kind] {
+			t.Errorf("%s: kind %q is in the fixture but not tested", key, cfg.Kind)
+		}
 	}
 }
 

@@ -232,6 +232,9 @@ def pool_cases(fx):
     seed(401)
     run_layer(fx, "maxpool3x3_s2_p1", nn.MaxPool2d(3, stride=2, padding=1), torch.randn(2, 3, 5, 7),
               dict(kind="maxpool2d", kernel=3, stride=2, padding=1))
+    seed(405)  # mostly negative input on an even size: padding must act as -inf, not 0
+    run_layer(fx, "maxpool3x3_s2_p1_neg", nn.MaxPool2d(3, stride=2, padding=1), torch.randn(2, 3, 6, 8) - 2.0,
+              dict(kind="maxpool2d", kernel=3, stride=2, padding=1))
     seed(402)
     run_layer(fx, "avgpool2x2_s2", nn.AvgPool2d(2, stride=2), torch.randn(2, 3, 5, 7),
               dict(kind="avgpool2d", kernel=2, stride=2, padding=0, count_include_pad=True))
