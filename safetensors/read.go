@@ -89,7 +89,7 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 		return nil, fmt.Errorf("safetensors: file is %d bytes, too short for the 8-byte header length", size)
 	}
 	var lenBuf [8]byte
-	if _, err := r.ReadAt(lenBuf[:], 0); err != nil {
+	if err := readAt(r, lenBuf[:], 0); err != nil {
 		return nil, fmt.Errorf("safetensors: reading header length: %w", err)
 	}
 	n := binary.LittleEndian.Uint64(lenBuf[:])
@@ -100,7 +100,7 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 		return nil, fmt.Errorf("safetensors: header length %d exceeds the %d bytes after the length field (file truncated?)", n, size-8)
 	}
 	header := make([]byte, n)
-	if _, err := r.ReadAt(header, 8); err != nil {
+	if err := readAt(r, header, 8); err != nil {
 		return nil, fmt.Errorf("safetensors: reading %d-byte header: %w", n, err)
 	}
 	f := &File{r: r, dataStart: 8 + int64(n), source: "safetensors"}
@@ -108,6 +108,22 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	return f, nil
+}
+
+// readAt fills b from r at off. io.ReaderAt may report io.EOF along with a
+// complete read that ends at the end of the input: that is success.
+func readAt(r io.ReaderAt, b []byte, off int64) error {
+	if len(b) == 0 {
+		return nil
+	}
+	n, err := r.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // rawInfo is one header entry as written in JSON; pointers detect
@@ -291,7 +307,7 @@ func (f *File) Raw(name string) ([]byte, error) {
 		return nil, err
 	}
 	b := make([]byte, in.End-in.Begin) // checked against the file size by Read
-	if _, err := f.r.ReadAt(b, f.dataStart+in.Begin); err != nil && !(err == io.EOF && len(b) == 0) {
+	if err := readAt(f.r, b, f.dataStart+in.Begin); err != nil {
 		return nil, fmt.Errorf("%s: tensor %q: reading bytes [%d, %d) of the data section: %w", f.source, name, in.Begin, in.End, err)
 	}
 	return b, nil

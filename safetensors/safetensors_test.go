@@ -3,6 +3,7 @@ package safetensors
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"math"
 	"path/filepath"
 	"slices"
@@ -328,5 +329,47 @@ func TestBFloat16(t *testing.T) {
 	}
 	if g := Float32ToBFloat16(float32(math.NaN())); BFloat16ToFloat32(g) == BFloat16ToFloat32(g) {
 		t.Errorf("NaN became %#04x", g)
+	}
+}
+
+// eofReaderAt returns io.EOF with a complete read that reaches the end, as
+// io.ReaderAt allows; shortBy makes it pretend the file is shorter.
+type eofReaderAt struct {
+	b       []byte
+	shortBy int
+}
+
+func (r eofReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	end := int64(len(r.b) - r.shortBy)
+	if off >= end {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[off:end])
+	if off+int64(n) == end {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func TestReaderAtEOF(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(&buf, []Entry{Float32("a", tensor.FromData([]float32{1, 2}, 2))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Read(eofReaderAt{b: buf.Bytes()}, int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := f.Tensor("a"); err != nil || !slices.Equal(a.Data, []float32{1, 2}) {
+		t.Fatalf("Tensor(a) = %v, %v", a, err)
+	}
+	// A reader shorter than the size it was announced with: a clear error
+	// when the data is read, not a panic or garbage.
+	f, err = Read(eofReaderAt{b: buf.Bytes(), shortBy: 4}, int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Tensor("a"); err == nil || !strings.Contains(err.Error(), `tensor "a": reading bytes [0, 8)`) {
+		t.Fatalf("short reader: err = %v", err)
 	}
 }
