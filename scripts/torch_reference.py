@@ -105,11 +105,10 @@ def act(t):
     return nhwc(t) if t.dim() == 4 else plain(t)
 
 
-def param(name, t):
-    """Our layout of a parameter or buffer, chosen by its state_dict name and rank."""
-    if t.dim() == 4:  # conv weight
-        return ohwi(t)
-    return plain(t)
+def param(t):
+    """Our layout of a parameter or buffer: conv weights (the only 4-D ones)
+    become OHWI, the rest (linear weights, vectors, I64 counters) stay as is."""
+    return ohwi(t) if t.dim() == 4 else plain(t)
 
 
 class Fixture:
@@ -152,21 +151,21 @@ def run_layer(fx, case, module, x, config, params=(), buffers=(), owner=None):
     owner = owner or module
     fx.case(case, config)
     for b in buffers:
-        fx.add(f"{case}.{b}", param(b, getattr(owner, b)))
+        fx.add(f"{case}.{b}", param(getattr(owner, b)))
     x = x.clone().requires_grad_(True)
     y = module(x)
     dy = torch.randn_like(y)
     (y * dy).sum().backward()
     fx.add(f"{case}.x", act(x))
     for p in params:
-        fx.add(f"{case}.{p}", param(p, getattr(owner, p)))
-        fx.add(f"{case}.d{p}", param(p, getattr(owner, p).grad))
+        fx.add(f"{case}.{p}", param(getattr(owner, p)))
+        fx.add(f"{case}.d{p}", param(getattr(owner, p).grad))
     fx.add(f"{case}.y", act(y))
     fx.add(f"{case}.dy", act(dy))
     fx.add(f"{case}.dx", act(x.grad))
     if module.training:
         for b in buffers:
-            fx.add(f"{case}.{b}_after", param(b, getattr(owner, b)))
+            fx.add(f"{case}.{b}_after", param(getattr(owner, b)))
     return y
 
 
@@ -360,7 +359,7 @@ def resnet_fixture():
                 m.running_var.uniform_(0.5, 1.5)
     fx = Fixture()
     for name, t in model.state_dict().items():
-        fx.add(name, param(name, t) if t.dtype == torch.float32 else t.numpy().astype(np.int64))
+        fx.add(name, param(t))
     x = torch.randn(4, 1, 8, 8)
     labels = torch.tensor([0, 2, 1, 2])
     model.train()
@@ -375,10 +374,10 @@ def resnet_fixture():
     fx.add("loss", plain(loss))
     fx.add("dx", nhwc(x.grad))
     for name, p in model.named_parameters():
-        fx.add(f"grad.{name}", param(name, p.grad))
+        fx.add(f"grad.{name}", param(p.grad))
     for name, t in model.state_dict().items():
         if "running" in name or "num_batches" in name:
-            fx.add(f"after.{name}", param(name, t) if t.dtype == torch.float32 else t.numpy().astype(np.int64))
+            fx.add(f"after.{name}", param(t))
     # Inference with the updated running statistics.
     model.eval()
     with torch.no_grad():
