@@ -42,8 +42,17 @@ func loadSklearnCases(t *testing.T) []sklearnCase {
 	if err := json.Unmarshal(data, &fixture); err != nil {
 		t.Fatalf("parsing %s: %v", path, err)
 	}
-	if len(fixture.Cases) < 9 {
-		t.Fatalf("%s has %d cases, want at least 9", path, len(fixture.Cases))
+	// The cases the brief asks for must all be there, so a regenerated
+	// fixture cannot silently drop one.
+	have := map[string]bool{}
+	for _, c := range fixture.Cases {
+		have[c.Name] = true
+	}
+	for _, name := range []string{"random_labels", "imbalanced", "class_never_predicted", "class_absent_from_true",
+		"class_in_neither", "fer7", "gestures10", "long_class_name", "binary", "unicode_names", "perfect"} {
+		if !have[name] {
+			t.Fatalf("%s (sklearn %s) has no case %q", path, fixture.SklearnVersion, name)
+		}
 	}
 	return fixture.Cases
 }

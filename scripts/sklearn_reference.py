@@ -128,6 +128,19 @@ def build_cases():
                       class_names=["short", "a_much_longer_class_name_than_weighted_avg", "mid_len"],
                       y_true=y_true, y_pred=y_pred, scores=None))
 
+    rng = np.random.default_rng(9)
+    y_true = rng.integers(0, 2, size=50)
+    y_pred = noisy_predictions(rng, y_true, 2, 0.8)
+    cases.append(dict(name="binary", class_names=["negative", "positive"], y_true=y_true, y_pred=y_pred,
+                      scores=None))
+
+    # Non-ASCII names: widths count characters (code points), not bytes.
+    rng = np.random.default_rng(10)
+    y_true = rng.integers(0, 3, size=20)
+    y_pred = noisy_predictions(rng, y_true, 3, 0.7)
+    cases.append(dict(name="unicode_names", class_names=["ärger", "überraschung_groß", "freude"],
+                      y_true=y_true, y_pred=y_pred, scores=None))
+
     y_true = np.array([0, 1, 2, 2, 1, 0, 2])
     cases.append(dict(name="perfect", class_names=["x", "y", "z"], y_true=y_true, y_pred=y_true.copy(),
                       scores=None))
