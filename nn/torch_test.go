@@ -9,6 +9,9 @@ package nn_test
 // our layouts (NHWC activations, (Cout,KH,KW,Cin) conv weights). Each
 // case's configuration is in the file metadata under "case.<name>".
 //
+// Every case runs twice on the same layer (subtests "first" and "again"),
+// to catch state left in reused buffers.
+//
 // `go test -v -run Torch ./nn` prints the largest difference per tensor.
 
 import (
@@ -159,6 +162,21 @@ func compareScalar(t *testing.T, f *safetensors.File, name string, got float32) 
 	compare(t, f, name, tensor.FromData([]float32{got}))
 }
 
+// twice runs check as subtest "first" on a fresh layer, then fills the
+// gradients of params with NaN and runs it again ("again") on the same
+// layer: reused buffers must not leak state into the next step, and
+// Backward must overwrite every gradient element, not accumulate.
+func twice(t *testing.T, params []*nn.Param, check func(t *testing.T)) {
+	t.Helper()
+	t.Run("first", check)
+	for _, p := range params {
+		for i := range p.Grad.Data {
+			p.Grad.Data[i] = float32(math.NaN())
+		}
+	}
+	t.Run("again", check)
+}
+
 func TestTorchConv2D(t *testing.T) {
 	f := torchFile(t)
 	names, configs := torchCases(t, f, "conv2d")
@@ -177,12 +195,14 @@ func TestTorchConv2D(t *testing.T) {
 			if cfg.Bias {
 				setValue(t, conv.Bias, ref(t, f, name+".bias"))
 			}
-			compare(t, f, name+".y", conv.Forward(x, true))
-			compare(t, f, name+".dx", conv.Backward(ref(t, f, name+".dy")))
-			compare(t, f, name+".dweight", conv.Weight.Grad)
-			if cfg.Bias {
-				compare(t, f, name+".dbias", conv.Bias.Grad)
-			}
+			twice(t, conv.Params(), func(t *testing.T) {
+				compare(t, f, name+".y", conv.Forward(x, true))
+				compare(t, f, name+".dx", conv.Backward(ref(t, f, name+".dy")))
+				compare(t, f, name+".dweight", conv.Weight.Grad)
+				if cfg.Bias {
+					compare(t, f, name+".dbias", conv.Bias.Grad)
+				}
+			})
 		})
 	}
 }
@@ -204,19 +224,22 @@ func TestTorchBatchNorm2D(t *testing.T) {
 			}
 			setValue(t, bn.Weight, ref(t, f, name+".weight"))
 			setValue(t, bn.Bias, ref(t, f, name+".bias"))
-			setValue(t, bn.RunningMean, ref(t, f, name+".running_mean"))
-			setValue(t, bn.RunningVar, ref(t, f, name+".running_var"))
-			compare(t, f, name+".y", bn.Forward(x, cfg.Train))
-			if !cfg.Train {
-				compare(t, f, name+".running_mean", bn.RunningMean.Value)
-				compare(t, f, name+".running_var", bn.RunningVar.Value)
-				return
-			}
-			compare(t, f, name+".running_mean_after", bn.RunningMean.Value)
-			compare(t, f, name+".running_var_after", bn.RunningVar.Value)
-			compare(t, f, name+".dx", bn.Backward(ref(t, f, name+".dy")))
-			compare(t, f, name+".dweight", bn.Weight.Grad)
-			compare(t, f, name+".dbias", bn.Bias.Grad)
+			twice(t, bn.Params(), func(t *testing.T) {
+				// Each pass starts from the fixture's running statistics.
+				setValue(t, bn.RunningMean, ref(t, f, name+".running_mean"))
+				setValue(t, bn.RunningVar, ref(t, f, name+".running_var"))
+				compare(t, f, name+".y", bn.Forward(x, cfg.Train))
+				if !cfg.Train {
+					compare(t, f, name+".running_mean", bn.RunningMean.Value)
+					compare(t, f, name+".running_var", bn.RunningVar.Value)
+					return
+				}
+				compare(t, f, name+".running_mean_after", bn.RunningMean.Value)
+				compare(t, f, name+".running_var_after", bn.RunningVar.Value)
+				compare(t, f, name+".dx", bn.Backward(ref(t, f, name+".dy")))
+				compare(t, f, name+".dweight", bn.Weight.Grad)
+				compare(t, f, name+".dbias", bn.Bias.Grad)
+			})
 		})
 	}
 }
@@ -227,8 +250,10 @@ func TestTorchReLU(t *testing.T) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			r := nn.NewReLU(name)
-			compare(t, f, name+".y", r.Forward(ref(t, f, name+".x"), true))
-			compare(t, f, name+".dx", r.Backward(ref(t, f, name+".dy")))
+			twice(t, nil, func(t *testing.T) {
+				compare(t, f, name+".y", r.Forward(ref(t, f, name+".x"), true))
+				compare(t, f, name+".dx", r.Backward(ref(t, f, name+".dy")))
+			})
 		})
 	}
 }
@@ -243,8 +268,10 @@ func TestTorchGlobalAvgPool(t *testing.T) {
 			if _, err := g.OutShape(x.Shape); err != nil {
 				t.Fatal(err)
 			}
-			compare(t, f, name+".y", g.Forward(x, true))
-			compare(t, f, name+".dx", g.Backward(ref(t, f, name+".dy")))
+			twice(t, nil, func(t *testing.T) {
+				compare(t, f, name+".y", g.Forward(x, true))
+				compare(t, f, name+".dx", g.Backward(ref(t, f, name+".dy")))
+			})
 		})
 	}
 }
@@ -260,8 +287,10 @@ func TestTorchMaxPool2D(t *testing.T) {
 			if _, err := m.OutShape(x.Shape); err != nil {
 				t.Fatal(err)
 			}
-			compare(t, f, name+".y", m.Forward(x, true))
-			compare(t, f, name+".dx", m.Backward(ref(t, f, name+".dy")))
+			twice(t, nil, func(t *testing.T) {
+				compare(t, f, name+".y", m.Forward(x, true))
+				compare(t, f, name+".dx", m.Backward(ref(t, f, name+".dy")))
+			})
 		})
 	}
 }
@@ -282,8 +311,10 @@ func TestTorchAvgPool2D(t *testing.T) {
 			if _, err := a.OutShape(x.Shape); err != nil {
 				t.Fatal(err)
 			}
-			compare(t, f, name+".y", a.Forward(x, true))
-			compare(t, f, name+".dx", a.Backward(ref(t, f, name+".dy")))
+			twice(t, nil, func(t *testing.T) {
+				compare(t, f, name+".y", a.Forward(x, true))
+				compare(t, f, name+".dx", a.Backward(ref(t, f, name+".dy")))
+			})
 		})
 	}
 }
@@ -305,12 +336,14 @@ func TestTorchLinear(t *testing.T) {
 			} else if l.Bias != nil {
 				t.Fatalf("NoBias layer has a bias %s", l.Bias.Name)
 			}
-			compare(t, f, name+".y", l.Forward(x, true))
-			compare(t, f, name+".dx", l.Backward(ref(t, f, name+".dy")))
-			compare(t, f, name+".dweight", l.Weight.Grad)
-			if cfg.Bias {
-				compare(t, f, name+".dbias", l.Bias.Grad)
-			}
+			twice(t, l.Params(), func(t *testing.T) {
+				compare(t, f, name+".y", l.Forward(x, true))
+				compare(t, f, name+".dx", l.Backward(ref(t, f, name+".dy")))
+				compare(t, f, name+".dweight", l.Weight.Grad)
+				if cfg.Bias {
+					compare(t, f, name+".dbias", l.Bias.Grad)
+				}
+			})
 		})
 	}
 }
@@ -326,10 +359,12 @@ func TestTorchAdd(t *testing.T) {
 			if _, err := s.OutShape(a.Shape, b.Shape); err != nil {
 				t.Fatal(err)
 			}
-			compare(t, f, name+".y", s.Forward(a, b))
-			da, db := s.Backward(ref(t, f, name+".dy"))
-			compare(t, f, name+".da", da)
-			compare(t, f, name+".db", db)
+			twice(t, nil, func(t *testing.T) {
+				compare(t, f, name+".y", s.Forward(a, b))
+				da, db := s.Backward(ref(t, f, name+".dy"))
+				compare(t, f, name+".da", da)
+				compare(t, f, name+".db", db)
+			})
 		})
 	}
 }
@@ -356,12 +391,14 @@ func TestTorchCrossEntropy(t *testing.T) {
 			for i, v := range labels64 {
 				labels[i] = int(v)
 			}
-			got, err := loss.Forward(ref(t, f, name+".logits"), labels)
-			if err != nil {
-				t.Fatal(err)
-			}
-			compareScalar(t, f, name+".loss", got)
-			compare(t, f, name+".dlogits", loss.Backward())
+			twice(t, nil, func(t *testing.T) {
+				got, err := loss.Forward(ref(t, f, name+".logits"), labels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				compareScalar(t, f, name+".loss", got)
+				compare(t, f, name+".dlogits", loss.Backward())
+			})
 		})
 	}
 }
