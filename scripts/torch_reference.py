@@ -186,6 +186,8 @@ def conv_cases(fx):
     conv_case(fx, "conv7x7_s2_p3", 2, 9, 11, 3, 4, 7, 2, 3, False, 105)  # ResNet stem
     conv_case(fx, "conv2x3_s1_p0", 3, 4, 6, 2, 3, (2, 3), 1, 0, True, 106)  # rectangular kernel, odd sizes
     conv_case(fx, "conv3x3_s2_p0", 2, 6, 6, 3, 2, 3, 2, 0, True, 107)  # even input, windows leave a border
+    # More channels: GEMM sizes (M=162, K=144, N=24) past any kernel's register tile.
+    conv_case(fx, "conv3x3_s1_p1_wide", 2, 9, 9, 16, 24, 3, 1, 1, True, 108)
 
 
 def batchnorm_module(c):
@@ -248,6 +250,9 @@ def pool_cases(fx):
 def linear_cases(fx):
     seed(501)
     run_layer(fx, "linear", nn.Linear(6, 4), torch.randn(3, 6), dict(kind="linear", in_f=6, out_f=4, bias=True),
+              params=("weight", "bias"))
+    seed(503)  # odd sizes for GEMM edge handling
+    run_layer(fx, "linear_odd", nn.Linear(37, 19), torch.randn(9, 37), dict(kind="linear", in_f=37, out_f=19, bias=True),
               params=("weight", "bias"))
     seed(502)
     run_layer(fx, "linear_nobias", nn.Linear(5, 3, bias=False), torch.randn(2, 5),
