@@ -41,8 +41,8 @@ func (o BarPlotOptions) withDefaults() BarPlotOptions {
 }
 
 // WritePerClassAccuracyPNG draws one bar per class with its accuracy
-// (recall, a fraction in [0, 1], shown in percent and written above the
-// bar) and writes the chart as PNG to w. accuracy[i] belongs to
+// (recall, a fraction in [0, 1], shown in percent and written at the top
+// of the bar) and writes the chart as PNG to w. accuracy[i] belongs to
 // classNames[i]; Metrics.PerClassAccuracy gives it.
 func WritePerClassAccuracyPNG(w io.Writer, classNames []string, accuracy []float64, opts BarPlotOptions) error {
 	opts = opts.withDefaults()
@@ -68,6 +68,10 @@ func WritePerClassAccuracyPNG(w io.Writer, classNames []string, accuracy []float
 	p := newPlot(opts.Title)
 	p.Y.Label.Text = "Accuracy (%)"
 	p.X.Label.Text = "Class"
+
+	grid := plotter.NewGrid() // first, so that it is drawn under everything
+	grid.Vertical.Color = nil // horizontal lines only
+	p.Add(grid)
 
 	percent := make(plotter.Values, k)
 	for i, a := range accuracy {
@@ -98,8 +102,7 @@ func WritePerClassAccuracyPNG(w io.Writer, classNames []string, accuracy []float
 	p.Add(bars)
 
 	// The value of each bar, in white inside its top end, or in black just
-	// above a bar too short to hold it. Inside the bar it stays readable
-	// when the overall-accuracy line crosses the bar near its top.
+	// above a bar too short to hold it.
 	xys := make(plotter.XYs, k)
 	labels := make([]string, k)
 	for i, v := range percent {
@@ -110,10 +113,20 @@ func WritePerClassAccuracyPNG(w io.Writer, classNames []string, accuracy []float
 	if err != nil {
 		return fmt.Errorf("eval: per-class accuracy plot labels: %w", err)
 	}
+	// 10 points, smaller when the widest value is wider than a bar.
+	fontSize := vg.Points(10)
+	widest := vg.Length(0)
+	for i, l := range labels {
+		values.TextStyle[i].Font.Size = fontSize
+		widest = max(widest, values.TextStyle[i].Width(l))
+	}
+	if fit := barWidth * 0.8; widest > fit {
+		fontSize = max(vg.Points(6), fontSize*fit/widest)
+	}
 	for i := range values.TextStyle {
 		st := &values.TextStyle[i]
 		st.XAlign = draw.XCenter
-		st.Font.Size = vg.Points(10)
+		st.Font.Size = fontSize
 		if percent[i] >= 12 {
 			st.YAlign = draw.YTop
 			st.Color = color.White
@@ -131,9 +144,6 @@ func WritePerClassAccuracyPNG(w io.Writer, classNames []string, accuracy []float
 	p.Y.Min, p.Y.Max = 0, 115
 	p.Y.Tick.Marker = percentTicks{}
 	rotateXLabelsIfCrowded(p, classNames, pixels(opts.WidthPx))
-	grid := plotter.NewGrid()
-	grid.Vertical.Color = nil // horizontal lines only
-	p.Add(grid)
 
 	return writePlotPNG(w, p, opts.WidthPx, opts.HeightPx)
 }
