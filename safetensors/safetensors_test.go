@@ -176,6 +176,17 @@ func TestRoundTrip(t *testing.T) {
 	if _, err := f2.Tensor("nope"); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("error should name the file %s: %v", path, err)
 	}
+	// A failed write leaves neither a partial file nor a temporary one.
+	bad := filepath.Join(filepath.Dir(path), "bad.safetensors")
+	if err := WriteFile(bad, []Entry{{Name: "x", DType: F32, Shape: []int{2}}}, nil); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("WriteFile of a bad entry: err = %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "bad*")); len(left) != 0 {
+		t.Errorf("failed WriteFile left %v", left)
+	}
+	if err := WriteFile(filepath.Join(path, "sub", "x"), entries, nil); err == nil {
+		t.Error("WriteFile into a missing directory should fail")
+	}
 }
 
 func TestWriteErrors(t *testing.T) {

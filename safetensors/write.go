@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -82,21 +83,34 @@ func Write(w io.Writer, entries []Entry, metadata map[string]string) error {
 	return nil
 }
 
-// WriteFile writes a safetensors file at path (see Write).
+// WriteFile writes a safetensors file at path (see Write). It writes a
+// temporary file in the same directory and renames it over path, so a
+// crash never leaves a truncated file under the final name.
 func WriteFile(path string, entries []Entry, metadata map[string]string) error {
-	fh, err := os.Create(path)
+	fh, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
 	}
+	tmp := fh.Name()
 	bw := bufio.NewWriter(fh)
 	err = Write(bw, entries, metadata)
 	if err == nil {
 		err = bw.Flush()
 	}
+	if err == nil {
+		err = fh.Chmod(0o644) // CreateTemp makes 0600; a model file is not secret
+	}
+	if err == nil {
+		err = fh.Sync()
+	}
 	if cerr := fh.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
 	if err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
