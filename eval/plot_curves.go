@@ -15,13 +15,14 @@ import (
 
 // EpochRecord is what training measured after one epoch. A value that was
 // not measured (for instance no validation set) is NaN: its point is left
-// out of the curves.
+// out of the curves. (encoding/json cannot write NaN: set such values
+// before encoding, or keep them out of JSON logs.)
 type EpochRecord struct {
-	Epoch     int     // epoch number; strictly increasing along a run
-	TrainLoss float64 // mean training loss
-	TrainAcc  float64 // training accuracy, a fraction in [0, 1]
-	ValLoss   float64 // validation loss
-	ValAcc    float64 // validation accuracy, a fraction in [0, 1]
+	Epoch     int     `json:"epoch"`      // epoch number; strictly increasing along a run
+	TrainLoss float64 `json:"train_loss"` // mean training loss
+	TrainAcc  float64 `json:"train_acc"`  // training accuracy, a fraction in [0, 1]
+	ValLoss   float64 `json:"val_loss"`   // validation loss
+	ValAcc    float64 `json:"val_acc"`    // validation accuracy, a fraction in [0, 1]
 }
 
 // CurvePlotOptions configure WriteTrainingCurvesPNG. The zero value gives
