@@ -30,6 +30,11 @@ gradients of L = sum(y * dy): CASE.dx and CASE.d<param>. BatchNorm in
 training mode also stores CASE.running_mean_after / CASE.running_var_after.
 Each case's configuration is in the file metadata under "case.CASE" (JSON).
 
+The ResNet file uses PyTorch state_dict names (e.g. layer2.0.downsample.0.weight)
+for the parameters and buffers before the step, plus x, labels, logits, loss,
+dx, grad.<param>, after.<buffer> (running statistics after the step) and
+eval_logits (eval mode, after the step); its metadata "description" says more.
+
 The safetensors writer is a few lines below (the python safetensors
 package is not needed): 8-byte little-endian header length, a JSON header,
 then the raw little-endian data.
