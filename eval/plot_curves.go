@@ -15,8 +15,8 @@ import (
 
 // EpochRecord is what training measured after one epoch. A value that was
 // not measured (for instance no validation set) is NaN: its point is left
-// out of the curves. (encoding/json cannot write NaN: set such values
-// before encoding, or keep them out of JSON logs.)
+// out of the curves. Note that encoding/json refuses NaN, so a JSON log of
+// these records needs its own way to mark a missing value.
 type EpochRecord struct {
 	Epoch     int     `json:"epoch"`      // epoch number; strictly increasing along a run
 	TrainLoss float64 `json:"train_loss"` // mean training loss
