@@ -76,11 +76,9 @@ func (s *Add) Backward(dy *tensor.Tensor) (da, db *tensor.Tensor) {
 
 func (s *Add) backwardRange(lo, hi int) {
 	y, dy, dx := s.out.Data[lo:hi], s.dy.Data[lo:hi], s.dx.Data[lo:hi]
+	y = y[:len(dy)]
+	dx = dx[:len(dy)]
 	for i, g := range dy {
-		if y[i] > 0 {
-			dx[i] = g
-		} else {
-			dx[i] = 0
-		}
+		dx[i] = g * reluMask(y[i]) // y > 0 ? g : 0, without a branch
 	}
 }

@@ -47,9 +47,9 @@ type BatchNorm2D struct {
 	invStd []float32      // (C) 1/sqrt(var+eps) of the last training Forward
 	scale  []float32      // (C) per-channel multiplier of Forward
 	shift  []float32      // (C) per-channel offset of Forward
-	gk     []float32      // (C) gamma*invStd, for Backward
-	gkSum  []float32      // (C) gamma*invStd*mean(g), for Backward
-	gkXhat []float32      // (C) gamma*invStd*mean(g*xhat), for Backward
+	gk     []float32      // (C) Backward's dx = gk*g + gA*x + gC
+	gA     []float32      // (C)
+	gC     []float32      // (C)
 	part   []float64      // (reduceChunks, 2*C) partial sums
 	dy     *tensor.Tensor // gradient being propagated, not owned
 
@@ -91,8 +91,8 @@ func NewBatchNorm2D(name string, cfg BatchNorm2DConfig) *BatchNorm2D {
 	b.scale = make([]float32, c)
 	b.shift = make([]float32, c)
 	b.gk = make([]float32, c)
-	b.gkSum = make([]float32, c)
-	b.gkXhat = make([]float32, c)
+	b.gA = make([]float32, c)
+	b.gC = make([]float32, c)
 	b.part = make([]float64, reduceChunks*2*c)
 	b.sumFn = b.sumChunks
 	b.sqDevFn = b.sqDevChunks
@@ -187,52 +187,24 @@ func (b *BatchNorm2D) reducePart(j int) float64 {
 // sumChunks: part[k][j] = sum of x[:,j] over the pixels of chunk k.
 func (b *BatchNorm2D) sumChunks(lo, hi int) {
 	c := b.cfg.C
-	x := b.x.Data
 	for k := lo; k < hi; k++ {
-		acc := b.part[k*2*c : k*2*c+c]
-		clear(acc)
 		r0, r1 := chunkBounds(b.m, reduceChunks, k)
-		for r := r0; r < r1; r++ {
-			for j, v := range x[r*c : (r+1)*c] {
-				acc[j] += float64(v)
-			}
-		}
+		bnSum(b.part[k*2*c:k*2*c+c], b.x.Data, c, r0, r1)
 	}
 }
 
 // sqDevChunks: part[k][j] = sum of (x[:,j]-mean[j])² over chunk k.
 func (b *BatchNorm2D) sqDevChunks(lo, hi int) {
 	c := b.cfg.C
-	x := b.x.Data
-	mean := b.mean[:c]
 	for k := lo; k < hi; k++ {
-		acc := b.part[k*2*c : k*2*c+c]
-		clear(acc)
 		r0, r1 := chunkBounds(b.m, reduceChunks, k)
-		for r := r0; r < r1; r++ {
-			for j, v := range x[r*c : (r+1)*c] {
-				d := float64(v - mean[j])
-				acc[j] += d * d
-			}
-		}
+		bnSqDev(b.part[k*2*c:k*2*c+c], b.x.Data, b.mean, c, r0, r1)
 	}
 }
 
 // affineRows: y = x*scale + shift (then ReLU) for pixels [lo,hi).
 func (b *BatchNorm2D) affineRows(lo, hi int) {
-	c := b.cfg.C
-	x, y := b.x.Data, b.out.Data
-	scale, shift := b.scale[:c], b.shift[:c]
-	for r := lo; r < hi; r++ {
-		xr, yr := x[r*c:(r+1)*c], y[r*c:(r+1)*c]
-		for j, v := range xr {
-			o := v*scale[j] + shift[j]
-			if b.cfg.ReLU && o < 0 {
-				o = 0
-			}
-			yr[j] = o
-		}
-	}
+	bnAffine(b.out.Data, b.x.Data, b.scale, b.shift, b.cfg.ReLU, b.cfg.C, lo, hi)
 }
 
 // Backward takes dy (N,H,W,C) of the last training Forward and returns dx.
@@ -241,6 +213,8 @@ func (b *BatchNorm2D) affineRows(lo, hi int) {
 //	dbeta  = sum g                       (per channel, over N*H*W)
 //	dgamma = sum g*xhat
 //	dx     = gamma*invStd * (g - dbeta/M - xhat*dgamma/M)
+//
+// in two passes: the sums, then dx.
 func (b *BatchNorm2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	c := b.cfg.C
 	b.dy = dy
@@ -256,11 +230,15 @@ func (b *BatchNorm2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		}
 		dbeta[j] = float32(sg)
 		dgamma[j] = float32(sgx)
-		// dx = k*g - k*sg/M - xhat*k*sgx/M with k = gamma*invStd
-		k := float64(b.Weight.Value.Data[j]) * float64(b.invStd[j])
+		// dx = k*g - k*sg/M - xhat*k*sgx/M with k = gamma*invStd and
+		// xhat = (x-mean)*invStd, i.e. dx = k*g + A*x + C with
+		// A = -invStd*k*sgx/M and C = mean*invStd*k*sgx/M - k*sg/M.
+		is := float64(b.invStd[j])
+		k := float64(b.Weight.Value.Data[j]) * is
+		kx := k * sgx / m
 		b.gk[j] = float32(k)
-		b.gkSum[j] = float32(k * sg / m)
-		b.gkXhat[j] = float32(k * sgx / m)
+		b.gA[j] = float32(-is * kx)
+		b.gC[j] = float32(float64(b.mean[j])*is*kx - k*sg/m)
 	}
 	parallel.For(b.m, grainFor(c, minParallelWork), b.gradFn)
 	b.dy = nil
@@ -270,42 +248,231 @@ func (b *BatchNorm2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 // gradSumChunks: part[k][j] = sum g, part[k][C+j] = sum g*xhat over chunk k.
 func (b *BatchNorm2D) gradSumChunks(lo, hi int) {
 	c := b.cfg.C
-	x, y, dy := b.x.Data, b.out.Data, b.dy.Data
-	mean, invStd := b.mean[:c], b.invStd[:c]
 	for k := lo; k < hi; k++ {
-		sg := b.part[k*2*c : k*2*c+c]
-		sgx := b.part[k*2*c+c : k*2*c+2*c]
-		clear(sg)
-		clear(sgx)
 		r0, r1 := chunkBounds(b.m, reduceChunks, k)
-		for r := r0; r < r1; r++ {
-			xr, yr, dr := x[r*c:(r+1)*c], y[r*c:(r+1)*c], dy[r*c:(r+1)*c]
-			for j, g := range dr {
-				if b.cfg.ReLU && yr[j] <= 0 {
-					continue
+		bnGradSums(b.part[k*2*c:k*2*c+c], b.part[k*2*c+c:k*2*c+2*c], b, r0, r1)
+	}
+}
+
+// gradRows computes dx for pixels [lo,hi); see Backward.
+func (b *BatchNorm2D) gradRows(lo, hi int) { bnGrad(b, lo, hi) }
+
+// The kernels below walk a (rows, C) matrix in blocks of bnRowBlock rows
+// (a few KiB, in L1) and, within a block, four channels at a time down the
+// rows, so that per-channel constants and accumulators live in registers
+// and the four accumulation chains run in parallel. Leftover channels
+// (C not a multiple of 4) go one at a time.
+
+// bnRowBlock is the number of rows of a block for C channels.
+func bnRowBlock(c int) int { return max(1, 2048/c) }
+
+// bnSum sets acc[j] = sum over rows [r0,r1) of x[r,j].
+func bnSum(acc []float64, x []float32, c, r0, r1 int) {
+	clear(acc)
+	for b0 := r0; b0 < r1; b0 += bnRowBlock(c) {
+		b1 := min(r1, b0+bnRowBlock(c))
+		j := 0
+		for ; j+4 <= c; j += 4 {
+			var s0, s1, s2, s3 float64
+			for r := b0; r < b1; r++ {
+				v := x[r*c+j : r*c+j+4 : r*c+j+4]
+				s0 += float64(v[0])
+				s1 += float64(v[1])
+				s2 += float64(v[2])
+				s3 += float64(v[3])
+			}
+			a := acc[j : j+4 : j+4]
+			a[0] += s0
+			a[1] += s1
+			a[2] += s2
+			a[3] += s3
+		}
+		for ; j < c; j++ {
+			var s0 float64
+			for r := b0; r < b1; r++ {
+				s0 += float64(x[r*c+j])
+			}
+			acc[j] += s0
+		}
+	}
+}
+
+// bnSqDev sets acc[j] = sum over rows [r0,r1) of (x[r,j]-mean[j])².
+func bnSqDev(acc []float64, x, mean []float32, c, r0, r1 int) {
+	clear(acc)
+	for b0 := r0; b0 < r1; b0 += bnRowBlock(c) {
+		b1 := min(r1, b0+bnRowBlock(c))
+		j := 0
+		for ; j+4 <= c; j += 4 {
+			m := mean[j : j+4 : j+4]
+			m0, m1, m2, m3 := float64(m[0]), float64(m[1]), float64(m[2]), float64(m[3])
+			var s0, s1, s2, s3 float64
+			for r := b0; r < b1; r++ {
+				v := x[r*c+j : r*c+j+4 : r*c+j+4]
+				d0, d1, d2, d3 := float64(v[0])-m0, float64(v[1])-m1, float64(v[2])-m2, float64(v[3])-m3
+				s0 += d0 * d0
+				s1 += d1 * d1
+				s2 += d2 * d2
+				s3 += d3 * d3
+			}
+			a := acc[j : j+4 : j+4]
+			a[0] += s0
+			a[1] += s1
+			a[2] += s2
+			a[3] += s3
+		}
+		for ; j < c; j++ {
+			m0 := float64(mean[j])
+			var s0 float64
+			for r := b0; r < b1; r++ {
+				d := float64(x[r*c+j]) - m0
+				s0 += d * d
+			}
+			acc[j] += s0
+		}
+	}
+}
+
+// bnAffine sets y[r,j] = x[r,j]*scale[j] + shift[j] (then max(.,0) if
+// relu) for rows [r0,r1).
+func bnAffine(y, x, scale, shift []float32, relu bool, c, r0, r1 int) {
+	for b0 := r0; b0 < r1; b0 += bnRowBlock(c) {
+		b1 := min(r1, b0+bnRowBlock(c))
+		j := 0
+		for ; j+4 <= c; j += 4 {
+			sc, sh := scale[j:j+4:j+4], shift[j:j+4:j+4]
+			a0, a1, a2, a3 := sc[0], sc[1], sc[2], sc[3]
+			b0_, b1_, b2_, b3_ := sh[0], sh[1], sh[2], sh[3]
+			for r := b0; r < b1; r++ {
+				v := x[r*c+j : r*c+j+4 : r*c+j+4]
+				o := y[r*c+j : r*c+j+4 : r*c+j+4]
+				o0, o1, o2, o3 := v[0]*a0+b0_, v[1]*a1+b1_, v[2]*a2+b2_, v[3]*a3+b3_
+				if relu {
+					o0, o1, o2, o3 = max(o0, 0), max(o1, 0), max(o2, 0), max(o3, 0)
 				}
-				xhat := (xr[j] - mean[j]) * invStd[j]
-				sg[j] += float64(g)
-				sgx[j] += float64(g * xhat)
+				o[0], o[1], o[2], o[3] = o0, o1, o2, o3
+			}
+		}
+		for ; j < c; j++ {
+			a, sh := scale[j], shift[j]
+			for r := b0; r < b1; r++ {
+				o := x[r*c+j]*a + sh
+				if relu {
+					o = max(o, 0)
+				}
+				y[r*c+j] = o
 			}
 		}
 	}
 }
 
-// gradRows computes dx for pixels [lo,hi); see Backward.
-func (b *BatchNorm2D) gradRows(lo, hi int) {
-	c := b.cfg.C
-	x, y, dy, dx := b.x.Data, b.out.Data, b.dy.Data, b.dx.Data
-	mean, invStd := b.mean[:c], b.invStd[:c]
-	k, kg, kgx := b.gk[:c], b.gkSum[:c], b.gkXhat[:c]
-	for r := lo; r < hi; r++ {
-		xr, yr, dr, out := x[r*c:(r+1)*c], y[r*c:(r+1)*c], dy[r*c:(r+1)*c], dx[r*c:(r+1)*c]
-		for j, g := range dr {
-			if b.cfg.ReLU && yr[j] <= 0 {
-				g = 0
+// reluMask is 1 when y > 0 and 0 when y == 0, for y = max(.,0), without a
+// branch (ReLU masks of real activations are unpredictable): the two
+// products push every positive float32 to at least 1, or to +Inf.
+func reluMask(y float32) float32 { return min(y*1e30*1e30, 1) }
+
+// bnGradSums sets sg[j] = sum g[r,j] and sgx[j] = sum g[r,j]*xhat[r,j]
+// over rows [r0,r1), where g is dy masked by the fused ReLU and
+// xhat = (x-mean)*invStd.
+func bnGradSums(sg, sgx []float64, b *BatchNorm2D, r0, r1 int) {
+	c, relu := b.cfg.C, b.cfg.ReLU
+	x, y, dy := b.x.Data, b.out.Data, b.dy.Data
+	clear(sg)
+	clear(sgx)
+	for b0 := r0; b0 < r1; b0 += bnRowBlock(c) {
+		b1 := min(r1, b0+bnRowBlock(c))
+		j := 0
+		for ; j+4 <= c; j += 4 {
+			mu, is := b.mean[j:j+4:j+4], b.invStd[j:j+4:j+4]
+			m0, m1, m2, m3 := mu[0], mu[1], mu[2], mu[3]
+			i0, i1, i2, i3 := is[0], is[1], is[2], is[3]
+			var g0, g1, g2, g3, h0, h1, h2, h3 float64
+			for r := b0; r < b1; r++ {
+				o := r*c + j
+				v, d := x[o:o+4:o+4], dy[o:o+4:o+4]
+				d0, d1, d2, d3 := d[0], d[1], d[2], d[3]
+				if relu {
+					yo := y[o : o+4 : o+4]
+					d0 *= reluMask(yo[0])
+					d1 *= reluMask(yo[1])
+					d2 *= reluMask(yo[2])
+					d3 *= reluMask(yo[3])
+				}
+				g0 += float64(d0)
+				g1 += float64(d1)
+				g2 += float64(d2)
+				g3 += float64(d3)
+				h0 += float64(d0 * ((v[0] - m0) * i0))
+				h1 += float64(d1 * ((v[1] - m1) * i1))
+				h2 += float64(d2 * ((v[2] - m2) * i2))
+				h3 += float64(d3 * ((v[3] - m3) * i3))
 			}
-			xhat := (xr[j] - mean[j]) * invStd[j]
-			out[j] = k[j]*g - kg[j] - xhat*kgx[j]
+			sg[j] += g0
+			sg[j+1] += g1
+			sg[j+2] += g2
+			sg[j+3] += g3
+			sgx[j] += h0
+			sgx[j+1] += h1
+			sgx[j+2] += h2
+			sgx[j+3] += h3
+		}
+		for ; j < c; j++ {
+			m0, i0 := b.mean[j], b.invStd[j]
+			var g0, h0 float64
+			for r := b0; r < b1; r++ {
+				d0 := dy[r*c+j]
+				if relu {
+					d0 *= reluMask(y[r*c+j])
+				}
+				g0 += float64(d0)
+				h0 += float64(d0 * ((x[r*c+j] - m0) * i0))
+			}
+			sg[j] += g0
+			sgx[j] += h0
+		}
+	}
+}
+
+// bnGrad sets dx = gk*g + gA*x + gC for rows [r0,r1), with the
+// per-channel constants computed by Backward.
+func bnGrad(b *BatchNorm2D, r0, r1 int) {
+	c, relu := b.cfg.C, b.cfg.ReLU
+	x, y, dy, dx := b.x.Data, b.out.Data, b.dy.Data, b.dx.Data
+	for b0 := r0; b0 < r1; b0 += bnRowBlock(c) {
+		b1 := min(r1, b0+bnRowBlock(c))
+		j := 0
+		for ; j+4 <= c; j += 4 {
+			k, a, cc := b.gk[j:j+4:j+4], b.gA[j:j+4:j+4], b.gC[j:j+4:j+4]
+			k0, k1, k2, k3 := k[0], k[1], k[2], k[3]
+			a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
+			c0, c1, c2, c3 := cc[0], cc[1], cc[2], cc[3]
+			for r := b0; r < b1; r++ {
+				o := r*c + j
+				v, d, out := x[o:o+4:o+4], dy[o:o+4:o+4], dx[o:o+4:o+4]
+				d0, d1, d2, d3 := d[0], d[1], d[2], d[3]
+				if relu {
+					yo := y[o : o+4 : o+4]
+					d0 *= reluMask(yo[0])
+					d1 *= reluMask(yo[1])
+					d2 *= reluMask(yo[2])
+					d3 *= reluMask(yo[3])
+				}
+				out[0] = k0*d0 + a0*v[0] + c0
+				out[1] = k1*d1 + a1*v[1] + c1
+				out[2] = k2*d2 + a2*v[2] + c2
+				out[3] = k3*d3 + a3*v[3] + c3
+			}
+		}
+		for ; j < c; j++ {
+			k0, a0, c0 := b.gk[j], b.gA[j], b.gC[j]
+			for r := b0; r < b1; r++ {
+				o := r*c + j
+				d0 := dy[o]
+				if relu {
+					d0 *= reluMask(y[o])
+				}
+				dx[o] = k0*d0 + a0*x[o] + c0
+			}
 		}
 	}
 }

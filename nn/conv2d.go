@@ -32,8 +32,14 @@ type Conv2DConfig struct {
 //
 // The weight is stored (Cout, KH, KW, Cin) ("OHWI"): PyTorch's (Cout, Cin,
 // KH, KW) weight permuted so that one row of W matches one row of cols.
+//
+// The batch is processed in blocks of whole images whose cols matrix fits
+// in cache (colsBlockFloats): im2col, GEMM and col2im of a block then work
+// on cache-resident data instead of streaming a (N*Ho*Wo, K) matrix through
+// memory, and the layer needs only a block-sized workspace. Backward
+// recomputes the blocks' im2col, which is cheap next to the GEMMs.
 // A 1x1 convolution with stride 1 and no padding skips im2col: the input
-// itself is the cols matrix.
+// itself is the cols matrix, and the whole batch is one GEMM.
 type Conv2D struct {
 	name   string
 	cfg    Conv2DConfig
@@ -45,17 +51,33 @@ type Conv2D struct {
 
 	// Shapes of the last Forward.
 	n, h, w, ho, wo int
+	blockImages     int // images per block
 
 	x     *tensor.Tensor // input of the last Forward (N,H,W,Cin), not owned
-	cols  *tensor.Tensor // (N*Ho*Wo, KH*KW*Cin), unused on the 1x1 fast path
 	out   *tensor.Tensor // (N,Ho,Wo,Cout)
-	dcols *tensor.Tensor // (N*Ho*Wo, KH*KW*Cin), unused on the 1x1 fast path
 	dx    *tensor.Tensor // (N,H,W,Cin)
+	cols  []float32      // (blockImages*Ho*Wo, K) workspace
+	dcols []float32      // (blockImages*Ho*Wo, K) workspace
 	bsum  colSummer
+
+	// The block [blk0,blk1) of images that im2colRows/col2imRows work on,
+	// and the block whose im2col cols holds (colsX, colsN0, colsN1).
+	blk0, blk1     int
+	colsX          *tensor.Tensor
+	colsN0, colsN1 int
+
+	// col2im tables for the current H and W; see buildTaps.
+	rowTap, colTap []int32
+	tapH, tapW     int
 
 	// Parallel loop bodies, created once so that calls do not allocate.
 	im2colFn, col2imFn, biasFillFn func(lo, hi int)
 }
+
+// colsBlockFloats bounds the size of a block's cols matrix (2 MiB), so
+// that it stays in the caches between im2col and the GEMM. A variable only
+// so that tests can force many small blocks.
+var colsBlockFloats = 1 << 19
 
 // NewConv2D builds a convolution named name (its parameters are
 // "<name>.weight" and "<name>.bias"). The weight gets Kaiming-normal
@@ -85,6 +107,8 @@ func NewConv2D(name string, cfg Conv2DConfig, rng *rand.Rand) *Conv2D {
 		c.err = configError(name, "stride %d must be > 0", cfg.Stride)
 	case cfg.Padding < 0:
 		c.err = configError(name, "padding %d must be >= 0", cfg.Padding)
+	case c.kh*c.kw > maxGatherTaps:
+		c.err = configError(name, "kernel %dx%d has more than %d taps", c.kh, c.kw, maxGatherTaps)
 	}
 	if c.err != nil {
 		c.Weight = newParam(name+".weight", false, 0)
@@ -159,44 +183,77 @@ func (c *Conv2D) direct() bool {
 
 // Forward computes y = conv(x) + bias. x is (N,H,W,Cin), y (N,Ho,Wo,Cout).
 func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	c.n, c.h, c.w = x.Shape[0], x.Shape[1], x.Shape[2]
-	c.ho, c.wo = c.outHW(c.h, c.w)
-	c.x = x
+	c.setShape(x)
 	cout := c.cfg.OutC
-	m := c.n * c.ho * c.wo // rows of the GEMM: one per output pixel
 	k := c.kh * c.kw * c.cfg.InC
 	c.out = tensor.Ensure(c.out, c.n, c.ho, c.wo, cout)
-
-	a := x.Data
-	if !c.direct() {
-		c.cols = tensor.Ensure(c.cols, m, k)
-		parallel.For(c.n*c.ho, grainFor(c.wo*k, minParallelWork), c.im2colFn)
-		a = c.cols.Data
-	}
 	// Bias epilogue: pre-fill y with the bias and let the GEMM accumulate
 	// onto it (beta = 1), instead of a separate pass over y.
 	beta := float32(0)
 	if c.Bias != nil {
-		parallel.For(m, grainFor(cout, minParallelWork), c.biasFillFn)
+		parallel.For(c.n*c.ho*c.wo, grainFor(cout, minParallelWork), c.biasFillFn)
 		beta = 1
 	}
-	// y (M,Cout) = cols (M,K) · W(Cout,K)ᵀ
-	kernels.Sgemm(false, true, m, cout, k, 1, a, k, c.Weight.Value.Data, k, beta, c.out.Data, cout)
+	if c.direct() {
+		// y (N*H*W,Cout) = x (N*H*W,Cin) · W(Cout,Cin)ᵀ
+		kernels.Sgemm(false, true, c.n*c.h*c.w, cout, k, 1, x.Data, k, c.Weight.Value.Data, k, beta, c.out.Data, cout)
+		return c.out
+	}
+	pix := c.ho * c.wo // GEMM rows per image
+	for n0 := 0; n0 < c.n; n0 += c.blockImages {
+		n1 := min(c.n, n0+c.blockImages)
+		c.im2col(n0, n1)
+		// y[n0:n1] (rows,Cout) = cols (rows,K) · W(Cout,K)ᵀ
+		rows := (n1 - n0) * pix
+		kernels.Sgemm(false, true, rows, cout, k, 1, c.cols, k, c.Weight.Value.Data, k, beta, c.out.Data[n0*pix*cout:], cout)
+	}
 	return c.out
 }
 
-// im2colRows fills the cols rows of output rows [lo,hi), indexed n*Ho+oy.
-// A cols row is the receptive field of one output pixel laid out (KH,KW,Cin),
-// zeros where the window hangs over the padding. In NHWC the KW*Cin values
-// of one kernel row are contiguous in x, so each kernel row is one copy.
+// setShape records the shapes of a Forward's input and sizes the
+// workspaces.
+func (c *Conv2D) setShape(x *tensor.Tensor) {
+	c.x = x
+	c.n, c.h, c.w = x.Shape[0], x.Shape[1], x.Shape[2]
+	c.ho, c.wo = c.outHW(c.h, c.w)
+	c.colsX = nil
+	if c.direct() {
+		return
+	}
+	k := c.kh * c.kw * c.cfg.InC
+	perImage := c.ho * c.wo * k
+	c.blockImages = max(1, min(c.n, colsBlockFloats/perImage))
+	if size := c.blockImages * perImage; cap(c.cols) < size {
+		c.cols = make([]float32, size)
+	}
+}
+
+// im2col fills cols with the receptive fields of images [n0,n1), unless
+// it already holds them.
+func (c *Conv2D) im2col(n0, n1 int) {
+	if c.colsX == c.x && c.colsN0 == n0 && c.colsN1 == n1 {
+		return
+	}
+	c.blk0, c.blk1 = n0, n1
+	k := c.kh * c.kw * c.cfg.InC
+	parallel.For((n1-n0)*c.ho, grainFor(c.wo*k, minParallelWork), c.im2colFn)
+	c.colsX, c.colsN0, c.colsN1 = c.x, n0, n1
+}
+
+// im2colRows fills the cols rows of output rows [lo,hi) of the current
+// block, indexed (n-blk0)*Ho+oy. A cols row is the receptive field of one
+// output pixel laid out (KH,KW,Cin), zeros where the window hangs over the
+// padding. In NHWC the KW*Cin values of one kernel row are contiguous in
+// x, so each kernel row is one copy. (A strided 1x1 convolution, as in a
+// projection shortcut, is the special case that gathers every S-th pixel.)
 func (c *Conv2D) im2colRows(lo, hi int) {
 	cin, kh, kw := c.cfg.InC, c.kh, c.kw
 	s, p := c.cfg.Stride, c.cfg.Padding
 	h, w, ho, wo := c.h, c.w, c.ho, c.wo
 	k := kh * kw * cin
-	x, cols := c.x.Data, c.cols.Data
+	x, cols := c.x.Data, c.cols
 	for r := lo; r < hi; r++ {
-		n, oy := r/ho, r%ho
+		n, oy := c.blk0+r/ho, r%ho
 		img := x[n*h*w*cin : (n+1)*h*w*cin]
 		for ox := 0; ox < wo; ox++ {
 			row := cols[(r*wo+ox)*k : (r*wo+ox+1)*k]
@@ -229,76 +286,161 @@ func (c *Conv2D) biasFillRows(lo, hi int) {
 	}
 }
 
-// Backward takes dy (N,Ho,Wo,Cout) and computes
+// Backward takes dy (N,Ho,Wo,Cout) and computes, block by block,
 //
-//	dW    (Cout,K)   = dyᵀ · cols
-//	dBias (Cout)     = column sums of dy
-//	dcols (M,K)      = dy · W
-//	dx    (N,H,W,Cin) = col2im(dcols)
+//	dW    (Cout,K)    += dy[block]ᵀ · cols[block]
+//	dcols (rows,K)     = dy[block] · W
+//	dx    [block]      = col2im(dcols)
 //
-// It returns dx, or nil when the layer was built with NoInputGrad.
+// and dBias (Cout) = column sums of dy. It returns dx (N,H,W,Cin), or nil
+// when the layer was built with NoInputGrad. Blocks run last to first, so
+// the first one reuses the cols that Forward left behind.
 func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	cout := c.cfg.OutC
-	m := c.n * c.ho * c.wo
 	k := c.kh * c.kw * c.cfg.InC
-	a := c.x.Data
-	if !c.direct() {
-		a = c.cols.Data
-	}
-	kernels.Sgemm(true, false, cout, k, m, 1, dy.Data, cout, a, k, 0, c.Weight.Grad.Data, k)
+	dW, W := c.Weight.Grad.Data, c.Weight.Value.Data
 	if c.Bias != nil {
-		c.bsum.sum(dy.Data, m, cout, c.Bias.Grad.Data)
+		c.bsum.sum(dy.Data, c.n*c.ho*c.wo, cout, c.Bias.Grad.Data)
+	}
+	if !c.cfg.NoInputGrad {
+		c.dx = tensor.Ensure(c.dx, c.n, c.h, c.w, c.cfg.InC)
+	}
+	if c.direct() {
+		m := c.n * c.h * c.w
+		kernels.Sgemm(true, false, cout, k, m, 1, dy.Data, cout, c.x.Data, k, 0, dW, k)
+		if c.cfg.NoInputGrad {
+			return nil
+		}
+		// dx (M,Cin) = dy (M,Cout) · W (Cout,Cin)
+		kernels.Sgemm(false, false, m, k, cout, 1, dy.Data, cout, W, k, 0, c.dx.Data, k)
+		return c.dx
+	}
+	pix := c.ho * c.wo
+	if !c.cfg.NoInputGrad {
+		if size := c.blockImages * pix * k; cap(c.dcols) < size {
+			c.dcols = make([]float32, size)
+		}
+		c.buildTaps()
+	}
+	last := (c.n - 1) / c.blockImages * c.blockImages
+	for n0 := last; n0 >= 0; n0 -= c.blockImages {
+		n1 := min(c.n, n0+c.blockImages)
+		rows := (n1 - n0) * pix
+		dyBlock := dy.Data[n0*pix*cout:]
+		c.im2col(n0, n1)
+		beta := float32(1)
+		if n0 == last {
+			beta = 0
+		}
+		kernels.Sgemm(true, false, cout, k, rows, 1, dyBlock, cout, c.cols, k, beta, dW, k)
+		if c.cfg.NoInputGrad {
+			continue
+		}
+		kernels.Sgemm(false, false, rows, k, cout, 1, dyBlock, cout, W, k, 0, c.dcols, k)
+		c.blk0, c.blk1 = n0, n1
+		parallel.For((n1-n0)*c.h, grainFor(c.w*k, minParallelWork), c.col2imFn)
 	}
 	if c.cfg.NoInputGrad {
 		return nil
 	}
-	c.dx = tensor.Ensure(c.dx, c.n, c.h, c.w, c.cfg.InC)
-	if c.direct() {
-		// dx (M,Cin) = dy (M,Cout) · W (Cout,Cin)
-		kernels.Sgemm(false, false, m, k, cout, 1, dy.Data, cout, c.Weight.Value.Data, k, 0, c.dx.Data, k)
-		return c.dx
-	}
-	c.dcols = tensor.Ensure(c.dcols, m, k)
-	kernels.Sgemm(false, false, m, k, cout, 1, dy.Data, cout, c.Weight.Value.Data, k, 0, c.dcols.Data, k)
-	parallel.For(c.n*c.h, grainFor(c.w*k, minParallelWork), c.col2imFn)
 	return c.dx
 }
 
-// col2imRows computes the dx rows [lo,hi), indexed n*H+iy, by gathering
-// (rather than scattering) the dcols entries that read each input pixel:
-// x[iy,ix] fed output (oy,ox) through kernel tap (ky,kx) when
-// iy = oy*S - P + ky and ix = ox*S - P + kx. Gathering lets rows of dx be
-// computed independently and in parallel, without atomics.
+// col2imRows computes the dx rows [lo,hi) of the current block, indexed
+// (n-blk0)*H+iy, from the block's dcols by gathering (rather than
+// scattering) the entries that read each input pixel: x[iy,ix] fed output
+// (oy,ox) through kernel tap (ky,kx) when iy = oy*S - P + ky and
+// ix = ox*S - P + kx (rowTap and colTap list these). Gathering lets rows of
+// dx be computed independently and in parallel, without atomics, and
+// writes each dx value once.
 func (c *Conv2D) col2imRows(lo, hi int) {
 	cin, kh, kw := c.cfg.InC, c.kh, c.kw
-	s, p := c.cfg.Stride, c.cfg.Padding
 	h, w, ho, wo := c.h, c.w, c.ho, c.wo
 	k := kh * kw * cin
-	dx, dcols := c.dx.Data, c.dcols.Data
+	dx, dcols := c.dx.Data[c.blk0*h*w*cin:], c.dcols
+	var offBuf [maxGatherTaps]int
 	for r := lo; r < hi; r++ {
-		n, iy := r/h, r%h
+		n, iy := r/h, r%h // n counts from the block's first image
+		rowTap := c.rowTap[iy*kh : (iy+1)*kh]
 		for ix := 0; ix < w; ix++ {
-			dst := dx[(r*w+ix)*cin : (r*w+ix+1)*cin]
-			clear(dst)
-			for ky := 0; ky < kh; ky++ {
-				ty := iy + p - ky
-				if ty < 0 || ty%s != 0 || ty/s >= ho {
+			// offsets in dcols of the Cin-vectors that sum into dx[n,iy,ix,:]
+			offs := offBuf[:0]
+			colTap := c.colTap[ix*kw : (ix+1)*kw]
+			for ky, oy := range rowTap {
+				if oy < 0 {
 					continue
 				}
-				oy := ty / s
-				for kx := 0; kx < kw; kx++ {
-					tx := ix + p - kx
-					if tx < 0 || tx%s != 0 || tx/s >= wo {
-						continue
-					}
-					ox := tx / s
-					off := ((n*ho+oy)*wo+ox)*k + (ky*kw+kx)*cin
-					src := dcols[off : off+cin]
-					for i, v := range src {
-						dst[i] += v
+				base := (n*ho + int(oy)) * wo
+				for kx, ox := range colTap {
+					if ox >= 0 {
+						offs = append(offs, (base+int(ox))*k+(ky*kw+kx)*cin)
 					}
 				}
 			}
+			dst := dx[(r*w+ix)*cin : (r*w+ix+1)*cin]
+			sumVectors(dst, dcols, offs)
 		}
 	}
+}
+
+// maxGatherTaps bounds the taps of one pixel (KH*KW) kept on the stack.
+const maxGatherTaps = 64
+
+// sumVectors sets dst[i] = sum over o in offs of src[o+i]. Four channels
+// are summed at a time in local variables, so each dst value is stored
+// once and the adds form four independent chains.
+func sumVectors(dst, src []float32, offs []int) {
+	n := len(dst)
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		var a0, a1, a2, a3 float32
+		for _, o := range offs {
+			s := src[o+i : o+i+4 : o+i+4]
+			a0 += s[0]
+			a1 += s[1]
+			a2 += s[2]
+			a3 += s[3]
+		}
+		d := dst[i : i+4 : i+4]
+		d[0], d[1], d[2], d[3] = a0, a1, a2, a3
+	}
+	for ; i < n; i++ {
+		var a float32
+		for _, o := range offs {
+			a += src[o+i]
+		}
+		dst[i] = a
+	}
+}
+
+// buildTaps fills rowTap (H,KH) and colTap (W,KW): the output row (column)
+// that input row iy (column ix) feeds through kernel row ky (column kx),
+// or -1. They depend only on the input's H and W.
+func (c *Conv2D) buildTaps() {
+	if c.tapH == c.h && c.tapW == c.w && c.rowTap != nil {
+		return
+	}
+	c.tapH, c.tapW = c.h, c.w
+	c.rowTap = c.fillTaps(c.rowTap, c.h, c.kh, c.ho)
+	c.colTap = c.fillTaps(c.colTap, c.w, c.kw, c.wo)
+}
+
+// fillTaps returns, for i in [0,size) and tap t in [0,kernel), the output
+// index o with i = o*Stride - Padding + t, or -1 when there is none.
+func (c *Conv2D) fillTaps(dst []int32, size, kernel, outSize int) []int32 {
+	s, p := c.cfg.Stride, c.cfg.Padding
+	if cap(dst) < size*kernel {
+		dst = make([]int32, size*kernel)
+	}
+	dst = dst[:size*kernel]
+	for i := 0; i < size; i++ {
+		for t := 0; t < kernel; t++ {
+			o := int32(-1)
+			if q := i + p - t; q >= 0 && q%s == 0 && q/s < outSize {
+				o = int32(q / s)
+			}
+			dst[i*kernel+t] = o
+		}
+	}
+	return dst
 }

@@ -90,6 +90,30 @@ func TestConv2DGradients(t *testing.T) {
 	}
 }
 
+// TestConv2DBlocks forces one image per block, so that Forward and
+// Backward go through several blocks (accumulating dW across them).
+func TestConv2DBlocks(t *testing.T) {
+	defer func(v int) { colsBlockFloats = v }(colsBlockFloats)
+	colsBlockFloats = 1
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 7))
+			c := NewConv2D("conv", tc.cfg, rng)
+			x := gcRandn(rng, 3, tc.h, tc.w, tc.cfg.InC)
+			y := c.Forward(x, true)
+			for i, v := range convRef(c, x) {
+				if math.Abs(float64(y.Data[i])-v) > 1e-4*(1+math.Abs(v)) {
+					t.Fatalf("y[%d] = %g, want %g", i, y.Data[i], v)
+				}
+			}
+			if !c.direct() && c.blockImages != 1 {
+				t.Fatalf("%d images per block, want 1", c.blockImages)
+			}
+			gcLayer(t, c, x, 1e-2, 1e-3, nil)
+		})
+	}
+}
+
 func TestConv2DNoInputGrad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	c := NewConv2D("stem", Conv2DConfig{InC: 1, OutC: 4, Kernel: 3, Padding: 1, NoInputGrad: true}, rng)

@@ -67,11 +67,9 @@ func (r *ReLU) Backward(dy *tensor.Tensor) *tensor.Tensor {
 
 func (r *ReLU) backwardRange(lo, hi int) {
 	y, dy, dx := r.out.Data[lo:hi], r.dy.Data[lo:hi], r.dx.Data[lo:hi]
+	y = y[:len(dy)]
+	dx = dx[:len(dy)]
 	for i, g := range dy {
-		if y[i] > 0 {
-			dx[i] = g
-		} else {
-			dx[i] = 0
-		}
+		dx[i] = g * reluMask(y[i]) // y > 0 ? g : 0, without a branch
 	}
 }
