@@ -70,13 +70,16 @@ func (g *poolGeom) window(oy, ox int) (y0, y1, x0, x1 int) {
 
 // MaxPool2D takes the maximum of each window, channel by channel; padding
 // counts as -Inf, as in PyTorch. (N,H,W,C) -> (N,Ho,Wo,C).
+//
+// Forward keeps no argmax: Backward finds each window's winner again (the
+// first position, in scan order, holding the output value, as PyTorch
+// picks the first maximum), so evaluation needs no extra buffer.
 type MaxPool2D struct {
 	poolGeom
-	x      *tensor.Tensor // input of the last Forward, not owned
-	out    *tensor.Tensor // (N,Ho,Wo,C)
-	argmax []int32        // (N,Ho,Wo,C) index of the max within its image
-	dy     *tensor.Tensor // gradient being propagated, not owned
-	dx     *tensor.Tensor // (N,H,W,C)
+	x   *tensor.Tensor // input of the last Forward, not owned
+	out *tensor.Tensor // (N,Ho,Wo,C)
+	dy  *tensor.Tensor // gradient being propagated, not owned
+	dx  *tensor.Tensor // (N,H,W,C)
 
 	fwdFn, bwdFn func(lo, hi int)
 }
@@ -105,16 +108,12 @@ func (m *MaxPool2D) Buffers() []*Param { return nil }
 // OutShape maps (N,H,W,C) to (N,Ho,Wo,C).
 func (m *MaxPool2D) OutShape(in []int) ([]int, error) { return m.outShape(in) }
 
-// Forward returns the window maxima of x (N,H,W,C) and remembers where
-// they were for Backward. NaNs propagate (as in PyTorch).
+// Forward returns the window maxima of x (N,H,W,C). NaNs propagate (as
+// in PyTorch).
 func (m *MaxPool2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	m.setShape(x)
 	m.x = x
 	m.out = tensor.Ensure(m.out, m.n, m.ho, m.wo, m.c)
-	if size := m.out.Len(); cap(m.argmax) < size {
-		m.argmax = make([]int32, size)
-	}
-	m.argmax = m.argmax[:m.out.Len()]
 	parallel.For(m.n, 1, m.fwdFn)
 	return m.out
 }
@@ -127,20 +126,17 @@ func (m *MaxPool2D) forwardImages(lo, hi int) {
 		x := m.x.Data[n*inImg : (n+1)*inImg]
 		for oy := 0; oy < m.ho; oy++ {
 			for ox := 0; ox < m.wo; ox++ {
-				o := (oy*m.wo + ox) * c
-				best := m.out.Data[n*outImg+o : n*outImg+o+c]
-				arg := m.argmax[n*outImg+o : n*outImg+o+c]
+				o := n*outImg + (oy*m.wo+ox)*c
+				best := m.out.Data[o : o+c]
 				for j := range best {
-					best[j], arg[j] = negInf, -1
+					best[j] = negInf
 				}
 				y0, y1, x0, x1 := m.window(oy, ox)
 				for iy := y0; iy < y1; iy++ {
 					for ix := x0; ix < x1; ix++ {
 						i := (iy*m.w + ix) * c
 						for j, v := range x[i : i+c] {
-							if v > best[j] || (v != v && best[j] == best[j]) || arg[j] < 0 {
-								best[j], arg[j] = v, int32(i+j)
-							}
+							best[j] = max(best[j], v) // max propagates NaN
 						}
 					}
 				}
@@ -150,7 +146,7 @@ func (m *MaxPool2D) forwardImages(lo, hi int) {
 }
 
 // Backward routes each dy to the input position that won its window:
-// dx[argmax] += dy (overlapping windows may share a winner).
+// dx[winner] += dy (overlapping windows may share a winner).
 func (m *MaxPool2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	m.dy = dy
 	m.dx = tensor.Ensure(m.dx, m.n, m.h, m.w, m.c)
@@ -160,15 +156,41 @@ func (m *MaxPool2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 }
 
 func (m *MaxPool2D) backwardImages(lo, hi int) {
-	inImg, outImg := m.h*m.w*m.c, m.ho*m.wo*m.c
+	c := m.c
+	inImg, outImg := m.h*m.w*c, m.ho*m.wo*c
 	for n := lo; n < hi; n++ {
+		x := m.x.Data[n*inImg : (n+1)*inImg]
 		dx := m.dx.Data[n*inImg : (n+1)*inImg]
 		clear(dx)
-		dy := m.dy.Data[n*outImg : (n+1)*outImg]
-		for o, a := range m.argmax[n*outImg : (n+1)*outImg] {
-			dx[a] += dy[o]
+		for oy := 0; oy < m.ho; oy++ {
+			for ox := 0; ox < m.wo; ox++ {
+				o := n*outImg + (oy*m.wo+ox)*c
+				y, g := m.out.Data[o:o+c], m.dy.Data[o:o+c]
+				y0, y1, x0, x1 := m.window(oy, ox)
+				for j, yj := range y {
+					if i := m.winner(x, j, yj, y0, y1, x0, x1); i >= 0 {
+						dx[i] += g[j]
+					}
+				}
+			}
 		}
 	}
+}
+
+// winner returns the index in the image x of the first position of the
+// window [y0,y1)x[x0,x1), channel j, that holds v (a NaN matches a NaN).
+func (m *MaxPool2D) winner(x []float32, j int, v float32, y0, y1, x0, x1 int) int {
+	c, w := m.c, m.w
+	isNaN := v != v
+	for iy := y0; iy < y1; iy++ {
+		for ix := x0; ix < x1; ix++ {
+			i := (iy*w+ix)*c + j
+			if xv := x[i]; xv == v || (isNaN && xv != xv) {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // AvgPool2D averages each window, channel by channel. Padding counts as
