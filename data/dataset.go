@@ -191,6 +191,17 @@ func (r *Report) skip(reason string) {
 	}
 }
 
+// merge adds the counts and reasons of o.
+func (r *Report) merge(o Report) {
+	r.Loaded += o.Loaded
+	r.Skipped += o.Skipped
+	for _, reason := range o.Reasons {
+		if len(r.Reasons) < MaxReasons {
+			r.Reasons = append(r.Reasons, reason)
+		}
+	}
+}
+
 func (r Report) String() string {
 	s := fmt.Sprintf("loaded %d, skipped %d", r.Loaded, r.Skipped)
 	if len(r.Reasons) > 0 {

@@ -20,9 +20,10 @@ type FolderOptions struct {
 	// the loader's default: 48x48x1 for LoadFolder and LoadLeapGestRecog,
 	// 100x100x3 for LoadSignDigits.
 	Width, Height, Channels int
-	// Classes fixes the class order (label i is Classes[i]); every class
-	// must have a folder and no other class folders may exist. Nil uses
-	// the sorted folder names. Use FER2013ClassNames() for FER2013 folders
+	// Classes fixes the class order (label i is Classes[i]); folders
+	// that are not listed are an error, listed classes without a folder
+	// get no samples (a small split may lack a rare class). Nil uses the
+	// sorted folder names. Use FER2013ClassNames() for FER2013 folders
 	// so labels match the CSV's.
 	Classes []string
 	// SkipBad skips unreadable images, counting them in the Report,
@@ -99,32 +100,31 @@ func listDirs(dir string) ([]string, error) {
 	return names, nil
 }
 
-// resolveClasses checks found folder names against a fixed class list,
-// or returns the found names when classes is nil.
+// resolveClasses checks found folder names against a fixed class list
+// (every folder must be a known class; classes without a folder simply
+// get no samples), or returns the found names when classes is nil.
 func resolveClasses(root string, found []string, classes []string) ([]string, error) {
+	if len(found) == 0 {
+		return nil, fmt.Errorf("%s: no class folders", root)
+	}
 	if classes == nil {
-		if len(found) == 0 {
-			return nil, fmt.Errorf("%s: no class folders", root)
-		}
 		return found, nil
 	}
 	known := map[string]bool{}
 	for _, c := range classes {
 		known[c] = true
 	}
-	have := map[string]bool{}
 	for _, f := range found {
 		if !known[f] {
 			return nil, fmt.Errorf("%s: folder %q is not one of the classes %v", root, f, classes)
 		}
-		have[f] = true
-	}
-	for _, c := range classes {
-		if !have[c] {
-			return nil, fmt.Errorf("%s: missing class folder %q (classes %v)", root, c, classes)
-		}
 	}
 	return append([]string(nil), classes...), nil
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // fileEntry is one image file to load.
@@ -154,6 +154,9 @@ func LoadFolder(root string, opt FolderOptions) (*Dataset, Report, error) {
 	var entries []fileEntry
 	for label, class := range classes {
 		dir := filepath.Join(root, class)
+		if opt.Classes != nil && !isDir(dir) {
+			continue
+		}
 		files, err := listImages(dir)
 		if err != nil {
 			return nil, Report{}, err
