@@ -1,46 +1,385 @@
-// Package kernels holds the numerical kernels everything else runs on:
-// single-precision matrix multiplication (GEMM) with packed, cache-blocked,
-// parallel drivers and SIMD micro-kernels chosen from the CPU's features.
 package kernels
+
+import (
+	"fmt"
+	"sync"
+
+	"residual/internal/parallel"
+)
+
+// Cache blocking (see doc.go). A packed block of B, kcBlock x ncBlock
+// float32s (512 KiB), stays in the 1 MiB L2 of a Zen 4 core while every
+// MR-row panel of A (MR x kcBlock, 12 KiB) is swept across it from L1.
+const (
+	kcBlock = 256
+	ncBlock = 512 // a multiple of every kernel's NR
+)
+
+// parallelFlops is the work (2*m*n*k) below which Sgemm stays on the
+// calling goroutine: waking a worker costs a few microseconds.
+const parallelFlops = 1 << 21
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices,
 // where op(X) is X or its transpose. op(A) is m x k, op(B) is k x n, C is
 // m x n. lda, ldb and ldc are the row strides of A, B and C as stored.
 // With beta == 0, C is overwritten (NaNs in C do not propagate).
+//
+// Sgemm panics with a message naming the offending argument when a
+// dimension is negative, a stride is shorter than its row, or a slice is too
+// short for the matrix it holds: those are programming errors of the
+// caller, and the kernels must never read or write outside the slices.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if m == 0 || n == 0 {
 		return
 	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	v := active.Load()
+	kern := v.pick(n)
+	call := getCall()
+	*call.p = problem{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k,
+		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+	call.plan()
+	if call.chunks <= 1 {
+		call.p.run(call.ws[0])
+	} else {
+		parallel.For(call.chunks, 1, call.work)
+		if call.split == splitK {
+			call.reduce()
+		}
+	}
+	putCall(call)
+}
+
+// checkArgs panics when the arguments of Sgemm describe matrices that do
+// not fit their slices.
+func checkArgs(transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels.Sgemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	check := func(name string, rows, cols, length, ld int) {
+		if rows == 0 || cols == 0 {
+			return // an empty matrix is never read
+		}
+		if ld < cols {
+			panic(fmt.Sprintf("kernels.Sgemm: ld%s=%d is less than the %d columns of %s as stored", name, ld, cols, name))
+		}
+		if length < (rows-1)*ld+cols {
+			panic(fmt.Sprintf("kernels.Sgemm: len(%s)=%d is too short for a %dx%d matrix with stride %d (need %d)",
+				name, length, rows, cols, ld, (rows-1)*ld+cols))
+		}
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	check("a", ar, ac, la, lda)
+	check("b", br, bc, lb, ldb)
+	check("c", m, n, lc, ldc)
+}
+
+// scaleC sets C = beta*C (C = 0 when beta == 0).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	for i := 0; i < m; i++ {
-		crow := c[i*ldc : i*ldc+n]
+		row := c[i*ldc : i*ldc+n]
 		if beta == 0 {
-			clear(crow)
+			clear(row)
 		} else if beta != 1 {
-			for j := range crow {
-				crow[j] *= beta
+			for j := range row {
+				row[j] *= beta
 			}
 		}
-		for p := 0; p < k; p++ {
-			var aip float32
-			if transA {
-				aip = a[p*lda+i]
-			} else {
-				aip = a[i*lda+p]
+	}
+}
+
+// problem is one (sub-)GEMM: C = alpha*op(A)*op(B) + beta*C.
+type problem struct {
+	kern           *kernelInfo
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+}
+
+// workspace holds one worker's packing buffers; they only ever grow, so
+// Sgemm allocates nothing once they have reached the sizes it needs.
+type workspace struct {
+	packB   []float32 // kcBlock x ncBlock block of B as NR-column panels
+	packA   []float32 // one MR x kcBlock panel of A, row by row
+	tile    []float32 // MR x NR scratch tile for the edges of C
+	partial []float32 // m x n partial product when splitting over k
+}
+
+func grow(buf *[]float32, n int) []float32 {
+	if cap(*buf) < n {
+		*buf = make([]float32, n)
+	}
+	return (*buf)[:n]
+}
+
+// run computes the problem on the calling goroutine with workspace ws
+// (the GotoBLAS loop nest, without the MC loop: see doc.go).
+func (p *problem) run(ws *workspace) {
+	mr, nr := p.kern.mr, p.kern.nr
+	fn := p.kern.fn
+	tile := grow(&ws.tile, mr*nr)
+	for j0 := 0; j0 < p.n; j0 += ncBlock {
+		nc := min(ncBlock, p.n-j0)
+		panels := (nc + nr - 1) / nr
+		// A is read in place (no packing) when it is stored row by row
+		// and each of its panels meets only one or two panels of B: then
+		// packing would cost as much as the multiplication it speeds up.
+		direct := !p.transA && panels <= 2
+		for p0 := 0; p0 < p.k; p0 += kcBlock {
+			kc := min(kcBlock, p.k-p0)
+			packB := grow(&ws.packB, panels*nr*kc)
+			p.packB(packB, j0, nc, p0, kc, nr)
+			beta := p.beta
+			if p0 > 0 {
+				beta = 1
 			}
-			aip *= alpha
-			if aip == 0 {
-				continue
+			var packA []float32
+			if !direct {
+				packA = grow(&ws.packA, mr*kc)
 			}
-			if transB {
-				for j := range crow {
-					crow[j] += aip * b[j*ldb+p]
+			for i0 := 0; i0 < p.m; i0 += mr {
+				rows := min(mr, p.m-i0)
+				var aPtr *float32
+				var rs uintptr
+				if direct {
+					aPtr, rs = &p.a[i0*p.lda+p0], uintptr(p.lda)*4
+				} else {
+					p.packA(packA, i0, rows, p0, kc)
+					aPtr, rs = &packA[0], uintptr(kc)*4
 				}
-			} else {
-				brow := b[p*ldb : p*ldb+n]
-				for j, bv := range brow {
-					crow[j] += aip * bv
+				for jp := 0; jp < panels; jp++ {
+					j := j0 + jp*nr
+					cols := min(nr, p.n-j)
+					bPtr := &packB[jp*nr*kc]
+					if rows == mr && cols == nr {
+						fn(kc, aPtr, rs, rows, bPtr, &p.c[i0*p.ldc+j], uintptr(p.ldc)*4, p.alpha, beta)
+						continue
+					}
+					fn(kc, aPtr, rs, rows, bPtr, &tile[0], uintptr(nr)*4, p.alpha, 0)
+					for r := 0; r < rows; r++ {
+						crow := p.c[(i0+r)*p.ldc+j : (i0+r)*p.ldc+j+cols]
+						trow := tile[r*nr : r*nr+cols]
+						if beta == 0 {
+							copy(crow, trow)
+						} else {
+							for q, t := range trow {
+								crow[q] = t + beta*crow[q]
+							}
+						}
+					}
 				}
 			}
 		}
 	}
 }
+
+// packB copies op(B)[p0:p0+kc, j0:j0+nc] into dst as panels of nr columns:
+// panel q holds kc rows of nr consecutive values, zero-padded past nc.
+func (p *problem) packB(dst []float32, j0, nc, p0, kc, nr int) {
+	for q := 0; q*nr < nc; q++ {
+		panel := dst[q*nr*kc : (q+1)*nr*kc]
+		cols := min(nr, nc-q*nr)
+		jb := j0 + q*nr
+		if !p.transB {
+			for r := 0; r < kc; r++ {
+				src := p.b[(p0+r)*p.ldb+jb : (p0+r)*p.ldb+jb+cols]
+				d := panel[r*nr : r*nr+nr]
+				copy(d, src)
+				clear(d[cols:])
+			}
+			continue
+		}
+		if cols < nr {
+			clear(panel)
+		}
+		// B is stored n x k: column j of op(B) is row j of B.
+		for jj := 0; jj < cols; jj++ {
+			src := p.b[(jb+jj)*p.ldb+p0 : (jb+jj)*p.ldb+p0+kc]
+			for r, v := range src {
+				panel[r*nr+jj] = v
+			}
+		}
+	}
+}
+
+// packA copies op(A)[i0:i0+rows, p0:p0+kc] into dst row by row (row
+// stride kc); the kernel repeats the last row when rows < MR.
+func (p *problem) packA(dst []float32, i0, rows, p0, kc int) {
+	if !p.transA {
+		for r := 0; r < rows; r++ {
+			copy(dst[r*kc:r*kc+kc], p.a[(i0+r)*p.lda+p0:])
+		}
+		return
+	}
+	// A is stored k x m: row i of op(A) is column i of A.
+	for q := 0; q < kc; q++ {
+		src := p.a[(p0+q)*p.lda+i0 : (p0+q)*p.lda+i0+rows]
+		for r, v := range src {
+			dst[r*kc+q] = v
+		}
+	}
+}
+
+// How a call is spread over the workers.
+const (
+	splitNone = iota
+	splitM    // each worker owns a band of rows of C
+	splitN    // each worker owns a band of columns of C
+	splitK    // each worker sums a slice of k into its own partial C
+)
+
+// call is the reusable state of one Sgemm call: the problem, how it is
+// split, and one workspace per worker. Calls are recycled through a free
+// list (not a sync.Pool, which the GC may empty) so Sgemm does not allocate.
+type call struct {
+	p      *problem
+	sub    []problem // per-chunk sub-problems
+	ws     []*workspace
+	split  int
+	chunks int
+	work   func(lo, hi int) // c.do, bound once so parallel.For does not allocate
+}
+
+var (
+	callsMu sync.Mutex
+	calls   []*call
+)
+
+func getCall() *call {
+	callsMu.Lock()
+	defer callsMu.Unlock()
+	if n := len(calls); n > 0 {
+		c := calls[n-1]
+		calls = calls[:n-1]
+		return c
+	}
+	w := parallel.Workers()
+	c := &call{p: new(problem), sub: make([]problem, w), ws: make([]*workspace, w)}
+	for i := range c.ws {
+		c.ws[i] = new(workspace)
+	}
+	c.work = c.do
+	return c
+}
+
+func putCall(c *call) {
+	c.p.a, c.p.b, c.p.c = nil, nil, nil // do not keep the caller's matrices alive
+	for i := range c.sub {
+		c.sub[i] = problem{}
+	}
+	callsMu.Lock()
+	calls = append(calls, c)
+	callsMu.Unlock()
+}
+
+// plan chooses how to split the problem over the workers and prepares the
+// sub-problems: rows of C when there are many, else k when it dwarfs m and
+// n (the weight gradient of a convolution), else columns of C.
+func (c *call) plan() {
+	p := c.p
+	w := len(c.ws)
+	mr, nr := p.kern.mr, p.kern.nr
+	c.split, c.chunks = splitNone, 1
+	if w <= 1 || 2*p.m*p.n*p.k < parallelFlops {
+		return
+	}
+	switch {
+	case p.m >= w*4*mr:
+		c.split = splitM
+	case p.k >= 4*(p.m+p.n) && p.k >= w*kcBlock:
+		c.split = splitK
+	case p.n >= w*2*nr:
+		c.split = splitN
+	case p.m >= w*mr:
+		c.split = splitM
+	default:
+		return
+	}
+	var total, align int
+	switch c.split {
+	case splitM:
+		total, align = p.m, mr
+	case splitN:
+		total, align = p.n, nr
+	case splitK:
+		total, align = p.k, 1
+	}
+	chunk := roundUp((total+w-1)/w, align)
+	c.chunks = (total + chunk - 1) / chunk
+	for i := 0; i < c.chunks; i++ {
+		lo := i * chunk
+		hi := min(total, lo+chunk)
+		s := *p
+		switch c.split {
+		case splitM:
+			s.m = hi - lo
+			if p.transA {
+				s.a = p.a[lo:]
+			} else {
+				s.a = p.a[lo*p.lda:]
+			}
+			s.c = p.c[lo*p.ldc:]
+		case splitN:
+			s.n = hi - lo
+			if p.transB {
+				s.b = p.b[lo*p.ldb:]
+			} else {
+				s.b = p.b[lo:]
+			}
+			s.c = p.c[lo:]
+		case splitK:
+			s.k = hi - lo
+			if p.transA {
+				s.a = p.a[lo*p.lda:]
+			} else {
+				s.a = p.a[lo:]
+			}
+			if p.transB {
+				s.b = p.b[lo:]
+			} else {
+				s.b = p.b[lo*p.ldb:]
+			}
+			if i > 0 { // chunk 0 accumulates into C itself
+				s.c = grow(&c.ws[i].partial, p.m*p.n)
+				s.ldc, s.beta = p.n, 0
+			}
+		}
+		c.sub[i] = s
+	}
+}
+
+// do runs chunks [lo,hi) of the planned split (called by parallel.For).
+func (c *call) do(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		c.sub[i].run(c.ws[i])
+	}
+}
+
+// reduce adds the partial products of a k split into C.
+func (c *call) reduce() {
+	p := c.p
+	for i := 1; i < c.chunks; i++ {
+		part := c.ws[i].partial
+		for r := 0; r < p.m; r++ {
+			crow := p.c[r*p.ldc : r*p.ldc+p.n]
+			for j, v := range part[r*p.n : r*p.n+p.n] {
+				crow[j] += v
+			}
+		}
+	}
+}
+
+func roundUp(x, to int) int { return (x + to - 1) / to * to }

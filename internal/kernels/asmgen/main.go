@@ -1,0 +1,221 @@
+// Command asmgen writes the amd64 micro-kernels of package kernels:
+// gemm_amd64.s (Go assembly) and gemm_amd64_stubs.go (their declarations).
+//
+// Run it with `go generate ./internal/kernels/`. It is a plain text
+// generator: each kernel is fully unrolled over its MR x NR register tile,
+// so writing them by hand would be long and error-prone.
+//
+// Every kernel has the same contract (see microKernel in kernels.go):
+//
+//	C[0:MR, 0:NR] = alpha * sum_p A[i, p] * B[p, j] + beta * C   (beta==0: C is overwritten)
+//
+// where row i of A starts at a + min(i, rows-1)*rs bytes and holds k
+// consecutive float32s, B is a packed panel of k rows of NR float32s, and C
+// rows are ldc bytes apart.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+)
+
+// kernelSpec describes one register-blocked micro-kernel.
+type kernelSpec struct {
+	name  string
+	avx   int // 512 (zmm) or 256 (ymm)
+	mr    int // rows of C per call, <= 12 (one general register per row)
+	nv    int // vectors per row of C; NR = nv * lanes
+	unrol int // k-loop unroll factor
+}
+
+func (s kernelSpec) lanes() int { return s.avx / 32 }
+func (s kernelSpec) nr() int    { return s.nv * s.lanes() }
+
+var specs = []kernelSpec{
+	{name: "kernel12x32AVX512", avx: 512, mr: 12, nv: 2, unrol: 4},
+	{name: "kernel12x16AVX512", avx: 512, mr: 12, nv: 1, unrol: 4},
+	{name: "kernel6x16AVX2", avx: 256, mr: 6, nv: 2, unrol: 4},
+}
+
+// Row pointers live in these registers; R14 holds the k offset (counting up
+// from -4k to 0, so the loop ends on the zero flag) and R15 the B pointer.
+var rowRegs = []string{"AX", "BX", "CX", "DX", "SI", "DI", "R8", "R9", "R10", "R11", "R12", "R13"}
+
+type writer struct{ bytes.Buffer }
+
+func (w *writer) op(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+func (w *writer) label(l string)                { fmt.Fprintf(w, "%s:\n", l) }
+
+func (s kernelSpec) vreg(i int) string {
+	if s.avx == 512 {
+		return fmt.Sprintf("Z%d", i)
+	}
+	return fmt.Sprintf("Y%d", i)
+}
+
+func gen(w *writer, s kernelSpec) {
+	if s.mr > len(rowRegs) {
+		log.Fatalf("%s: mr %d > %d row registers", s.name, s.mr, len(rowRegs))
+	}
+	nr, vbytes := s.nr(), s.avx/8
+	acc := func(i, v int) string { return s.vreg(i*s.nv + v) }
+	nacc := s.mr * s.nv
+	bReg := func(u, v int) string { // B vectors, double-buffered across unroll steps
+		if s.nv == 1 {
+			return s.vreg(nacc + u%4)
+		}
+		return s.vreg(nacc + (u%2)*s.nv + v)
+	}
+	maxRegs := 32
+	if s.avx == 256 {
+		maxRegs = 16
+	}
+	bcast := func(i int) string { return s.vreg(maxRegs - 1 - i%2) }
+	if s.nv > 1 && nacc+2*s.nv+2 > maxRegs {
+		// Not enough registers to double-buffer B: use a single set.
+		bReg = func(u, v int) string { return s.vreg(nacc + v) }
+		if nacc+s.nv+2 > maxRegs {
+			bcast = func(i int) string { return s.vreg(maxRegs - 1) }
+		}
+	}
+
+	fmt.Fprintf(w, "// func %s(k int, a *float32, rs uintptr, rows int, b *float32, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
+	fmt.Fprintf(w, "// Requires: %s\n", map[int]string{512: "AVX512F", 256: "AVX, AVX2, FMA3"}[s.avx])
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", s.name)
+	w.op("MOVQ k+0(FP), R14")
+	w.op("SHLQ $2, R14")
+	w.op("MOVQ a+8(FP), AX")
+	w.op("ADDQ R14, AX // rows are addressed from their end: (row)(R14*1) with R14 < 0")
+	w.op("NEGQ R14")
+	w.op("MOVQ rows+24(FP), R15")
+	w.op("DECQ R15")
+	w.op("IMULQ rs+16(FP), R15")
+	w.op("ADDQ AX, R15 // R15 = last valid row; rows past it repeat it")
+	for i := 1; i < s.mr; i++ {
+		r, prev := rowRegs[i], rowRegs[i-1]
+		w.op("MOVQ %s, %s", prev, r)
+		w.op("ADDQ rs+16(FP), %s", r)
+		w.op("CMPQ %s, R15", r)
+		w.op("CMOVQHI R15, %s", r)
+	}
+	w.op("MOVQ b+32(FP), R15")
+	for i := 0; i < nacc; i++ {
+		if s.avx == 512 {
+			w.op("VPXORD %[1]s, %[1]s, %[1]s", s.vreg(i))
+		} else {
+			w.op("VXORPS %[1]s, %[1]s, %[1]s", s.vreg(i))
+		}
+	}
+	step := func(u int) {
+		boff := u * nr * 4
+		for v := 0; v < s.nv; v++ {
+			w.op("VMOVUPS %d(R15), %s", boff+v*vbytes, bReg(u, v))
+		}
+		for i := 0; i < s.mr; i++ {
+			mem := fmt.Sprintf("%d(%s)(R14*1)", 4*u, rowRegs[i])
+			if s.avx == 512 && s.nv == 1 {
+				w.op("VFMADD231PS.BCST %s, %s, %s", mem, bReg(u, 0), acc(i, 0))
+				continue
+			}
+			t := bcast(i)
+			w.op("VBROADCASTSS %s, %s", mem, t)
+			for v := 0; v < s.nv; v++ {
+				w.op("VFMADD231PS %s, %s, %s", t, bReg(u, v), acc(i, v))
+			}
+		}
+	}
+	U := s.unrol
+	w.op("CMPQ R14, $-%d", 4*U)
+	w.op("JGT tail")
+	w.label("loop")
+	for u := 0; u < U; u++ {
+		step(u)
+	}
+	w.op("ADDQ $%d, R15", U*nr*4)
+	w.op("ADDQ $%d, R14", 4*U)
+	w.op("CMPQ R14, $-%d", 4*U)
+	w.op("JLE loop")
+	w.label("tail")
+	w.op("TESTQ R14, R14")
+	w.op("JEQ done")
+	w.label("loop1")
+	step(0)
+	w.op("ADDQ $%d, R15", nr*4)
+	w.op("ADDQ $4, R14")
+	w.op("JNZ loop1")
+	w.label("done")
+
+	// Epilogue: C = alpha*acc + beta*C, or alpha*acc when beta == 0.
+	alpha, beta := s.vreg(maxRegs-2), s.vreg(maxRegs-1)
+	w.op("MOVQ c+40(FP), AX")
+	w.op("MOVQ ldc+48(FP), BX")
+	w.op("VBROADCASTSS alpha+56(FP), %s", alpha)
+	w.op("MOVL beta+60(FP), CX")
+	w.op("ANDL $0x7fffffff, CX // beta == 0 or -0: do not read C")
+	w.op("JZ nobeta")
+	w.op("VBROADCASTSS beta+60(FP), %s", beta)
+	for i := 0; i < s.mr; i++ {
+		for v := 0; v < s.nv; v++ {
+			w.op("VMULPS %s, %s, %s", alpha, acc(i, v), acc(i, v))
+			w.op("VFMADD231PS %d(AX), %s, %s", v*vbytes, beta, acc(i, v))
+			w.op("VMOVUPS %s, %d(AX)", acc(i, v), v*vbytes)
+		}
+		if i+1 < s.mr {
+			w.op("ADDQ BX, AX")
+		}
+	}
+	w.op("VZEROUPPER")
+	w.op("RET")
+	w.label("nobeta")
+	for i := 0; i < s.mr; i++ {
+		for v := 0; v < s.nv; v++ {
+			w.op("VMULPS %s, %s, %s", alpha, acc(i, v), acc(i, v))
+			w.op("VMOVUPS %s, %d(AX)", acc(i, v), v*vbytes)
+		}
+		if i+1 < s.mr {
+			w.op("ADDQ BX, AX")
+		}
+	}
+	w.op("VZEROUPPER")
+	w.op("RET")
+	fmt.Fprintln(w)
+}
+
+func main() {
+	out := flag.String("out", "gemm_amd64.s", "assembly output")
+	stubs := flag.String("stubs", "gemm_amd64_stubs.go", "Go declarations output")
+	flag.Parse()
+
+	var w writer
+	fmt.Fprintln(&w, "// Code generated by asmgen. DO NOT EDIT.")
+	fmt.Fprintln(&w)
+	fmt.Fprintln(&w, "//go:build amd64 && !purego")
+	fmt.Fprintln(&w)
+	fmt.Fprintln(&w, "#include \"textflag.h\"")
+	fmt.Fprintln(&w)
+	for _, s := range specs {
+		gen(&w, s)
+	}
+	if err := os.WriteFile(*out, w.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+
+	var g bytes.Buffer
+	fmt.Fprintln(&g, "// Code generated by asmgen. DO NOT EDIT.")
+	fmt.Fprintln(&g)
+	fmt.Fprintln(&g, "//go:build amd64 && !purego")
+	fmt.Fprintln(&g)
+	fmt.Fprintln(&g, "package kernels")
+	for _, s := range specs {
+		fmt.Fprintln(&g)
+		fmt.Fprintf(&g, "// %s is a %dx%d micro-kernel (see microKernel).\n", s.name, s.mr, s.nr())
+		fmt.Fprintln(&g, "//\n//go:noescape")
+		fmt.Fprintf(&g, "func %s(k int, a *float32, rs uintptr, rows int, b *float32, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
+	}
+	if err := os.WriteFile(*stubs, g.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}

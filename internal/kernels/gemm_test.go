@@ -1,0 +1,246 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// refGemm is the naive definition of Sgemm, accumulating in float64.
+func refGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) []float64 {
+	out := make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				var x, y float32
+				if transA {
+					x = a[p*lda+i]
+				} else {
+					x = a[i*lda+p]
+				}
+				if transB {
+					y = b[j*ldb+p]
+				} else {
+					y = b[p*ldb+j]
+				}
+				s += float64(x) * float64(y)
+			}
+			r := float64(alpha) * s
+			if beta != 0 {
+				r += float64(beta) * float64(c[i*ldc+j])
+			}
+			out[i*n+j] = r
+		}
+	}
+	return out
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = r.Float32()*2 - 1
+	}
+	return s
+}
+
+type gemmCase struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	pad            int // extra columns in every leading dimension
+}
+
+func (g gemmCase) String() string {
+	t := func(b bool) string {
+		if b {
+			return "T"
+		}
+		return "N"
+	}
+	return fmt.Sprintf("%s%s_m%d_n%d_k%d_a%g_b%g_pad%d", t(g.transA), t(g.transB), g.m, g.n, g.k, g.alpha, g.beta, g.pad)
+}
+
+// checkCase runs one Sgemm against refGemm, with NaN garbage in C when
+// beta == 0 and sentinels after every row of C that must stay untouched.
+func checkCase(t *testing.T, r *rand.Rand, g gemmCase) {
+	t.Helper()
+	ar, ac := g.m, g.k
+	if g.transA {
+		ar, ac = g.k, g.m
+	}
+	br, bc := g.k, g.n
+	if g.transB {
+		br, bc = g.n, g.k
+	}
+	lda, ldb, ldc := ac+g.pad, bc+g.pad, g.n+g.pad
+	a := randSlice(r, max(0, (ar-1)*lda+ac))
+	b := randSlice(r, max(0, (br-1)*ldb+bc))
+	c := randSlice(r, max(0, (g.m-1)*ldc+g.n))
+	const sentinel = 12345
+	for i := 0; i < g.m; i++ {
+		for j := g.n; j < ldc && i*ldc+j < len(c); j++ {
+			c[i*ldc+j] = sentinel
+		}
+		if g.beta == 0 {
+			for j := 0; j < g.n; j++ {
+				c[i*ldc+j] = float32(math.NaN())
+			}
+		}
+	}
+	want := refGemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, c, ldc)
+	Sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, c, ldc)
+	// Each product is rounded to fp32 and summed k times: allow a few ulps
+	// per term relative to the magnitude of the terms (|a|,|b| <= 1).
+	tol := 1e-6 * float64(g.k+4) * (math.Abs(float64(g.alpha)) + math.Abs(float64(g.beta)) + 1)
+	bad := 0
+	for i := 0; i < g.m; i++ {
+		for j := 0; j < ldc && i*ldc+j < len(c); j++ {
+			got := c[i*ldc+j]
+			if j >= g.n {
+				if got != sentinel {
+					t.Fatalf("%v: C[%d,%d] past the row was overwritten: %g", g, i, j, got)
+				}
+				continue
+			}
+			w := want[i*g.n+j]
+			if math.IsNaN(float64(got)) || math.Abs(float64(got)-w) > tol {
+				if bad++; bad <= 5 {
+					t.Errorf("%v: C[%d,%d] = %g, want %g (tol %g)", g, i, j, got, w, tol)
+				}
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%v: %d wrong values", g, bad)
+	}
+}
+
+// forEachVariant runs f with every variant usable on this CPU forced.
+func forEachVariant(t *testing.T, f func(t *testing.T)) {
+	for _, name := range Variants() {
+		t.Run(name, func(t *testing.T) {
+			restore, err := Use(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer restore()
+			if Variant() != name {
+				t.Fatalf("Variant() = %q after Use(%q)", Variant(), name)
+			}
+			f(t)
+		})
+	}
+}
+
+func TestSgemmAwkwardShapes(t *testing.T) {
+	sizes := []int{1, 2, 3, 17, 63, 65}
+	forEachVariant(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for _, m := range sizes {
+			for _, n := range sizes {
+				for _, k := range []int{1, 3, 17, 65} {
+					for tr := 0; tr < 4; tr++ {
+						checkCase(t, r, gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: m, n: n, k: k, alpha: 1, beta: 0})
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestSgemmAlphaBetaStrides(t *testing.T) {
+	forEachVariant(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, ab := range [][2]float32{{1, 0}, {1, 1}, {-0.5, 2}, {2, -1}, {0.25, 0}} {
+			for tr := 0; tr < 4; tr++ {
+				for _, pad := range []int{0, 3} {
+					checkCase(t, r, gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: 37, n: 45, k: 29, alpha: ab[0], beta: ab[1], pad: pad})
+				}
+			}
+		}
+	})
+}
+
+// TestSgemmLarge crosses the cache-block boundaries (k > kcBlock,
+// n > ncBlock) and the parallel splits over m, n and k.
+func TestSgemmLarge(t *testing.T) {
+	cases := []gemmCase{
+		{m: 257, n: 257, k: 257, alpha: 1, beta: 0},
+		{m: 130, n: 520, k: 300, alpha: 1, beta: 1, pad: 5, transA: true},
+		{m: 33, n: 600, k: 70, alpha: 0.5, beta: 0, transB: true},         // split over n
+		{m: 20, n: 40, k: 3000, alpha: 1, beta: 0.5, transA: true},        // split over k
+		{m: 2000, n: 16, k: 144, alpha: 1, beta: 0, transB: true},         // conv forward, N=16
+		{m: 1000, n: 32, k: 288, alpha: 1, beta: 0, transB: true},         // conv forward, N=32
+		{m: 600, n: 64, k: 576, alpha: 1, beta: 0, transB: true},          // conv forward, N=64
+		{m: 1500, n: 144, k: 16, alpha: 1, beta: 0},                       // conv backward data
+		{m: 16, n: 144, k: 2500, alpha: 1, beta: 1, transA: true},         // conv backward weights
+		{m: 64, n: 576, k: 1100, alpha: 1, beta: 0, transA: true, pad: 1}, // conv backward weights
+	}
+	forEachVariant(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, g := range cases {
+			checkCase(t, r, g)
+		}
+	})
+}
+
+func TestSgemmDegenerate(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, g := range []gemmCase{
+		{m: 5, n: 7, k: 0, alpha: 1, beta: 0},
+		{m: 5, n: 7, k: 0, alpha: 1, beta: 2},
+		{m: 5, n: 7, k: 9, alpha: 0, beta: 0.5},
+		{m: 0, n: 7, k: 9, alpha: 1, beta: 0},
+		{m: 5, n: 0, k: 9, alpha: 1, beta: 0},
+	} {
+		checkCase(t, r, g)
+	}
+}
+
+func TestSgemmBadArgsPanic(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Sgemm with a short slice did not panic")
+		}
+	}()
+	a := make([]float32, 5) // needs 6 for 2x3
+	Sgemm(false, false, 2, 2, 3, 1, a, 3, make([]float32, 6), 2, 0, make([]float32, 4), 2)
+}
+
+func TestUseUnknownVariant(t *testing.T) {
+	if _, err := Use("sse9"); err == nil {
+		t.Fatal("Use(\"sse9\") returned no error")
+	}
+}
+
+func TestSgemmAllocationFree(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	shapes := []gemmCase{
+		{m: 300, n: 300, k: 300},               // split over m
+		{m: 20, n: 40, k: 3000, transA: true},  // split over k
+		{m: 2000, n: 16, k: 144, transB: true}, // conv forward
+		{m: 10, n: 10, k: 10},                  // serial
+	}
+	forEachVariant(t, func(t *testing.T) {
+		for _, g := range shapes {
+			a := randSlice(r, g.m*g.k)
+			b := randSlice(r, g.k*g.n)
+			c := make([]float32, g.m*g.n)
+			lda, ldb := g.k, g.n
+			if g.transA {
+				lda = g.m
+			}
+			if g.transB {
+				ldb = g.k
+			}
+			allocs := testing.AllocsPerRun(20, func() {
+				Sgemm(g.transA, g.transB, g.m, g.n, g.k, 1, a, lda, b, ldb, 0, c, g.n)
+			})
+			if allocs != 0 {
+				t.Errorf("%v: %v allocations per call, want 0", g, allocs)
+			}
+		}
+	})
+}

@@ -1,0 +1,33 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+//go:generate go run ./asmgen -out gemm_amd64.s -stubs gemm_amd64_stubs.go
+
+var (
+	avx512Variant = &variant{
+		name: "avx512",
+		kernels: []kernelInfo{
+			{name: "kernel12x32AVX512", mr: 12, nr: 32, fn: kernel12x32AVX512},
+			{name: "kernel12x16AVX512", mr: 12, nr: 16, fn: kernel12x16AVX512},
+		},
+	}
+	avx2Variant = &variant{
+		name:    "avx2",
+		kernels: []kernelInfo{{name: "kernel6x16AVX2", mr: 6, nr: 16, fn: kernel6x16AVX2}},
+	}
+)
+
+func init() {
+	var simd []*variant
+	if cpu.X86.HasAVX512F {
+		simd = append(simd, avx512Variant)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		simd = append(simd, avx2Variant)
+	}
+	variants = append(simd, variants...)
+	active.Store(variants[0])
+}
