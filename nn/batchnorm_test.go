@@ -112,6 +112,18 @@ func TestBatchNorm2DGradients(t *testing.T) {
 	}
 }
 
+// TestBatchNorm2DGradientsLargeMean checks the backward pass on inputs
+// whose mean is large next to their spread.
+func TestBatchNorm2DGradientsLargeMean(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	b := NewBatchNorm2D("bn", BatchNorm2DConfig{C: 5})
+	x := gcRandn(rng, 2, 3, 3, 5)
+	for i := range x.Data {
+		x.Data[i] = 30 + 0.5*x.Data[i]
+	}
+	gcLayer(t, b, x, 1e-2, 3e-3, nil)
+}
+
 func TestBatchNorm2DShapeErrors(t *testing.T) {
 	b := NewBatchNorm2D("layer2.0.bn1", BatchNorm2DConfig{C: 32})
 	_, err := b.OutShape([]int{8, 24, 24, 16})

@@ -294,7 +294,8 @@ func (c *Conv2D) biasFillRows(lo, hi int) {
 //
 // and dBias (Cout) = column sums of dy. It returns dx (N,H,W,Cin), or nil
 // when the layer was built with NoInputGrad. Blocks run last to first, so
-// the first one reuses the cols that Forward left behind.
+// the first one reuses the cols that Forward left behind (x must not have
+// changed since Forward, as for every layer).
 func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	cout := c.cfg.OutC
 	k := c.kh * c.kw * c.cfg.InC
