@@ -115,3 +115,28 @@ func TestRealFER2013Inspect(t *testing.T) {
 		t.Fatalf("inspect real FER2013:\n%s", in)
 	}
 }
+
+func TestRealFER2013FoldersToCSVSubset(t *testing.T) {
+	root := sharedData(t, "fer2013")
+	csvPath := filepath.Join(t.TempDir(), "fer.csv")
+	opt := FolderOptions{MaxPerClass: 15}
+	rep, err := ConvertFoldersToFERCSV(root, csvPath, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Loaded != 2*7*15 {
+		t.Fatalf("converted %d images", rep.Loaded)
+	}
+	splits, _, err := LoadFER2013CSV(csvPath, CSVOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder, _, err := LoadFolder(filepath.Join(root, "publictest"), FolderOptions{Classes: FER2013ClassNames(), MaxPerClass: 15})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := splits[UsagePublicTest]
+	if splits[UsageTraining].Len() != 105 || !bytes.Equal(pt.Pix, folder.Pix) || !equalInts(pt.Labels, folder.Labels) {
+		t.Fatal("CSV made from the real folders differs from loading the folders")
+	}
+}

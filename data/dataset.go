@@ -1,8 +1,3 @@
-// Package data holds in-memory image datasets and everything that feeds
-// them to training: loaders for FER2013 (CSV and image folders),
-// LeapGestRecog and the sign-language-digits set, stratified and
-// group-wise splits, synthetic dataset generators, augmentation, and a
-// background batch loader producing float32 (N,H,W,C) batches.
 package data
 
 import (

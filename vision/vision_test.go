@@ -2,6 +2,7 @@ package vision
 
 import (
 	"bytes"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -336,5 +337,35 @@ func BenchmarkResize100to48RGB(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r.Resize(dst, src, 48, 48)
+	}
+}
+
+func TestPreprocessJSON(t *testing.T) {
+	b, err := json.Marshal(DefaultFER())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `{"width":48,"height":48,"channels":1,"mean":[0.5077],"std":[0.2551]}` {
+		t.Fatalf("json %s", b)
+	}
+	var p Preprocess
+	if err := json.Unmarshal(b, &p); err != nil || p.String() != DefaultFER().String() {
+		t.Fatalf("round trip %v %v", p, err)
+	}
+}
+
+func TestFromImageNoAllocWhenWarm(t *testing.T) {
+	p := DefaultFER()
+	dst := make([]float32, p.Size())
+	var s Scratch
+	for _, img := range []image.Image{
+		image.NewGray(image.Rect(0, 0, 64, 64)),
+		image.NewYCbCr(image.Rect(0, 0, 64, 64), image.YCbCrSubsampleRatio420),
+		image.NewRGBA(image.Rect(0, 0, 64, 64)),
+	} {
+		p.FromImage(dst, img, &s)
+		if a := testing.AllocsPerRun(5, func() { p.FromImage(dst, img, &s) }); a != 0 {
+			t.Fatalf("%T: %v allocations", img, a)
+		}
 	}
 }
