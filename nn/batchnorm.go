@@ -139,11 +139,11 @@ func (b *BatchNorm2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	grain := grainFor(c, minParallelWork)
 	if train {
 		m := float64(b.m)
-		parallel.For(reduceChunks, 1, b.sumFn)
+		parallel.For(reduceChunks, reduceGrain(b.m, c), b.sumFn)
 		for j := 0; j < c; j++ {
 			b.mean[j] = float32(b.reducePart(j) / m)
 		}
-		parallel.For(reduceChunks, 1, b.sqDevFn)
+		parallel.For(reduceChunks, reduceGrain(b.m, c), b.sqDevFn)
 		mom := float64(b.cfg.Momentum)
 		rm, rv := b.RunningMean.Value.Data, b.RunningVar.Value.Data
 		for j := 0; j < c; j++ {
@@ -219,7 +219,7 @@ func (b *BatchNorm2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	c := b.cfg.C
 	b.dy = dy
 	b.dx = tensor.Ensure(b.dx, dy.Shape...)
-	parallel.For(reduceChunks, 1, b.gradSumFn)
+	parallel.For(reduceChunks, reduceGrain(b.m, c), b.gradSumFn)
 	m := float64(b.m)
 	dgamma, dbeta := b.Weight.Grad.Data, b.Bias.Grad.Data
 	for j := 0; j < c; j++ {

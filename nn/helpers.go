@@ -11,6 +11,16 @@ import (
 // core count, so that results are bit-identical on every machine.
 const reduceChunks = 16
 
+// reduceGrain is the parallel.For grain for a reduction over reduceChunks
+// blocks of a (rows, cols) matrix: small matrices are reduced by the
+// caller alone, as dispatching to the pool would cost more than the work.
+func reduceGrain(rows, cols int) int {
+	if rows*cols < 4*minParallelWork {
+		return reduceChunks
+	}
+	return 1
+}
+
 // chunkBounds returns the rows [lo,hi) of block c when rows are split into
 // chunks nearly equal blocks.
 func chunkBounds(rows, chunks, c int) (lo, hi int) {
@@ -38,7 +48,7 @@ func (s *colSummer) sum(src []float32, rows, cols int, dst []float32) {
 	}
 	s.part = s.part[:reduceChunks*cols]
 	s.src, s.rows, s.cols = src, rows, cols
-	parallel.For(reduceChunks, 1, s.fn)
+	parallel.For(reduceChunks, reduceGrain(rows, cols), s.fn)
 	s.src = nil
 	for j := 0; j < cols; j++ {
 		var acc float64

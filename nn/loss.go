@@ -93,21 +93,10 @@ func (l *SoftmaxCrossEntropy) Forward(logits *tensor.Tensor, labels []int) (floa
 	for i := 0; i < n; i++ {
 		z := logits.Data[i*k : (i+1)*k]
 		p := l.probs.Data[i*k : (i+1)*k]
-		// log-sum-exp, shifted by the max for stability
-		zmax := math.Inf(-1)
-		for _, v := range z {
-			zmax = max(zmax, float64(v))
-		}
-		var se float64
-		for _, v := range z {
-			se += math.Exp(float64(v) - zmax)
-		}
-		lse := zmax + math.Log(se)
+		lse := softmaxRow(z, p)
 		var smooth float64 // sum_j w[j] * -log p[j]
 		for j, v := range z {
-			logp := float64(v) - lse
-			p[j] = float32(math.Exp(logp))
-			smooth -= l.weights[j] * logp
+			smooth -= l.weights[j] * (float64(v) - lse)
 		}
 		y := labels[i]
 		wy := l.weights[y]
@@ -179,4 +168,35 @@ func Argmax(v []float32) int {
 		}
 	}
 	return best
+}
+
+// Softmax writes the row-wise softmax of logits (N,K) into probs, which it
+// allocates or reuses (tensor.Ensure), and returns it: the probabilities a
+// served model reports, without a loss. Rows are computed in float64,
+// shifted by their maximum.
+func Softmax(logits, probs *tensor.Tensor) *tensor.Tensor {
+	n, k := logits.Shape[0], logits.Shape[len(logits.Shape)-1]
+	n = logits.Len() / max(k, 1)
+	probs = tensor.Ensure(probs, logits.Shape...)
+	for i := 0; i < n; i++ {
+		softmaxRow(logits.Data[i*k:(i+1)*k], probs.Data[i*k:(i+1)*k])
+	}
+	return probs
+}
+
+// softmaxRow writes softmax(z) into p and returns log(sum(exp(z))),
+// computed in float64 and shifted by max(z) so that nothing overflows.
+func softmaxRow(z, p []float32) (logSumExp float64) {
+	zmax := math.Inf(-1)
+	for _, v := range z {
+		zmax = max(zmax, float64(v))
+	}
+	var se float64
+	for _, v := range z {
+		se += math.Exp(float64(v) - zmax)
+	}
+	for j, v := range z {
+		p[j] = float32(math.Exp(float64(v)-zmax) / se)
+	}
+	return zmax + math.Log(se)
 }

@@ -167,3 +167,27 @@ func BenchmarkSoftmaxCrossEntropy7(b *testing.B) {
 	}
 	benchElementwise(b, func() { l.Forward(z, labels) }, func() { l.Backward() })
 }
+
+func TestSoftmax(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	z := gcRandn(rng, 5, 7)
+	z.Data[3] = 500 // no overflow
+	l, _ := NewSoftmaxCrossEntropy(CrossEntropyConfig{Classes: 7})
+	if _, err := l.Forward(z, []int{0, 1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	p := Softmax(z, nil)
+	gcSame(t, "Softmax", p, l.Probs())
+	for i := 0; i < 5; i++ {
+		var s float64
+		for _, v := range p.Data[i*7 : (i+1)*7] {
+			s += float64(v)
+		}
+		if math.Abs(s-1) > 1e-6 {
+			t.Errorf("row %d sums to %g", i, s)
+		}
+	}
+	if a := testing.AllocsPerRun(5, func() { Softmax(z, p) }); a != 0 {
+		t.Errorf("Softmax into a reused tensor: %v allocations", a)
+	}
+}
