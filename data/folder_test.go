@@ -102,3 +102,18 @@ func TestLoadRealFER2013FolderSubset(t *testing.T) {
 		t.Fatalf("publictest/disgust has %d images, want 56 (%v)", len(disgust), err)
 	}
 }
+
+// BenchmarkLoadRealFER2013Train loads the whole real training split
+// (28,709 JPEGs); run with -benchtime 1x.
+func BenchmarkLoadRealFER2013Train(b *testing.B) {
+	root := sharedData(b, "fer2013/train")
+	for i := 0; i < b.N; i++ {
+		d, _, err := LoadFolder(root, FolderOptions{Classes: FER2013ClassNames()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d.Len() != 28709 {
+			b.Fatalf("loaded %d images, want 28709", d.Len())
+		}
+	}
+}

@@ -71,21 +71,6 @@ func (m PadMode) resolve(i, n int) int {
 	return i
 }
 
-// toPixel converts a float value to T, rounding and clamping for uint8.
-func toPixel[T Pixel](v float32) T {
-	var zero T
-	if _, ok := any(zero).(uint8); ok {
-		if v <= 0 {
-			return 0
-		}
-		if v >= 255 {
-			return T(255)
-		}
-		return T(v + 0.5)
-	}
-	return T(v)
-}
-
 // FlipHorizontal writes src (h,w,c) mirrored left-right into dst.
 // dst and src must not overlap unless they are the same slice.
 func FlipHorizontal[T Pixel](dst, src []T, h, w, c int) {
@@ -181,33 +166,51 @@ func FlipMap(w int) Affine { return Affine{A: -1, C: float64(w - 1), E: 1} }
 // for each output pixel, reading outside src according to mode. An
 // identity or integer-shift map copies pixels exactly.
 func Warp[T Pixel](dst []T, dh, dw int, src []T, h, w, c int, m Affine, mode PadMode) {
+	var zero T
+	_, isByte := any(zero).(uint8)
 	for y := 0; y < dh; y++ {
 		for x := 0; x < dw; x++ {
 			sx, sy := m.Apply(float64(x), float64(y))
 			x0f, y0f := math.Floor(sx), math.Floor(sy)
 			fx, fy := float32(sx-x0f), float32(sy-y0f)
 			x0, y0 := int(x0f), int(y0f)
-			// The 4 taps and their weights; zero-weight taps are skipped
-			// so exact shifts read no neighbour (and no padding).
+			w00, w01, w10, w11 := (1-fx)*(1-fy), fx*(1-fy), (1-fx)*fy, fx*fy
+			o := (y*dw + x) * c
+			if x0 >= 0 && y0 >= 0 && x0+1 < w && y0+1 < h {
+				// Fast path: all four taps inside the image.
+				a := (y0*w + x0) * c
+				b := a + w*c
+				for k := 0; k < c; k++ {
+					v := float32(src[a+k])*w00 + float32(src[a+c+k])*w01 + float32(src[b+k])*w10 + float32(src[b+c+k])*w11
+					dst[o+k] = storePixel[T](v, isByte)
+				}
+				continue
+			}
+			// Border: resolve each tap; zero-weight taps are skipped so
+			// exact shifts read no neighbour (and no padding).
 			xa, xb := mode.resolve(x0, w), mode.resolve(x0+1, w)
 			ya, yb := mode.resolve(y0, h), mode.resolve(y0+1, h)
-			o := (y*dw + x) * c
 			for k := 0; k < c; k++ {
-				var v float32
-				v += tap(src, w, c, ya, xa, k, (1-fx)*(1-fy))
-				if fx != 0 {
-					v += tap(src, w, c, ya, xb, k, fx*(1-fy))
-				}
-				if fy != 0 {
-					v += tap(src, w, c, yb, xa, k, (1-fx)*fy)
-					if fx != 0 {
-						v += tap(src, w, c, yb, xb, k, fx*fy)
-					}
-				}
-				dst[o+k] = toPixel[T](v)
+				v := tap(src, w, c, ya, xa, k, w00) + tap(src, w, c, ya, xb, k, w01) +
+					tap(src, w, c, yb, xa, k, w10) + tap(src, w, c, yb, xb, k, w11)
+				dst[o+k] = storePixel[T](v, isByte)
 			}
 		}
 	}
+}
+
+// storePixel converts v to T, rounding and clamping when T is uint8.
+func storePixel[T Pixel](v float32, isByte bool) T {
+	if isByte {
+		if v <= 0 {
+			return 0
+		}
+		if v >= 255 {
+			return T(255)
+		}
+		return T(v + 0.5)
+	}
+	return T(v)
 }
 
 func tap[T Pixel](src []T, w, c, y, x, k int, wt float32) float32 {
