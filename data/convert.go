@@ -184,69 +184,100 @@ type SplitCounts struct {
 // Inspection describes a dataset on disk.
 type Inspection struct {
 	Path    string
-	Format  string // "fer2013-csv", "fer2013-folders", "image-folder", "leapgestrecog", "sign-digits"
+	Format  string // one of the Format constants
 	Classes []string
 	Splits  []SplitCounts
 	Report  Report // rows skipped while reading (CSV)
 }
 
-// Inspect reports the class counts per split of a dataset on disk,
-// recognising a FER2013 CSV file, the FER2013 folder layout (train/,
-// publictest/, privatetest/), a sign-digits folder (manifest.csv),
-// the LeapGestRecog layout and a plain <class>/ image folder. Folder
-// layouts are counted from file names without decoding images; CSV rows
-// are parsed, skipping and counting bad ones.
-func Inspect(path string) (*Inspection, error) {
+// Dataset formats recognised on disk.
+const (
+	FormatFERCSV      = "fer2013-csv"     // a FER2013 CSV file
+	FormatFERFolders  = "fer2013-folders" // train/, publictest/, privatetest/ of <class>/ folders
+	FormatSignDigits  = "sign-digits"     // <digit>/ folders with manifest.csv
+	FormatLeap        = "leapgestrecog"   // <subject>/<NN_gesture>/ folders
+	FormatImageFolder = "image-folder"    // <class>/ folders
+)
+
+// DetectFormat tells which layout path holds: a file is read as a FER2013
+// CSV; a folder with manifest.csv is the sign-digits set; a folder with
+// train/, publictest/ or privatetest/ is the FER2013 folder layout; a
+// folder whose subfolders hold NN_name folders is LeapGestRecog; any other
+// folder is a plain <class>/ image folder.
+func DetectFormat(path string) (string, error) {
 	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !st.IsDir() {
+		return FormatFERCSV, nil
+	}
+	if _, err := os.Stat(filepath.Join(path, "manifest.csv")); err == nil {
+		return FormatSignDigits, nil
+	}
+	for _, usage := range FERUsages {
+		if isDir(filepath.Join(path, FERSplitDirs[usage])) {
+			return FormatFERFolders, nil
+		}
+	}
+	if isLeapLayout(path) {
+		return FormatLeap, nil
+	}
+	return FormatImageFolder, nil
+}
+
+// Inspect reports the class counts per split of a dataset on disk (see
+// DetectFormat for the layouts). Folder layouts are counted from file
+// names without decoding images; CSV rows are parsed, skipping and
+// counting bad ones.
+func Inspect(path string) (*Inspection, error) {
+	format, err := DetectFormat(path)
 	if err != nil {
 		return nil, err
 	}
-	in := &Inspection{Path: path}
-	if !st.IsDir() {
+	in := &Inspection{Path: path, Format: format}
+	switch format {
+	case FormatFERCSV:
 		splits, rep, err := LoadFER2013CSV(path, CSVOptions{SkipBad: true})
 		if err != nil {
 			return nil, err
 		}
-		in.Format, in.Classes, in.Report = "fer2013-csv", FER2013ClassNames(), rep
+		in.Classes, in.Report = FER2013ClassNames(), rep
 		for _, u := range append(FERUsages[:], UsageAll) {
 			if d := splits[u]; d != nil {
 				in.Splits = append(in.Splits, SplitCounts{Name: u, Counts: d.ClassCounts(), Total: d.Len()})
 			}
 		}
 		return in, nil
-	}
-	if _, err := os.Stat(filepath.Join(path, "manifest.csv")); err == nil {
+	case FormatSignDigits:
 		return inspectSignDigits(path, in)
-	}
-	for _, usage := range FERUsages {
-		dir := filepath.Join(path, FERSplitDirs[usage])
-		if _, err := os.Stat(dir); err != nil {
-			continue
-		}
-		in.Format = "fer2013-folders"
-		classes, counts, err := countFolder(dir, nil)
-		if err != nil {
-			return nil, err
-		}
-		if in.Classes == nil {
-			in.Classes = classes
-		}
-		if strings.Join(classes, ",") != strings.Join(in.Classes, ",") {
-			return nil, fmt.Errorf("%s: classes %v differ from %v", dir, classes, in.Classes)
-		}
-		in.Splits = append(in.Splits, SplitCounts{Name: FERSplitDirs[usage], Counts: counts, Total: sum(counts)})
-	}
-	if in.Format != "" {
-		return in, nil
-	}
-	if isLeapLayout(path) {
+	case FormatLeap:
 		return inspectLeap(path, in)
+	case FormatFERFolders:
+		for _, usage := range FERUsages {
+			dir := filepath.Join(path, FERSplitDirs[usage])
+			if !isDir(dir) {
+				continue
+			}
+			classes, counts, err := countFolder(dir, nil)
+			if err != nil {
+				return nil, err
+			}
+			if in.Classes == nil {
+				in.Classes = classes
+			}
+			if strings.Join(classes, ",") != strings.Join(in.Classes, ",") {
+				return nil, fmt.Errorf("%s: classes %v differ from %v", dir, classes, in.Classes)
+			}
+			in.Splits = append(in.Splits, SplitCounts{Name: FERSplitDirs[usage], Counts: counts, Total: sum(counts)})
+		}
+		return in, nil
 	}
 	classes, counts, err := countFolder(path, nil)
 	if err != nil {
 		return nil, err
 	}
-	in.Format, in.Classes = "image-folder", classes
+	in.Classes = classes
 	in.Splits = []SplitCounts{{Name: "all", Counts: counts, Total: sum(counts)}}
 	return in, nil
 }
@@ -314,7 +345,6 @@ func isLeapLayout(root string) bool {
 
 func inspectLeap(root string, in *Inspection) (*Inspection, error) {
 	subjects, _ := listDirs(root)
-	in.Format = "leapgestrecog"
 	seen := map[string]bool{}
 	for _, s := range subjects {
 		gs, err := listDirs(filepath.Join(root, s))
@@ -349,7 +379,7 @@ func inspectSignDigits(root string, in *Inspection) (*Inspection, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.Format, in.Classes = "sign-digits", SignDigitsClasses[:]
+	in.Classes = SignDigitsClasses[:]
 	counts := make([]int, len(in.Classes))
 	groups := map[string]bool{}
 	for _, e := range entries {
