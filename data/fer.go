@@ -117,8 +117,8 @@ func ReadFER2013CSV(r io.Reader, name string, opt CSVOptions) (map[string]*Datas
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			line := 0
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				line = pe.Line
@@ -130,6 +130,7 @@ func ReadFER2013CSV(r io.Reader, name string, opt CSVOptions) (map[string]*Datas
 			rep.skip(msg)
 			continue
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank line
 		}

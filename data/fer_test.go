@@ -73,6 +73,7 @@ func TestReadFERCSVErrors(t *testing.T) {
 		{"bad usage", head + ferRow("1", "1 2 3 4", "Train"), []string{"x.csv:2", "Usage", `"Train"`}},
 		{"short row", head + "1,1 2 3 4\n", []string{"x.csv:2", "2 fields"}},
 		{"header only", head, []string{"x.csv", "no usable rows"}},
+		{"bad quote", head + good + "1,1 2\" 3 4,Training\n", []string{"x.csv:3", "bare \""}},
 	}
 	for _, c := range cases {
 		_, _, err := readSmall(t, c.csv, CSVOptions{})

@@ -139,10 +139,10 @@ func readSignManifest(root string, classes []string, maxPerClass int) ([]fileEnt
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", manifest, line, err)
+			return nil, fmt.Errorf("%s: %v", manifest, err) // csv errors carry the line
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) < len(header) {
 			return nil, fmt.Errorf("%s:%d: %d fields, want %d", manifest, line, len(rec), len(header))
 		}
