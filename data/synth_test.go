@@ -90,3 +90,22 @@ func imageDist(a, b []uint8) float64 {
 	}
 	return s
 }
+
+// The synthetic hands reproduce why LeapGestRecog needs subject-wise
+// splits: a linear classifier scores far higher on a random split
+// (near-duplicate frames on both sides) than on held-out subjects, and
+// both beat chance (0.1).
+func TestSynthHandsSplitLeakage(t *testing.T) {
+	d := SynthHands(HandOptions{Subjects: 6, FramesPerGesture: 20, Width: 32, Height: 32, Seed: 1})
+	tr, va, err := SplitByGroups(d, []string{"4", "5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjectWise := softmaxAccuracy(tr, va, 15)
+	tr, va, _ = SplitStratified(d, 0.33, 1)
+	random := softmaxAccuracy(tr, va, 15)
+	t.Logf("linear classifier: subject-wise %.2f, random split %.2f", subjectWise, random)
+	if subjectWise < 0.2 || random < subjectWise+0.2 {
+		t.Fatalf("subject-wise %.2f, random %.2f: want > 0.2 and a gap > 0.2", subjectWise, random)
+	}
+}
