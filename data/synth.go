@@ -249,10 +249,10 @@ func SynthHands(opt HandOptions) *Dataset {
 		t := float64(frame) * 0.25
 		side := float64(min(w, h))
 		m := similarity{
-			scale: side * 0.3 * st.scale * (1 + 0.05*math.Sin(t+phase)),
+			scale: side * 0.34 * st.scale * (1 + 0.05*math.Sin(t+phase)),
 			angle: st.tilt + 0.08*math.Sin(0.7*t+phase) + 0.03*(2*rng.Float64()-1),
 			tx:    float64(w)*(0.5+st.dx) + side*0.06*math.Sin(t+phase),
-			ty:    float64(h)*(0.55+st.dy) + side*0.05*math.Cos(0.8*t+phase),
+			ty:    float64(h)*(0.6+st.dy) + side*0.05*math.Cos(0.8*t+phase),
 		}
 		shape := handShape(g, st, rng)
 		bright := st.bright * (0.95 + 0.1*rng.Float64())
