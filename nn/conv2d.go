@@ -33,11 +33,18 @@ type Conv2DConfig struct {
 // The weight is stored (Cout, KH, KW, Cin) ("OHWI"): PyTorch's (Cout, Cin,
 // KH, KW) weight permuted so that one row of W matches one row of cols.
 //
-// The batch is processed in blocks of whole images whose cols matrix fits
-// in cache (colsBlockFloats): im2col, GEMM and col2im of a block then work
-// on cache-resident data instead of streaming a (N*Ho*Wo, K) matrix through
-// memory, and the layer needs only a block-sized workspace. Backward
+// The batch is processed in blocks of output rows whose cols matrix fits
+// in cache (colsBlockFloats): im2col and GEMM of a block then work on
+// cache-resident data instead of streaming a (N*Ho*Wo, K) matrix through
+// memory, and the layer needs only block-sized workspaces. Backward
 // recomputes the blocks' im2col, which is cheap next to the GEMMs.
+//
+// For dx, a stride-1 convolution uses the transposed convolution: dx is
+// the convolution of dy, padded by K-1-P, with the weight flipped in space
+// and with its channel axes swapped, which is again im2col + GEMM and
+// needs no scatter. Other strides compute dcols = dy · W per block of whole
+// images and gather it back into dx (col2im).
+//
 // A 1x1 convolution with stride 1 and no padding skips im2col: the input
 // itself is the cols matrix, and the whole batch is one GEMM.
 type Conv2D struct {
@@ -51,33 +58,39 @@ type Conv2D struct {
 
 	// Shapes of the last Forward.
 	n, h, w, ho, wo int
-	blockImages     int // images per block
 
-	x     *tensor.Tensor // input of the last Forward (N,H,W,Cin), not owned
-	out   *tensor.Tensor // (N,Ho,Wo,Cout)
-	dx    *tensor.Tensor // (N,H,W,Cin)
-	cols  []float32      // (blockImages*Ho*Wo, K) workspace
-	dcols []float32      // (blockImages*Ho*Wo, K) workspace
-	bsum  colSummer
+	x    *tensor.Tensor // input of the last Forward (N,H,W,Cin), not owned
+	out  *tensor.Tensor // (N,Ho,Wo,Cout)
+	dx   *tensor.Tensor // (N,H,W,Cin)
+	bsum colSummer
 
-	// The block [blk0,blk1) of images that im2colRows/col2imRows work on,
-	// and the block whose im2col cols holds (colsX, colsN0, colsN1).
-	blk0, blk1     int
+	fwd     *im2col   // im2col of x
+	cols    []float32 // workspace of fwd
+	blkRows int       // output rows per forward block
+	// the block whose im2col cols holds, so Backward can reuse it
 	colsX          *tensor.Tensor
-	colsN0, colsN1 int
+	colsR0, colsR1 int
+
+	tr      *im2col   // im2col of dy for the transposed convolution
+	trCols  []float32 // workspace of tr
+	trRows  int       // input rows per transposed block
+	wFlip   []float32 // (Cin, KH, KW, Cout) flipped weight
+	dcols   []float32 // (images*Ho*Wo, K) workspace of col2im
+	dcolImg int       // images per col2im block
+	blk0    int       // first image of the current col2im block
 
 	// col2im tables for the current H and W; see buildTaps.
 	rowTap, colTap []int32
 	tapH, tapW     int
 
 	// Parallel loop bodies, created once so that calls do not allocate.
-	im2colFn, col2imFn, biasFillFn func(lo, hi int)
+	col2imFn, biasFillFn func(lo, hi int)
 }
 
-// colsBlockFloats bounds the size of a block's cols matrix (2 MiB), so
-// that it stays in the caches between im2col and the GEMM. A variable only
-// so that tests can force many small blocks.
-var colsBlockFloats = 1 << 19
+// colsBlockFloats bounds the size of a block's cols matrix (512 KiB), so
+// that it stays in the core's cache between im2col and the GEMM. A
+// variable only so that tests can force many small blocks.
+var colsBlockFloats = 1 << 17
 
 // NewConv2D builds a convolution named name (its parameters are
 // "<name>.weight" and "<name>.bias"). The weight gets Kaiming-normal
@@ -126,7 +139,8 @@ func NewConv2D(name string, cfg Conv2DConfig, rng *rand.Rand) *Conv2D {
 			c.Bias.Value.Data[i] = float32((2*rng.Float64() - 1) * bound)
 		}
 	}
-	c.im2colFn = c.im2colRows
+	c.fwd = newIm2col()
+	c.tr = newIm2col()
 	c.col2imFn = c.col2imRows
 	c.biasFillFn = c.biasFillRows
 	return c
@@ -199,19 +213,19 @@ func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 		kernels.Sgemm(false, true, c.n*c.h*c.w, cout, k, 1, x.Data, k, c.Weight.Value.Data, k, beta, c.out.Data, cout)
 		return c.out
 	}
-	pix := c.ho * c.wo // GEMM rows per image
-	for n0 := 0; n0 < c.n; n0 += c.blockImages {
-		n1 := min(c.n, n0+c.blockImages)
-		c.im2col(n0, n1)
-		// y[n0:n1] (rows,Cout) = cols (rows,K) · W(Cout,K)ᵀ
-		rows := (n1 - n0) * pix
-		kernels.Sgemm(false, true, rows, cout, k, 1, c.cols, k, c.Weight.Value.Data, k, beta, c.out.Data[n0*pix*cout:], cout)
+	total := c.n * c.ho
+	for r0 := 0; r0 < total; r0 += c.blkRows {
+		r1 := min(total, r0+c.blkRows)
+		c.im2col(r0, r1)
+		// y[rows] (rows,Cout) = cols (rows,K) · W(Cout,K)ᵀ
+		rows := (r1 - r0) * c.wo
+		kernels.Sgemm(false, true, rows, cout, k, 1, c.cols, k, c.Weight.Value.Data, k, beta, c.out.Data[r0*c.wo*cout:], cout)
 	}
 	return c.out
 }
 
 // setShape records the shapes of a Forward's input and sizes the
-// workspaces.
+// forward workspace.
 func (c *Conv2D) setShape(x *tensor.Tensor) {
 	c.x = x
 	c.n, c.h, c.w = x.Shape[0], x.Shape[1], x.Shape[2]
@@ -220,60 +234,24 @@ func (c *Conv2D) setShape(x *tensor.Tensor) {
 	if c.direct() {
 		return
 	}
-	k := c.kh * c.kw * c.cfg.InC
-	perImage := c.ho * c.wo * k
-	c.blockImages = max(1, min(c.n, colsBlockFloats/perImage))
-	if size := c.blockImages * perImage; cap(c.cols) < size {
+	f := c.fwd
+	f.src, f.c, f.h, f.w, f.ho, f.wo = x.Data, c.cfg.InC, c.h, c.w, c.ho, c.wo
+	f.kh, f.kw, f.stride, f.padH, f.padW = c.kh, c.kw, c.cfg.Stride, c.cfg.Padding, c.cfg.Padding
+	rowFloats := c.wo * f.k()
+	c.blkRows = max(1, min(c.n*c.ho, colsBlockFloats/rowFloats))
+	if size := c.blkRows * rowFloats; cap(c.cols) < size {
 		c.cols = make([]float32, size)
 	}
 }
 
-// im2col fills cols with the receptive fields of images [n0,n1), unless
-// it already holds them.
-func (c *Conv2D) im2col(n0, n1 int) {
-	if c.colsX == c.x && c.colsN0 == n0 && c.colsN1 == n1 {
+// im2col fills cols with the fields of output rows [r0,r1), unless it
+// already holds them.
+func (c *Conv2D) im2col(r0, r1 int) {
+	if c.colsX == c.x && c.colsR0 == r0 && c.colsR1 == r1 {
 		return
 	}
-	c.blk0, c.blk1 = n0, n1
-	k := c.kh * c.kw * c.cfg.InC
-	parallel.For((n1-n0)*c.ho, grainFor(c.wo*k, minParallelWork), c.im2colFn)
-	c.colsX, c.colsN0, c.colsN1 = c.x, n0, n1
-}
-
-// im2colRows fills the cols rows of output rows [lo,hi) of the current
-// block, indexed (n-blk0)*Ho+oy. A cols row is the receptive field of one
-// output pixel laid out (KH,KW,Cin), zeros where the window hangs over the
-// padding. In NHWC the KW*Cin values of one kernel row are contiguous in
-// x, so each kernel row is one copy. (A strided 1x1 convolution, as in a
-// projection shortcut, is the special case that gathers every S-th pixel.)
-func (c *Conv2D) im2colRows(lo, hi int) {
-	cin, kh, kw := c.cfg.InC, c.kh, c.kw
-	s, p := c.cfg.Stride, c.cfg.Padding
-	h, w, ho, wo := c.h, c.w, c.ho, c.wo
-	k := kh * kw * cin
-	x, cols := c.x.Data, c.cols
-	for r := lo; r < hi; r++ {
-		n, oy := c.blk0+r/ho, r%ho
-		img := x[n*h*w*cin : (n+1)*h*w*cin]
-		for ox := 0; ox < wo; ox++ {
-			row := cols[(r*wo+ox)*k : (r*wo+ox+1)*k]
-			ix0 := ox*s - p
-			// valid kernel columns [kx0,kx1): those with 0 <= ix0+kx < w
-			kx0, kx1 := max(0, -ix0), min(kw, w-ix0)
-			for ky := 0; ky < kh; ky++ {
-				seg := row[ky*kw*cin : (ky+1)*kw*cin]
-				iy := oy*s - p + ky
-				if iy < 0 || iy >= h || kx0 >= kx1 {
-					clear(seg)
-					continue
-				}
-				clear(seg[:kx0*cin])
-				src := img[(iy*w+ix0+kx0)*cin : (iy*w+ix0+kx1)*cin]
-				copy(seg[kx0*cin:kx1*cin], src)
-				clear(seg[kx1*cin:])
-			}
-		}
-	}
+	c.fwd.fill(c.cols, r0, r1)
+	c.colsX, c.colsR0, c.colsR1 = c.x, r0, r1
 }
 
 // biasFillRows writes the bias into output rows [lo,hi) of the (M,Cout) y.
@@ -286,25 +264,21 @@ func (c *Conv2D) biasFillRows(lo, hi int) {
 	}
 }
 
-// Backward takes dy (N,Ho,Wo,Cout) and computes, block by block,
+// Backward takes dy (N,Ho,Wo,Cout) and computes
 //
-//	dW    (Cout,K)    += dy[block]ᵀ · cols[block]
-//	dcols (rows,K)     = dy[block] · W
-//	dx    [block]      = col2im(dcols)
+//	dBias (Cout)       = column sums of dy
+//	dW    (Cout,K)     = sum over blocks of dy[block]ᵀ · cols[block]
+//	dx    (N,H,W,Cin)  = transposed convolution of dy, or col2im(dy · W)
 //
-// and dBias (Cout) = column sums of dy. It returns dx (N,H,W,Cin), or nil
-// when the layer was built with NoInputGrad. Blocks run last to first, so
-// the first one reuses the cols that Forward left behind (x must not have
-// changed since Forward, as for every layer).
+// It returns dx, or nil when the layer was built with NoInputGrad. The dW
+// blocks run last to first, so the first one reuses the cols that Forward
+// left behind (x must not have changed since Forward, as for every layer).
 func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	cout := c.cfg.OutC
 	k := c.kh * c.kw * c.cfg.InC
 	dW, W := c.Weight.Grad.Data, c.Weight.Value.Data
 	if c.Bias != nil {
 		c.bsum.sum(dy.Data, c.n*c.ho*c.wo, cout, c.Bias.Grad.Data)
-	}
-	if !c.cfg.NoInputGrad {
-		c.dx = tensor.Ensure(c.dx, c.n, c.h, c.w, c.cfg.InC)
 	}
 	if c.direct() {
 		m := c.n * c.h * c.w
@@ -313,38 +287,100 @@ func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 			return nil
 		}
 		// dx (M,Cin) = dy (M,Cout) · W (Cout,Cin)
+		c.dx = tensor.Ensure(c.dx, c.n, c.h, c.w, c.cfg.InC)
 		kernels.Sgemm(false, false, m, k, cout, 1, dy.Data, cout, W, k, 0, c.dx.Data, k)
 		return c.dx
 	}
-	pix := c.ho * c.wo
-	if !c.cfg.NoInputGrad {
-		if size := c.blockImages * pix * k; cap(c.dcols) < size {
-			c.dcols = make([]float32, size)
-		}
-		c.buildTaps()
-	}
-	last := (c.n - 1) / c.blockImages * c.blockImages
-	for n0 := last; n0 >= 0; n0 -= c.blockImages {
-		n1 := min(c.n, n0+c.blockImages)
-		rows := (n1 - n0) * pix
-		dyBlock := dy.Data[n0*pix*cout:]
-		c.im2col(n0, n1)
+	total := c.n * c.ho
+	last := (total - 1) / c.blkRows * c.blkRows
+	for r0 := last; r0 >= 0; r0 -= c.blkRows {
+		r1 := min(total, r0+c.blkRows)
+		c.im2col(r0, r1)
 		beta := float32(1)
-		if n0 == last {
+		if r0 == last {
 			beta = 0
 		}
-		kernels.Sgemm(true, false, cout, k, rows, 1, dyBlock, cout, c.cols, k, beta, dW, k)
-		if c.cfg.NoInputGrad {
-			continue
-		}
-		kernels.Sgemm(false, false, rows, k, cout, 1, dyBlock, cout, W, k, 0, c.dcols, k)
-		c.blk0, c.blk1 = n0, n1
-		parallel.For((n1-n0)*c.h, grainFor(c.w*k, minParallelWork), c.col2imFn)
+		// dW (Cout,K) += dy[rows]ᵀ (Cout,rows) · cols (rows,K)
+		kernels.Sgemm(true, false, cout, k, (r1-r0)*c.wo, 1, dy.Data[r0*c.wo*cout:], cout, c.cols, k, beta, dW, k)
 	}
 	if c.cfg.NoInputGrad {
 		return nil
 	}
+	c.dx = tensor.Ensure(c.dx, c.n, c.h, c.w, c.cfg.InC)
+	if c.transposable() {
+		c.backwardTransposed(dy)
+	} else {
+		c.backwardCol2im(dy)
+	}
 	return c.dx
+}
+
+// transposable reports whether dx can be computed as a transposed
+// convolution: stride 1 and padding at most K-1.
+func (c *Conv2D) transposable() bool {
+	return c.cfg.Stride == 1 && c.cfg.Padding <= c.kh-1 && c.cfg.Padding <= c.kw-1
+}
+
+// backwardTransposed computes dx (N,H,W,Cin) as the stride-1 convolution
+// of dy (N,Ho,Wo,Cout), padded by KH-1-P rows and KW-1-P columns, with
+// wFlip[ci,ky,kx,co] = W[co,KH-1-ky,KW-1-kx,ci]:
+//
+//	dx[n,iy,ix,ci] = sum over co,ky,kx of dy[n,iy+P-ky,ix+P-kx,co] * W[co,ky,kx,ci]
+func (c *Conv2D) backwardTransposed(dy *tensor.Tensor) {
+	cin, cout, kh, kw := c.cfg.InC, c.cfg.OutC, c.kh, c.kw
+	kt := kh * kw * cout // row length of the transposed cols
+	if cap(c.wFlip) < cin*kt {
+		c.wFlip = make([]float32, cin*kt)
+	}
+	c.wFlip = c.wFlip[:cin*kt]
+	W := c.Weight.Value.Data
+	for co := 0; co < cout; co++ {
+		for ky := 0; ky < kh; ky++ {
+			for kx := 0; kx < kw; kx++ {
+				src := W[((co*kh+ky)*kw+kx)*cin:][:cin]
+				fy, fx := kh-1-ky, kw-1-kx
+				for ci, v := range src {
+					c.wFlip[((ci*kh+fy)*kw+fx)*cout+co] = v
+				}
+			}
+		}
+	}
+	t := c.tr
+	t.src, t.c, t.h, t.w, t.ho, t.wo = dy.Data, cout, c.ho, c.wo, c.h, c.w
+	t.kh, t.kw, t.stride = kh, kw, 1
+	t.padH, t.padW = kh-1-c.cfg.Padding, kw-1-c.cfg.Padding
+	rowFloats := c.w * kt
+	c.trRows = max(1, min(c.n*c.h, colsBlockFloats/rowFloats))
+	if size := c.trRows * rowFloats; cap(c.trCols) < size {
+		c.trCols = make([]float32, size)
+	}
+	total := c.n * c.h
+	for r0 := 0; r0 < total; r0 += c.trRows {
+		r1 := min(total, r0+c.trRows)
+		t.fill(c.trCols, r0, r1)
+		// dx[rows] (rows,Cin) = trCols (rows,KT) · wFlip (Cin,KT)ᵀ
+		kernels.Sgemm(false, true, (r1-r0)*c.w, cin, kt, 1, c.trCols, kt, c.wFlip, kt, 0, c.dx.Data[r0*c.w*cin:], cin)
+	}
+}
+
+// backwardCol2im computes dx per block of whole images: dcols = dy · W,
+// then col2im gathers dcols back into dx.
+func (c *Conv2D) backwardCol2im(dy *tensor.Tensor) {
+	cout := c.cfg.OutC
+	k := c.kh * c.kw * c.cfg.InC
+	pix := c.ho * c.wo
+	c.dcolImg = max(1, min(c.n, colsBlockFloats/(pix*k)))
+	if size := c.dcolImg * pix * k; cap(c.dcols) < size {
+		c.dcols = make([]float32, size)
+	}
+	c.buildTaps()
+	for n0 := 0; n0 < c.n; n0 += c.dcolImg {
+		n1 := min(c.n, n0+c.dcolImg)
+		// dcols (rows,K) = dy[images] (rows,Cout) · W (Cout,K)
+		kernels.Sgemm(false, false, (n1-n0)*pix, k, cout, 1, dy.Data[n0*pix*cout:], cout, c.Weight.Value.Data, k, 0, c.dcols, k)
+		c.blk0 = n0
+		parallel.For((n1-n0)*c.h, grainFor(c.w*k, minParallelWork), c.col2imFn)
+	}
 }
 
 // col2imRows computes the dx rows [lo,hi) of the current block, indexed
