@@ -209,6 +209,10 @@ func loadFiles(entries []fileEntry, classes []string, opt FolderOptions) (*Datas
 	close(next)
 	wg.Wait()
 
+	hasGroups := false
+	for _, e := range entries {
+		hasGroups = hasGroups || e.group != ""
+	}
 	var rep Report
 	kept := 0
 	for i, e := range entries {
@@ -225,14 +229,11 @@ func loadFiles(entries []fileEntry, classes []string, opt FolderOptions) (*Datas
 		kept++
 		d.Labels = append(d.Labels, e.label)
 		d.Sources = append(d.Sources, e.path)
-		if e.group != "" {
+		if hasGroups {
 			d.Groups = append(d.Groups, e.group)
 		}
 	}
 	d.Pix = d.Pix[:kept*size]
-	if d.Groups != nil && len(d.Groups) != kept {
-		return nil, rep, fmt.Errorf("data: internal error: %d groups for %d samples", len(d.Groups), kept)
-	}
 	rep.Loaded = kept
 	if kept == 0 {
 		return nil, rep, fmt.Errorf("data: no readable images (%s)", rep)
