@@ -214,7 +214,8 @@ func (b *BatchNorm2D) affineRows(lo, hi int) {
 //	dgamma = sum g*xhat
 //	dx     = gamma*invStd * (g - dbeta/M - xhat*dgamma/M)
 //
-// in two passes: the sums, then dx.
+// in two passes: the sums, then dx. Frozen gamma or beta get no gradient
+// (their Grad is left as it was).
 func (b *BatchNorm2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	c := b.cfg.C
 	b.dy = dy
@@ -228,8 +229,12 @@ func (b *BatchNorm2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 			sg += b.part[k*2*c+j]
 			sgx += b.part[k*2*c+c+j]
 		}
-		dbeta[j] = float32(sg)
-		dgamma[j] = float32(sgx)
+		if !b.Bias.Frozen {
+			dbeta[j] = float32(sg)
+		}
+		if !b.Weight.Frozen {
+			dgamma[j] = float32(sgx)
+		}
 		// dx = k*g - k*sg/M - xhat*k*sgx/M with k = gamma*invStd and
 		// xhat = (x-mean)*invStd, i.e. dx = k*g + A*x + C with
 		// A = -invStd*k*sgx/M and C = mean*invStd*k*sgx/M - k*sg/M.

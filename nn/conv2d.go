@@ -270,19 +270,22 @@ func (c *Conv2D) biasFillRows(lo, hi int) {
 //	dW    (Cout,K)     = sum over blocks of dy[block]ᵀ · cols[block]
 //	dx    (N,H,W,Cin)  = transposed convolution of dy, or col2im(dy · W)
 //
-// It returns dx, or nil when the layer was built with NoInputGrad. The dW
+// It returns dx, or nil when the layer was built with NoInputGrad. Frozen
+// parameters get no gradient (their Grad is left as it was). The dW
 // blocks run last to first, so the first one reuses the cols that Forward
 // left behind (x must not have changed since Forward, as for every layer).
 func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	cout := c.cfg.OutC
 	k := c.kh * c.kw * c.cfg.InC
 	dW, W := c.Weight.Grad.Data, c.Weight.Value.Data
-	if c.Bias != nil {
+	if c.Bias != nil && !c.Bias.Frozen {
 		c.bsum.sum(dy.Data, c.n*c.ho*c.wo, cout, c.Bias.Grad.Data)
 	}
 	if c.direct() {
 		m := c.n * c.h * c.w
-		kernels.Sgemm(true, false, cout, k, m, 1, dy.Data, cout, c.x.Data, k, 0, dW, k)
+		if !c.Weight.Frozen {
+			kernels.Sgemm(true, false, cout, k, m, 1, dy.Data, cout, c.x.Data, k, 0, dW, k)
+		}
 		if c.cfg.NoInputGrad {
 			return nil
 		}
@@ -293,6 +296,9 @@ func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	}
 	total := c.n * c.ho
 	last := (total - 1) / c.blkRows * c.blkRows
+	if c.Weight.Frozen {
+		last = -1 // no dW
+	}
 	for r0 := last; r0 >= 0; r0 -= c.blkRows {
 		r1 := min(total, r0+c.blkRows)
 		c.im2col(r0, r1)

@@ -80,3 +80,36 @@ func gcSame(t *testing.T, what string, a, b *tensor.Tensor) {
 		}
 	}
 }
+
+// TestFrozenParamsGetNoGradient freezes every parameter: Backward must
+// leave the gradients alone and still return the same dx.
+func TestFrozenParamsGetNoGradient(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	frozen, live := freshLayers(1), freshLayers(1)
+	for name, e := range frozen {
+		if len(e.l.Params()) == 0 {
+			continue
+		}
+		shape := append([]int{2}, e.in...)
+		x := gcRandn(rng, shape...)
+		out, _ := e.l.OutShape(shape)
+		dy := gcRandn(rng, out...)
+		for _, p := range e.l.Params() {
+			p.Frozen = true
+			for i := range p.Grad.Data {
+				p.Grad.Data[i] = 42
+			}
+		}
+		e.l.Forward(x, true)
+		dx := e.l.Backward(dy)
+		live[name].l.Forward(x, true)
+		gcSame(t, name+" dx", dx, live[name].l.Backward(dy))
+		for _, p := range e.l.Params() {
+			for _, g := range p.Grad.Data {
+				if g != 42 {
+					t.Fatalf("%s: frozen %s got a gradient", name, p.Name)
+				}
+			}
+		}
+	}
+}

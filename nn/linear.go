@@ -106,10 +106,14 @@ func (l *Linear) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 //	dW (Out,In) = dyᵀ · x
 //	db (Out)    = column sums of dy
 //	dx (N,In)   = dy · W
+//
+// Frozen parameters get no gradient (their Grad is left as it was).
 func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	n, in, out := l.x.Shape[0], l.cfg.In, l.cfg.Out
-	kernels.Sgemm(true, false, out, in, n, 1, dy.Data, out, l.x.Data, in, 0, l.Weight.Grad.Data, in)
-	if l.Bias != nil {
+	if !l.Weight.Frozen {
+		kernels.Sgemm(true, false, out, in, n, 1, dy.Data, out, l.x.Data, in, 0, l.Weight.Grad.Data, in)
+	}
+	if l.Bias != nil && !l.Bias.Frozen {
 		l.bsum.sum(dy.Data, n, out, l.Bias.Grad.Data)
 	}
 	l.dx = tensor.Ensure(l.dx, n, in)
