@@ -50,10 +50,10 @@ type BatchNorm2D struct {
 	gk     []float32      // (C) Backward's dx = gk*g + gA*x + gC
 	gA     []float32      // (C)
 	gC     []float32      // (C)
-	part   []float64      // (reduceChunks, 2*C) partial sums
+	part   []float64      // (reduceChunks, 2*C) per-chunk statistics or sums
 	dy     *tensor.Tensor // gradient being propagated, not owned
 
-	sumFn, sqDevFn, affineFn, gradSumFn, gradFn func(lo, hi int)
+	statsFn, affineFn, gradSumFn, gradFn func(lo, hi int)
 }
 
 // NewBatchNorm2D builds a batch normalisation named name; its tensors are
@@ -94,8 +94,7 @@ func NewBatchNorm2D(name string, cfg BatchNorm2DConfig) *BatchNorm2D {
 	b.gA = make([]float32, c)
 	b.gC = make([]float32, c)
 	b.part = make([]float64, reduceChunks*2*c)
-	b.sumFn = b.sumChunks
-	b.sqDevFn = b.sqDevChunks
+	b.statsFn = b.statsChunks
 	b.affineFn = b.affineRows
 	b.gradSumFn = b.gradSumChunks
 	b.gradFn = b.gradRows
@@ -128,9 +127,11 @@ func (b *BatchNorm2D) OutShape(in []int) ([]int, error) {
 }
 
 // Forward normalises x (N,H,W,C) into y (N,H,W,C). In training it uses
-// the batch statistics (two passes over x in float64: mean, then squared
-// deviations, which stays accurate when |mean| >> std) and updates the
-// running statistics; otherwise it uses the running statistics.
+// the batch statistics and updates the running statistics; otherwise it
+// uses the running statistics. The batch statistics take one pass over x
+// in float64: per block of rows, a mean then the squared deviations from
+// it (two passes over cache-resident data), merged pairwise (see
+// combineChunks), which stays accurate when |mean| >> std.
 func (b *BatchNorm2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	c := b.cfg.C
 	b.x = x
@@ -139,20 +140,18 @@ func (b *BatchNorm2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	grain := grainFor(c, minParallelWork)
 	if train {
 		m := float64(b.m)
-		parallel.For(reduceChunks, reduceGrain(b.m, c), b.sumFn)
-		for j := 0; j < c; j++ {
-			b.mean[j] = float32(b.reducePart(j) / m)
-		}
-		parallel.For(reduceChunks, reduceGrain(b.m, c), b.sqDevFn)
+		parallel.For(reduceChunks, reduceGrain(b.m, c), b.statsFn)
 		mom := float64(b.cfg.Momentum)
 		rm, rv := b.RunningMean.Value.Data, b.RunningVar.Value.Data
 		for j := 0; j < c; j++ {
-			v := b.reducePart(j) / m // biased variance, used to normalise
+			mean, m2 := b.combineChunks(j)
+			v := m2 / m // biased variance, used to normalise
 			unbiased := v
 			if b.m > 1 {
-				unbiased = v * m / (m - 1)
+				unbiased = m2 / (m - 1)
 			}
-			rm[j] = float32((1-mom)*float64(rm[j]) + mom*float64(b.mean[j]))
+			b.mean[j] = float32(mean)
+			rm[j] = float32((1-mom)*float64(rm[j]) + mom*mean)
 			rv[j] = float32((1-mom)*float64(rv[j]) + mom*unbiased)
 			b.invStd[j] = float32(1 / math.Sqrt(v+float64(b.cfg.Eps)))
 		}
@@ -173,32 +172,36 @@ func (b *BatchNorm2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	return b.out
 }
 
-// reducePart adds the reduceChunks partial sums of column j of part
-// (reduceChunks, 2*C).
-func (b *BatchNorm2D) reducePart(j int) float64 {
-	var acc float64
-	w := 2 * b.cfg.C
+// combineChunks merges the per-chunk (mean, M2) of channel j, in chunk
+// order, into the batch mean and M2 (sum of squared deviations) with Chan
+// et al.'s pairwise update, which stays accurate when |mean| >> std.
+func (b *BatchNorm2D) combineChunks(j int) (mean, m2 float64) {
+	c := b.cfg.C
+	var n float64
 	for k := 0; k < reduceChunks; k++ {
-		acc += b.part[k*w+j]
+		r0, r1 := chunkBounds(b.m, reduceChunks, k)
+		mean, m2, n = chanMerge(mean, m2, n, b.part[k*2*c+j], b.part[k*2*c+c+j], float64(r1-r0))
 	}
-	return acc
+	return mean, m2
 }
 
-// sumChunks: part[k][j] = sum of x[:,j] over the pixels of chunk k.
-func (b *BatchNorm2D) sumChunks(lo, hi int) {
+// chanMerge merges the statistics (mean, M2, count) of two disjoint sets.
+func chanMerge(meanA, m2A, nA, meanB, m2B, nB float64) (mean, m2, n float64) {
+	n = nA + nB
+	if nB == 0 {
+		return meanA, m2A, nA
+	}
+	delta := meanB - meanA
+	return meanA + delta*nB/n, m2A + m2B + delta*delta*nA*nB/n, n
+}
+
+// statsChunks: part[k][j] = mean and part[k][C+j] = M2 of x[:,j] over the
+// pixels of chunk k.
+func (b *BatchNorm2D) statsChunks(lo, hi int) {
 	c := b.cfg.C
 	for k := lo; k < hi; k++ {
 		r0, r1 := chunkBounds(b.m, reduceChunks, k)
-		bnSum(b.part[k*2*c:k*2*c+c], b.x.Data, c, r0, r1)
-	}
-}
-
-// sqDevChunks: part[k][j] = sum of (x[:,j]-mean[j])² over chunk k.
-func (b *BatchNorm2D) sqDevChunks(lo, hi int) {
-	c := b.cfg.C
-	for k := lo; k < hi; k++ {
-		r0, r1 := chunkBounds(b.m, reduceChunks, k)
-		bnSqDev(b.part[k*2*c:k*2*c+c], b.x.Data, b.mean, c, r0, r1)
+		bnStats(b.part[k*2*c:k*2*c+c], b.part[k*2*c+c:(k+1)*2*c], b.x.Data, c, r0, r1)
 	}
 }
 
@@ -271,11 +274,17 @@ func (b *BatchNorm2D) gradRows(lo, hi int) { bnGrad(b, lo, hi) }
 // bnRowBlock is the number of rows of a block for C channels.
 func bnRowBlock(c int) int { return max(1, 2048/c) }
 
-// bnSum sets acc[j] = sum over rows [r0,r1) of x[r,j].
-func bnSum(acc []float64, x []float32, c, r0, r1 int) {
-	clear(acc)
+// bnStats sets mean[j] and m2[j] to the mean and the sum of squared
+// deviations of x[r,j] over rows [r0,r1). Each block of rows is read from
+// memory once: its sums give the block's mean, a second look (in L1)
+// its squared deviations, and chanMerge folds the block into the totals.
+func bnStats(mean, m2 []float64, x []float32, c, r0, r1 int) {
+	clear(mean)
+	clear(m2)
+	var n float64 // rows merged so far
 	for b0 := r0; b0 < r1; b0 += bnRowBlock(c) {
 		b1 := min(r1, b0+bnRowBlock(c))
+		nb := float64(b1 - b0)
 		j := 0
 		for ; j+4 <= c; j += 4 {
 			var s0, s1, s2, s3 float64
@@ -286,55 +295,35 @@ func bnSum(acc []float64, x []float32, c, r0, r1 int) {
 				s2 += float64(v[2])
 				s3 += float64(v[3])
 			}
-			a := acc[j : j+4 : j+4]
-			a[0] += s0
-			a[1] += s1
-			a[2] += s2
-			a[3] += s3
+			m0, m1, m2_, m3 := s0/nb, s1/nb, s2/nb, s3/nb
+			var q0, q1, q2, q3 float64
+			for r := b0; r < b1; r++ {
+				v := x[r*c+j : r*c+j+4 : r*c+j+4]
+				d0, d1, d2, d3 := float64(v[0])-m0, float64(v[1])-m1, float64(v[2])-m2_, float64(v[3])-m3
+				q0 += d0 * d0
+				q1 += d1 * d1
+				q2 += d2 * d2
+				q3 += d3 * d3
+			}
+			mean[j], m2[j], _ = chanMerge(mean[j], m2[j], n, m0, q0, nb)
+			mean[j+1], m2[j+1], _ = chanMerge(mean[j+1], m2[j+1], n, m1, q1, nb)
+			mean[j+2], m2[j+2], _ = chanMerge(mean[j+2], m2[j+2], n, m2_, q2, nb)
+			mean[j+3], m2[j+3], _ = chanMerge(mean[j+3], m2[j+3], n, m3, q3, nb)
 		}
 		for ; j < c; j++ {
 			var s0 float64
 			for r := b0; r < b1; r++ {
 				s0 += float64(x[r*c+j])
 			}
-			acc[j] += s0
-		}
-	}
-}
-
-// bnSqDev sets acc[j] = sum over rows [r0,r1) of (x[r,j]-mean[j])².
-func bnSqDev(acc []float64, x, mean []float32, c, r0, r1 int) {
-	clear(acc)
-	for b0 := r0; b0 < r1; b0 += bnRowBlock(c) {
-		b1 := min(r1, b0+bnRowBlock(c))
-		j := 0
-		for ; j+4 <= c; j += 4 {
-			m := mean[j : j+4 : j+4]
-			m0, m1, m2, m3 := float64(m[0]), float64(m[1]), float64(m[2]), float64(m[3])
-			var s0, s1, s2, s3 float64
-			for r := b0; r < b1; r++ {
-				v := x[r*c+j : r*c+j+4 : r*c+j+4]
-				d0, d1, d2, d3 := float64(v[0])-m0, float64(v[1])-m1, float64(v[2])-m2, float64(v[3])-m3
-				s0 += d0 * d0
-				s1 += d1 * d1
-				s2 += d2 * d2
-				s3 += d3 * d3
-			}
-			a := acc[j : j+4 : j+4]
-			a[0] += s0
-			a[1] += s1
-			a[2] += s2
-			a[3] += s3
-		}
-		for ; j < c; j++ {
-			m0 := float64(mean[j])
-			var s0 float64
+			m0 := s0 / nb
+			var q0 float64
 			for r := b0; r < b1; r++ {
 				d := float64(x[r*c+j]) - m0
-				s0 += d * d
+				q0 += d * d
 			}
-			acc[j] += s0
+			mean[j], m2[j], _ = chanMerge(mean[j], m2[j], n, m0, q0, nb)
 		}
+		n += nb
 	}
 }
 
