@@ -13,6 +13,9 @@ import (
 const (
 	kcBlock = 256
 	ncBlock = 512 // a multiple of every kernel's NR
+	// kcDirect is the k block when A is read in place and B is at most
+	// 2 panels (64 columns) wide: 1024 x 64 float32s is 256 KiB.
+	kcDirect = 1024
 )
 
 // parallelFlops is the work (2*m*n*k) below which Sgemm stays on the
@@ -38,7 +41,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 	v := active.Load()
-	kern := v.pick(n)
+	kern := v.pick(m, n)
 	call := getCall()
 	*call.p = problem{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
@@ -138,8 +141,14 @@ func (p *problem) run(ws *workspace) {
 		// and each of its panels meets only one or two panels of B: then
 		// packing would cost as much as the multiplication it speeds up.
 		direct := !p.transA && panels <= 2
-		for p0 := 0; p0 < p.k; p0 += kcBlock {
-			kc := min(kcBlock, p.k-p0)
+		kcb := kcBlock
+		if direct {
+			// B is at most 2 panels wide: a deeper block still fits in L2,
+			// and whole rows of A make one stream the kernel can prefetch.
+			kcb = kcDirect
+		}
+		for p0 := 0; p0 < p.k; p0 += kcb {
+			kc := min(kcb, p.k-p0)
 			packB := grow(&ws.packB, panels*nr*kc)
 			p.packB(packB, j0, nc, p0, kc, nr)
 			beta := p.beta
@@ -152,23 +161,28 @@ func (p *problem) run(ws *workspace) {
 			}
 			for i0 := 0; i0 < p.m; i0 += mr {
 				rows := min(mr, p.m-i0)
-				var aPtr *float32
+				var aPtr, pf *float32
 				var rs uintptr
 				if direct {
 					aPtr, rs = &p.a[i0*p.lda+p0], uintptr(p.lda)*4
+					pf = aPtr
+					if i0+mr < p.m {
+						pf = &p.a[(i0+mr)*p.lda+p0] // the next panel
+					}
 				} else {
 					p.packA(packA, i0, rows, p0, kc)
 					aPtr, rs = &packA[0], uintptr(kc)*4
+					pf = aPtr
 				}
 				for jp := 0; jp < panels; jp++ {
 					j := j0 + jp*nr
 					cols := min(nr, p.n-j)
 					bPtr := &packB[jp*nr*kc]
 					if rows == mr && cols == nr {
-						fn(kc, aPtr, rs, rows, bPtr, &p.c[i0*p.ldc+j], uintptr(p.ldc)*4, p.alpha, beta)
+						fn(kc, aPtr, rs, rows, bPtr, pf, &p.c[i0*p.ldc+j], uintptr(p.ldc)*4, p.alpha, beta)
 						continue
 					}
-					fn(kc, aPtr, rs, rows, bPtr, &tile[0], uintptr(nr)*4, p.alpha, 0)
+					fn(kc, aPtr, rs, rows, bPtr, pf, &tile[0], uintptr(nr)*4, p.alpha, 0)
 					for r := 0; r < rows; r++ {
 						crow := p.c[(i0+r)*p.ldc+j : (i0+r)*p.ldc+j+cols]
 						trow := tile[r*nr : r*nr+cols]
@@ -189,29 +203,67 @@ func (p *problem) run(ws *workspace) {
 // packB copies op(B)[p0:p0+kc, j0:j0+nc] into dst as panels of nr columns:
 // panel q holds kc rows of nr consecutive values, zero-padded past nc.
 func (p *problem) packB(dst []float32, j0, nc, p0, kc, nr int) {
+	full := nc / nr // panels without padding
+	if !p.transB {
+		// Walk B row by row (one sequential stream) and deal each row's
+		// nr-wide pieces out to the panels.
+		if full > 0 && packBRowsFn != nil && nr%8 == 0 {
+			_ = p.b[(p0+kc-1)*p.ldb+j0+full*nr-1] // the last value copied
+			_ = dst[full*nr*kc-1]
+			packBRowsFn(&dst[0], &p.b[p0*p.ldb+j0], uintptr(p.ldb)*4, kc, full, nr)
+		} else {
+			for r := 0; r < kc; r++ {
+				src := p.b[(p0+r)*p.ldb+j0:]
+				off := r * nr
+				for q := 0; q < full; q++ {
+					copyRow(dst[off:off+nr], src[q*nr:q*nr+nr], nr)
+					off += nr * kc
+				}
+			}
+		}
+		if rest := nc - full*nr; rest > 0 {
+			panel := dst[full*nr*kc : (full+1)*nr*kc]
+			for r := 0; r < kc; r++ {
+				d := panel[r*nr : r*nr+nr]
+				copy(d, p.b[(p0+r)*p.ldb+j0+full*nr:(p0+r)*p.ldb+j0+nc])
+				clear(d[rest:])
+			}
+		}
+		return
+	}
+	// B is stored n x k: column j of op(B) is row j of B.
 	for q := 0; q*nr < nc; q++ {
 		panel := dst[q*nr*kc : (q+1)*nr*kc]
 		cols := min(nr, nc-q*nr)
-		jb := j0 + q*nr
-		if !p.transB {
-			for r := 0; r < kc; r++ {
-				src := p.b[(p0+r)*p.ldb+jb : (p0+r)*p.ldb+jb+cols]
-				d := panel[r*nr : r*nr+nr]
-				copy(d, src)
-				clear(d[cols:])
-			}
-			continue
-		}
 		if cols < nr {
 			clear(panel)
 		}
-		// B is stored n x k: column j of op(B) is row j of B.
+		jb := j0 + q*nr
 		for jj := 0; jj < cols; jj++ {
 			src := p.b[(jb+jj)*p.ldb+p0 : (jb+jj)*p.ldb+p0+kc]
 			for r, v := range src {
 				panel[r*nr+jj] = v
 			}
 		}
+	}
+}
+
+// packBRowsFn is an assembly version of the copy loop of packB (nil when
+// there is none for this CPU or build).
+var packBRowsFn func(dst *float32, src *float32, ldb uintptr, kc int, panels int, nr int)
+
+// copyRow copies n = len(dst) = len(src) values; the fixed sizes of the
+// kernels' NR compile to straight vector moves instead of a memmove call.
+func copyRow(dst, src []float32, n int) {
+	switch n {
+	case 32:
+		*(*[32]float32)(dst) = *(*[32]float32)(src)
+	case 16:
+		*(*[16]float32)(dst) = *(*[16]float32)(src)
+	case 8:
+		*(*[8]float32)(dst) = *(*[8]float32)(src)
+	default:
+		copy(dst, src)
 	}
 }
 

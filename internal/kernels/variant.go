@@ -16,12 +16,13 @@ import (
 // consecutive float32s: rows past the last valid one repeat it, so a kernel
 // never reads outside A even on the bottom edge. b is a packed panel: k
 // rows of NR consecutive float32s. Rows of C are ldc bytes apart.
-type microKernel func(k int, a *float32, rs uintptr, rows int, b *float32, c *float32, ldc uintptr, alpha, beta float32)
+type microKernel func(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha, beta float32)
 
 // kernelInfo is a micro-kernel with its register-tile shape.
 type kernelInfo struct {
 	name   string
 	mr, nr int
+	speed  float64 // relative throughput in the L1 cache, used by pick
 	fn     microKernel
 }
 
@@ -32,15 +33,16 @@ type variant struct {
 	kernels []kernelInfo // widest first
 }
 
-// pick returns the kernel of v whose NR pads n the least (ties go to the
-// widest, which loads less per flop).
-func (v *variant) pick(n int) *kernelInfo {
-	best := &v.kernels[0]
-	bestPad := roundUp(n, best.nr)
-	for i := 1; i < len(v.kernels); i++ {
+// pick returns the kernel of v that computes the fewest padded elements
+// of C for an m x n product, each weighted by the kernel's relative speed.
+func (v *variant) pick(m, n int) *kernelInfo {
+	var best *kernelInfo
+	var bestCost float64
+	for i := range v.kernels {
 		kk := &v.kernels[i]
-		if p := roundUp(n, kk.nr); p < bestPad {
-			best, bestPad = kk, p
+		cost := float64(roundUp(m, kk.mr)*roundUp(n, kk.nr)) / kk.speed
+		if best == nil || cost < bestCost {
+			best, bestCost = kk, cost
 		}
 	}
 	return best
@@ -52,7 +54,7 @@ var variants = []*variant{genericVariant}
 
 var genericVariant = &variant{
 	name:    "generic",
-	kernels: []kernelInfo{{name: "kernel4x8Generic", mr: 4, nr: 8, fn: kernel4x8Generic}},
+	kernels: []kernelInfo{{name: "kernel4x8Generic", mr: 4, nr: 8, speed: 1, fn: kernel4x8Generic}},
 }
 
 var active atomic.Pointer[variant]
@@ -90,7 +92,7 @@ func Use(name string) (restore func(), err error) {
 // kernel4x8Generic is the portable micro-kernel (MR=4, NR=8) in plain Go,
 // used under the purego build tag, on other architectures, and as the
 // "generic" variant everywhere.
-func kernel4x8Generic(k int, a *float32, rs uintptr, rows int, b *float32, c *float32, ldc uintptr, alpha, beta float32) {
+func kernel4x8Generic(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha, beta float32) {
 	const mr, nr = 4, 8
 	var arow [mr][]float32
 	for i := range arow {

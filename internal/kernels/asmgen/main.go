@@ -9,6 +9,8 @@
 //
 //	C[0:MR, 0:NR] = alpha * sum_p A[i, p] * B[p, j] + beta * C   (beta==0: C is overwritten)
 //
+// while prefetching MR*k float32s from pf on (the next panel of A).
+//
 // where row i of A starts at a + min(i, rows-1)*rs bytes and holds k
 // consecutive float32s, B is a packed panel of k rows of NR float32s, and C
 // rows are ldc bytes apart.
@@ -37,6 +39,8 @@ func (s kernelSpec) nr() int    { return s.nv * s.lanes() }
 var specs = []kernelSpec{
 	{name: "kernel12x32AVX512", avx: 512, mr: 12, nv: 2, unrol: 4},
 	{name: "kernel12x16AVX512", avx: 512, mr: 12, nv: 1, unrol: 4},
+	{name: "kernel8x32AVX512", avx: 512, mr: 8, nv: 2, unrol: 4},
+	{name: "kernel8x16AVX512", avx: 512, mr: 8, nv: 1, unrol: 4},
 	{name: "kernel6x16AVX2", avx: 256, mr: 6, nv: 2, unrol: 4},
 }
 
@@ -82,9 +86,11 @@ func gen(w *writer, s kernelSpec) {
 		}
 	}
 
-	fmt.Fprintf(w, "// func %s(k int, a *float32, rs uintptr, rows int, b *float32, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
+	fmt.Fprintf(w, "// func %s(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
 	fmt.Fprintf(w, "// Requires: %s\n", map[int]string{512: "AVX512F", 256: "AVX, AVX2, FMA3"}[s.avx])
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", s.name)
+	// A frame of 8 bytes makes the assembler save and restore BP, which
+	// then serves as the prefetch pointer.
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $8-72\n", s.name)
 	w.op("MOVQ k+0(FP), R14")
 	w.op("SHLQ $2, R14")
 	w.op("MOVQ a+8(FP), AX")
@@ -102,6 +108,7 @@ func gen(w *writer, s kernelSpec) {
 		w.op("CMOVQHI R15, %s", r)
 	}
 	w.op("MOVQ b+32(FP), R15")
+	w.op("MOVQ pf+40(FP), BP")
 	for i := 0; i < nacc; i++ {
 		if s.avx == 512 {
 			w.op("VPXORD %[1]s, %[1]s, %[1]s", s.vreg(i))
@@ -133,7 +140,13 @@ func gen(w *writer, s kernelSpec) {
 	w.label("loop")
 	for u := 0; u < U; u++ {
 		step(u)
+		// Prefetch the next A panel: MR*4*U bytes per iteration cover
+		// MR*4*k bytes over the k loop, a whole panel of rows k long.
+		for off := u * 64; off < s.mr*4*U; off += U * 64 {
+			w.op("PREFETCHT0 %d(BP)", off)
+		}
 	}
+	w.op("ADDQ $%d, BP", s.mr*4*U)
 	w.op("ADDQ $%d, R15", U*nr*4)
 	w.op("ADDQ $%d, R14", 4*U)
 	w.op("CMPQ R14, $-%d", 4*U)
@@ -150,13 +163,13 @@ func gen(w *writer, s kernelSpec) {
 
 	// Epilogue: C = alpha*acc + beta*C, or alpha*acc when beta == 0.
 	alpha, beta := s.vreg(maxRegs-2), s.vreg(maxRegs-1)
-	w.op("MOVQ c+40(FP), AX")
-	w.op("MOVQ ldc+48(FP), BX")
-	w.op("VBROADCASTSS alpha+56(FP), %s", alpha)
-	w.op("MOVL beta+60(FP), CX")
+	w.op("MOVQ c+48(FP), AX")
+	w.op("MOVQ ldc+56(FP), BX")
+	w.op("VBROADCASTSS alpha+64(FP), %s", alpha)
+	w.op("MOVL beta+68(FP), CX")
 	w.op("ANDL $0x7fffffff, CX // beta == 0 or -0: do not read C")
 	w.op("JZ nobeta")
-	w.op("VBROADCASTSS beta+60(FP), %s", beta)
+	w.op("VBROADCASTSS beta+68(FP), %s", beta)
 	for i := 0; i < s.mr; i++ {
 		for v := 0; v < s.nv; v++ {
 			w.op("VMULPS %s, %s, %s", alpha, acc(i, v), acc(i, v))
@@ -199,6 +212,7 @@ func main() {
 	for _, s := range specs {
 		gen(&w, s)
 	}
+	w.WriteString(packBRows)
 	if err := os.WriteFile(*out, w.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -213,9 +227,58 @@ func main() {
 		fmt.Fprintln(&g)
 		fmt.Fprintf(&g, "// %s is a %dx%d micro-kernel (see microKernel).\n", s.name, s.mr, s.nr())
 		fmt.Fprintln(&g, "//\n//go:noescape")
-		fmt.Fprintf(&g, "func %s(k int, a *float32, rs uintptr, rows int, b *float32, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
+		fmt.Fprintf(&g, "func %s(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
 	}
+	fmt.Fprintln(&g)
+	fmt.Fprintln(&g, "// packBRowsAVX2 copies kc rows of panels*nr float32s, rows ldb bytes apart")
+	fmt.Fprintln(&g, "// in src, into panels of nr columns in dst (panel q at q*nr*kc); nr % 8 == 0.")
+	fmt.Fprintln(&g, "//\n//go:noescape")
+	fmt.Fprintln(&g, "func packBRowsAVX2(dst *float32, src *float32, ldb uintptr, kc int, panels int, nr int)")
 	if err := os.WriteFile(*stubs, g.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
 }
+
+// packBRows is the copy loop of packB for a B stored k x n: each row of the
+// block is dealt out to the panels, 8 float32s (one ymm) at a time.
+const packBRows = `// func packBRowsAVX2(dst *float32, src *float32, ldb uintptr, kc int, panels int, nr int)
+// Requires: AVX
+TEXT ·packBRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ldb+16(FP), R8
+	MOVQ kc+24(FP), CX
+	MOVQ panels+32(FP), R9
+	MOVQ nr+40(FP), R10
+	SHLQ $2, R10 // bytes per panel row
+	MOVQ R10, R11
+	IMULQ CX, R11 // bytes per panel
+rowloop:
+	TESTQ CX, CX
+	JEQ done
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R9, DX
+panelloop:
+	TESTQ DX, DX
+	JEQ rowdone
+	XORQ R12, R12
+vecloop:
+	VMOVUPS (AX)(R12*1), Y0
+	VMOVUPS Y0, (BX)(R12*1)
+	ADDQ $32, R12
+	CMPQ R12, R10
+	JLT vecloop
+	ADDQ R10, AX
+	ADDQ R11, BX
+	DECQ DX
+	JMP panelloop
+rowdone:
+	ADDQ R8, SI
+	ADDQ R10, DI
+	DECQ CX
+	JMP rowloop
+done:
+	VZEROUPPER
+	RET
+`

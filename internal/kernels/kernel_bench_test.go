@@ -1,0 +1,25 @@
+package kernels
+
+import (
+	"testing"
+)
+
+// BenchmarkMicroKernel measures each micro-kernel alone on one core with
+// L1-resident operands: the ceiling for the whole GEMM.
+func BenchmarkMicroKernel(b *testing.B) {
+	for _, v := range variants {
+		for i := range v.kernels {
+			kern := &v.kernels[i]
+			b.Run(kern.name, func(b *testing.B) {
+				const kc = 256
+				a := make([]float32, kern.mr*kc)
+				bp := make([]float32, kc*kern.nr)
+				c := make([]float32, kern.mr*kern.nr)
+				for range b.N {
+					kern.fn(kc, &a[0], kc*4, kern.mr, &bp[0], &a[0], &c[0], uintptr(kern.nr)*4, 1, 1)
+				}
+				b.ReportMetric(2*float64(kern.mr*kern.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
