@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"residual/internal/parallel"
 )
@@ -159,25 +160,33 @@ func (p *problem) run(ws *workspace) {
 			if !direct {
 				packA = grow(&ws.packA, mr*kc)
 			}
+			// While the kernels run on this block, they prefetch the
+			// input that comes next from memory (see prefetchNextB).
+			pfNext, pfEnd := p.prefetchNextB(j0, nc, p0+kc, kcb)
 			for i0 := 0; i0 < p.m; i0 += mr {
 				rows := min(mr, p.m-i0)
-				var aPtr, pf *float32
-				var rs uintptr
+				var aPtr *float32
+				var rs, pf uintptr
 				if direct {
 					aPtr, rs = &p.a[i0*p.lda+p0], uintptr(p.lda)*4
-					pf = aPtr
-					if i0+mr < p.m {
-						pf = &p.a[(i0+mr)*p.lda+p0] // the next panel
-					}
+					// The next panel of A (its rows are contiguous when
+					// lda == kc, as in an im2col matrix).
+					pf = uintptr(unsafe.Pointer(aPtr)) + uintptr(mr)*rs
 				} else {
 					p.packA(packA, i0, rows, p0, kc)
 					aPtr, rs = &packA[0], uintptr(kc)*4
-					pf = aPtr
 				}
 				for jp := 0; jp < panels; jp++ {
 					j := j0 + jp*nr
 					cols := min(nr, p.n-j)
 					bPtr := &packB[jp*nr*kc]
+					if !direct {
+						pf = uintptr(unsafe.Pointer(aPtr)) // in L1: a no-op
+						if pfNext < pfEnd {
+							pf = pfNext
+							pfNext += uintptr(mr * kc * 4)
+						}
+					}
 					if rows == mr && cols == nr {
 						fn(kc, aPtr, rs, rows, bPtr, pf, &p.c[i0*p.ldc+j], uintptr(p.ldc)*4, p.alpha, beta)
 						continue
@@ -198,6 +207,20 @@ func (p *problem) run(ws *workspace) {
 			}
 		}
 	}
+}
+
+// prefetchNextB returns the byte range of B that the next k block
+// [p1, p1+kcb) will pack, when it is one dense stretch of memory (B stored
+// k x n with ldb close to nc, as the im2col matrix of a weight gradient),
+// so the kernels of the current block can prefetch it piece by piece.
+// Otherwise the range is empty. Prefetching never faults, so the range
+// may run past the end of B.
+func (p *problem) prefetchNextB(j0, nc, p1, kcb int) (from, to uintptr) {
+	if p.transB || p1 >= p.k || p.ldb > 2*nc {
+		return 0, 0
+	}
+	from = uintptr(unsafe.Pointer(&p.b[p1*p.ldb+j0]))
+	return from, from + uintptr(min(kcb, p.k-p1)*p.ldb*4)
 }
 
 // packB copies op(B)[p0:p0+kc, j0:j0+nc] into dst as panels of nr columns:

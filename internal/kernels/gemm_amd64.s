@@ -4,7 +4,7 @@
 
 #include "textflag.h"
 
-// func kernel12x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel12x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
 TEXT ·kernel12x32AVX512(SB), NOSPLIT, $8-72
 	MOVQ k+0(FP), R14
@@ -450,7 +450,7 @@ nobeta:
 	VZEROUPPER
 	RET
 
-// func kernel12x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel12x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
 TEXT ·kernel12x16AVX512(SB), NOSPLIT, $8-72
 	MOVQ k+0(FP), R14
@@ -699,7 +699,7 @@ nobeta:
 	VZEROUPPER
 	RET
 
-// func kernel8x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel8x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
 TEXT ·kernel8x32AVX512(SB), NOSPLIT, $8-72
 	MOVQ k+0(FP), R14
@@ -1012,7 +1012,7 @@ nobeta:
 	VZEROUPPER
 	RET
 
-// func kernel8x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel8x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
 TEXT ·kernel8x16AVX512(SB), NOSPLIT, $8-72
 	MOVQ k+0(FP), R14
@@ -1192,7 +1192,7 @@ nobeta:
 	VZEROUPPER
 	RET
 
-// func kernel6x16AVX2(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel6x16AVX2(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·kernel6x16AVX2(SB), NOSPLIT, $8-72
 	MOVQ k+0(FP), R14

@@ -16,7 +16,7 @@ import (
 // consecutive float32s: rows past the last valid one repeat it, so a kernel
 // never reads outside A even on the bottom edge. b is a packed panel: k
 // rows of NR consecutive float32s. Rows of C are ldc bytes apart.
-type microKernel func(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha, beta float32)
+type microKernel func(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha, beta float32)
 
 // kernelInfo is a micro-kernel with its register-tile shape.
 type kernelInfo struct {
@@ -92,7 +92,7 @@ func Use(name string) (restore func(), err error) {
 // kernel4x8Generic is the portable micro-kernel (MR=4, NR=8) in plain Go,
 // used under the purego build tag, on other architectures, and as the
 // "generic" variant everywhere.
-func kernel4x8Generic(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha, beta float32) {
+func kernel4x8Generic(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha, beta float32) {
 	const mr, nr = 4, 8
 	var arow [mr][]float32
 	for i := range arow {

@@ -86,7 +86,7 @@ func gen(w *writer, s kernelSpec) {
 		}
 	}
 
-	fmt.Fprintf(w, "// func %s(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
+	fmt.Fprintf(w, "// func %s(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
 	fmt.Fprintf(w, "// Requires: %s\n", map[int]string{512: "AVX512F", 256: "AVX, AVX2, FMA3"}[s.avx])
 	// A frame of 8 bytes makes the assembler save and restore BP, which
 	// then serves as the prefetch pointer.
@@ -227,7 +227,7 @@ func main() {
 		fmt.Fprintln(&g)
 		fmt.Fprintf(&g, "// %s is a %dx%d micro-kernel (see microKernel).\n", s.name, s.mr, s.nr())
 		fmt.Fprintln(&g, "//\n//go:noescape")
-		fmt.Fprintf(&g, "func %s(k int, a *float32, rs uintptr, rows int, b *float32, pf *float32, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
+		fmt.Fprintf(&g, "func %s(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
 	}
 	fmt.Fprintln(&g)
 	fmt.Fprintln(&g, "// packBRowsAVX2 copies kc rows of panels*nr float32s, rows ldb bytes apart")
