@@ -134,6 +134,9 @@ func grow(buf *[]float32, n int) []float32 {
 func (p *problem) run(ws *workspace) {
 	mr, nr := p.kern.mr, p.kern.nr
 	fn := p.kern.fn
+	if p.transA {
+		fn = p.kern.fnK
+	}
 	tile := grow(&ws.tile, mr*nr)
 	for j0 := 0; j0 < p.n; j0 += ncBlock {
 		nc := min(ncBlock, p.n-j0)
@@ -172,8 +175,11 @@ func (p *problem) run(ws *workspace) {
 					// The next panel of A (its rows are contiguous when
 					// lda == kc, as in an im2col matrix).
 					pf = uintptr(unsafe.Pointer(aPtr)) + uintptr(mr)*rs
+				} else if p.transA {
+					p.packA(packA, i0, rows, p0, kc, mr)
+					aPtr, rs = &packA[0], uintptr(mr)*4
 				} else {
-					p.packA(packA, i0, rows, p0, kc)
+					p.packA(packA, i0, rows, p0, kc, mr)
 					aPtr, rs = &packA[0], uintptr(kc)*4
 				}
 				for jp := 0; jp < panels; jp++ {
@@ -283,27 +289,39 @@ func copyRow(dst, src []float32, n int) {
 		*(*[32]float32)(dst) = *(*[32]float32)(src)
 	case 16:
 		*(*[16]float32)(dst) = *(*[16]float32)(src)
+	case 12:
+		*(*[12]float32)(dst) = *(*[12]float32)(src)
 	case 8:
 		*(*[8]float32)(dst) = *(*[8]float32)(src)
+	case 6:
+		*(*[6]float32)(dst) = *(*[6]float32)(src)
+	case 4:
+		*(*[4]float32)(dst) = *(*[4]float32)(src)
 	default:
 		copy(dst, src)
 	}
 }
 
-// packA copies op(A)[i0:i0+rows, p0:p0+kc] into dst row by row (row
-// stride kc); the kernel repeats the last row when rows < MR.
-func (p *problem) packA(dst []float32, i0, rows, p0, kc int) {
+// packA copies op(A)[i0:i0+rows, p0:p0+kc] into dst for the kernels.
+// When A is stored m x k, the panel is row by row (row stride kc; the
+// kernel repeats the last row when rows < MR). When A is stored k x m
+// (transA), the panel is k-major: kc groups of MR values, zero-padded past
+// rows, since each group is then a contiguous piece of a row of A.
+func (p *problem) packA(dst []float32, i0, rows, p0, kc, mr int) {
 	if !p.transA {
 		for r := 0; r < rows; r++ {
 			copy(dst[r*kc:r*kc+kc], p.a[(i0+r)*p.lda+p0:])
 		}
 		return
 	}
-	// A is stored k x m: row i of op(A) is column i of A.
 	for q := 0; q < kc; q++ {
 		src := p.a[(p0+q)*p.lda+i0 : (p0+q)*p.lda+i0+rows]
-		for r, v := range src {
-			dst[r*kc+q] = v
+		d := dst[q*mr : q*mr+mr]
+		if rows == mr {
+			copyRow(d, src, mr)
+		} else {
+			copy(d, src)
+			clear(d[rows:])
 		}
 	}
 }

@@ -24,6 +24,9 @@ type kernelInfo struct {
 	mr, nr int
 	speed  float64 // relative throughput in the L1 cache, used by pick
 	fn     microKernel
+	// fnK is the same kernel reading A as a k-major panel: A[i, p] at byte
+	// a + p*rs + 4*i (rows is ignored; the panel is padded to MR rows).
+	fnK microKernel
 }
 
 // variant is a family of micro-kernels for one instruction set. Each call
@@ -54,7 +57,7 @@ var variants = []*variant{genericVariant}
 
 var genericVariant = &variant{
 	name:    "generic",
-	kernels: []kernelInfo{{name: "kernel4x8Generic", mr: 4, nr: 8, speed: 1, fn: kernel4x8Generic}},
+	kernels: []kernelInfo{{name: "kernel4x8Generic", mr: 4, nr: 8, speed: 1, fn: kernel4x8Generic, fnK: kernel4x8GenericK}},
 }
 
 var active atomic.Pointer[variant]
@@ -111,6 +114,31 @@ func kernel4x8Generic(k int, a *float32, rs uintptr, rows int, b *float32, pf ui
 			acc[3][j] += x3 * bv
 		}
 	}
+	storeGeneric(&acc, c, ldc, alpha, beta)
+}
+
+// kernel4x8GenericK is kernel4x8Generic reading a k-major panel of A.
+func kernel4x8GenericK(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha, beta float32) {
+	const mr, nr = 4, 8
+	bs := unsafe.Slice(b, k*nr)
+	var acc [mr][nr]float32
+	for p := 0; p < k; p++ {
+		ap := (*[mr]float32)(unsafe.Add(unsafe.Pointer(a), uintptr(p)*rs))
+		bp := (*[nr]float32)(bs[p*nr : p*nr+nr])
+		x0, x1, x2, x3 := ap[0], ap[1], ap[2], ap[3]
+		for j, bv := range bp {
+			acc[0][j] += x0 * bv
+			acc[1][j] += x1 * bv
+			acc[2][j] += x2 * bv
+			acc[3][j] += x3 * bv
+		}
+	}
+	storeGeneric(&acc, c, ldc, alpha, beta)
+}
+
+// storeGeneric writes C = alpha*acc + beta*C (C = alpha*acc when beta == 0).
+func storeGeneric(acc *[4][8]float32, c *float32, ldc uintptr, alpha, beta float32) {
+	const nr = 8
 	for i := range acc {
 		crow := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(c), uintptr(i)*ldc)), nr)
 		for j, v := range acc[i] {

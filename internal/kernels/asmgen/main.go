@@ -30,7 +30,10 @@ type kernelSpec struct {
 	avx   int // 512 (zmm) or 256 (ymm)
 	mr    int // rows of C per call, <= 12 (one general register per row)
 	nv    int // vectors per row of C; NR = nv * lanes
-	unrol int // k-loop unroll factor
+	unrol int // k-loop unroll factor (4 for k-major kernels)
+	// kmajor kernels read A as a packed panel in k-major order: A[i, p]
+	// at a + p*rs + 4*i (rs >= 4*MR; rows is ignored).
+	kmajor bool
 }
 
 func (s kernelSpec) lanes() int { return s.avx / 32 }
@@ -42,6 +45,11 @@ var specs = []kernelSpec{
 	{name: "kernel8x32AVX512", avx: 512, mr: 8, nv: 2, unrol: 4},
 	{name: "kernel8x16AVX512", avx: 512, mr: 8, nv: 1, unrol: 4},
 	{name: "kernel6x16AVX2", avx: 256, mr: 6, nv: 2, unrol: 4},
+	{name: "kernel12x32AVX512K", avx: 512, mr: 12, nv: 2, unrol: 4, kmajor: true},
+	{name: "kernel12x16AVX512K", avx: 512, mr: 12, nv: 1, unrol: 4, kmajor: true},
+	{name: "kernel8x32AVX512K", avx: 512, mr: 8, nv: 2, unrol: 4, kmajor: true},
+	{name: "kernel8x16AVX512K", avx: 512, mr: 8, nv: 1, unrol: 4, kmajor: true},
+	{name: "kernel6x16AVX2K", avx: 256, mr: 6, nv: 2, unrol: 4, kmajor: true},
 }
 
 // Row pointers live in these registers; R14 holds the k offset (counting up
@@ -91,30 +99,10 @@ func gen(w *writer, s kernelSpec) {
 	// A frame of 8 bytes makes the assembler save and restore BP, which
 	// then serves as the prefetch pointer.
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $8-72\n", s.name)
-	w.op("MOVQ k+0(FP), R14")
-	w.op("SHLQ $2, R14")
-	w.op("MOVQ a+8(FP), AX")
-	w.op("ADDQ R14, AX // rows are addressed from their end: (row)(R14*1) with R14 < 0")
-	w.op("NEGQ R14")
-	w.op("MOVQ rows+24(FP), R15")
-	w.op("DECQ R15")
-	w.op("IMULQ rs+16(FP), R15")
-	w.op("ADDQ AX, R15 // R15 = last valid row; rows past it repeat it")
-	for i := 1; i < s.mr; i++ {
-		r, prev := rowRegs[i], rowRegs[i-1]
-		w.op("MOVQ %s, %s", prev, r)
-		w.op("ADDQ rs+16(FP), %s", r)
-		w.op("CMPQ %s, R15", r)
-		w.op("CMOVQHI R15, %s", r)
-	}
-	w.op("MOVQ b+32(FP), R15")
-	w.op("MOVQ pf+40(FP), BP")
-	for i := 0; i < nacc; i++ {
-		if s.avx == 512 {
-			w.op("VPXORD %[1]s, %[1]s, %[1]s", s.vreg(i))
-		} else {
-			w.op("VXORPS %[1]s, %[1]s, %[1]s", s.vreg(i))
-		}
+	if s.kmajor {
+		genSetupKMajor(w, s, nacc)
+	} else {
+		genSetupRows(w, s, nacc)
 	}
 	step := func(u int) {
 		boff := u * nr * 4
@@ -123,6 +111,9 @@ func gen(w *writer, s kernelSpec) {
 		}
 		for i := 0; i < s.mr; i++ {
 			mem := fmt.Sprintf("%d(%s)(R14*1)", 4*u, rowRegs[i])
+			if s.kmajor {
+				mem = fmt.Sprintf("%d(AX)%s", 4*i, []string{"", "(BX*1)", "(BX*2)", "(DX*1)"}[u])
+			}
 			if s.avx == 512 && s.nv == 1 {
 				w.op("VFMADD231PS.BCST %s, %s, %s", mem, bReg(u, 0), acc(i, 0))
 				continue
@@ -134,32 +125,59 @@ func gen(w *writer, s kernelSpec) {
 			}
 		}
 	}
-	U := s.unrol
-	w.op("CMPQ R14, $-%d", 4*U)
-	w.op("JGT tail")
-	w.label("loop")
-	for u := 0; u < U; u++ {
-		step(u)
-		// Prefetch the next A panel: MR*4*U bytes per iteration cover
-		// MR*4*k bytes over the k loop, a whole panel of rows k long.
-		for off := u * 64; off < s.mr*4*U; off += U * 64 {
-			w.op("PREFETCHT0 %d(BP)", off)
+	if s.kmajor {
+		if s.unrol != 4 {
+			log.Fatalf("%s: k-major kernels unroll by 4", s.name)
 		}
+		w.op("CMPQ CX, $4")
+		w.op("JLT tail")
+		w.label("loop")
+		for u := 0; u < 4; u++ {
+			step(u)
+			genPrefetch(w, s, u)
+		}
+		w.op("ADDQ $%d, BP", s.mr*4*4)
+		w.op("LEAQ (AX)(BX*4), AX")
+		w.op("ADDQ $%d, R15", 4*nr*4)
+		w.op("SUBQ $4, CX")
+		w.op("CMPQ CX, $4")
+		w.op("JGE loop")
+		w.label("tail")
+		w.op("TESTQ CX, CX")
+		w.op("JEQ done")
+		w.label("loop1")
+		step(0)
+		w.op("ADDQ BX, AX")
+		w.op("ADDQ $%d, R15", nr*4)
+		w.op("DECQ CX")
+		w.op("JNZ loop1")
+		w.label("done")
+	} else {
+		U := s.unrol
+		w.op("CMPQ R14, $-%d", 4*U)
+		w.op("JGT tail")
+		w.label("loop")
+		for u := 0; u < U; u++ {
+			step(u)
+			// Prefetch the next A panel: MR*4*U bytes per iteration cover
+			// MR*4*k bytes over the k loop, a whole panel of rows k long.
+			genPrefetch(w, s, u)
+		}
+		w.op("ADDQ $%d, BP", s.mr*4*U)
+		w.op("ADDQ $%d, R15", U*nr*4)
+		w.op("ADDQ $%d, R14", 4*U)
+		w.op("CMPQ R14, $-%d", 4*U)
+		w.op("JLE loop")
+		w.label("tail")
+		w.op("TESTQ R14, R14")
+		w.op("JEQ done")
+		w.label("loop1")
+		step(0)
+		w.op("ADDQ $%d, R15", nr*4)
+		w.op("ADDQ $4, R14")
+		w.op("JNZ loop1")
+		w.label("done")
 	}
-	w.op("ADDQ $%d, BP", s.mr*4*U)
-	w.op("ADDQ $%d, R15", U*nr*4)
-	w.op("ADDQ $%d, R14", 4*U)
-	w.op("CMPQ R14, $-%d", 4*U)
-	w.op("JLE loop")
-	w.label("tail")
-	w.op("TESTQ R14, R14")
-	w.op("JEQ done")
-	w.label("loop1")
-	step(0)
-	w.op("ADDQ $%d, R15", nr*4)
-	w.op("ADDQ $4, R14")
-	w.op("JNZ loop1")
-	w.label("done")
 
 	// Epilogue: C = alpha*acc + beta*C, or alpha*acc when beta == 0.
 	alpha, beta := s.vreg(maxRegs-2), s.vreg(maxRegs-1)
@@ -282,3 +300,58 @@ done:
 	VZEROUPPER
 	RET
 `
+
+// genSetupRows loads the arguments of a row kernel: MR row pointers (from
+// their ends, clamped to the last valid row), R14 = -4k, R15 = b, BP = pf.
+func genSetupRows(w *writer, s kernelSpec, nacc int) {
+	w.op("MOVQ k+0(FP), R14")
+	w.op("SHLQ $2, R14")
+	w.op("MOVQ a+8(FP), AX")
+	w.op("ADDQ R14, AX // rows are addressed from their end: (row)(R14*1) with R14 < 0")
+	w.op("NEGQ R14")
+	w.op("MOVQ rows+24(FP), R15")
+	w.op("DECQ R15")
+	w.op("IMULQ rs+16(FP), R15")
+	w.op("ADDQ AX, R15 // R15 = last valid row; rows past it repeat it")
+	for i := 1; i < s.mr; i++ {
+		r, prev := rowRegs[i], rowRegs[i-1]
+		w.op("MOVQ %s, %s", prev, r)
+		w.op("ADDQ rs+16(FP), %s", r)
+		w.op("CMPQ %s, R15", r)
+		w.op("CMOVQHI R15, %s", r)
+	}
+	w.op("MOVQ b+32(FP), R15")
+	w.op("MOVQ pf+40(FP), BP")
+	genZero(w, s, nacc)
+}
+
+// genSetupKMajor loads the arguments of a k-major kernel: AX = a, BX = rs,
+// DX = 3*rs, CX = k, R15 = b, BP = pf.
+func genSetupKMajor(w *writer, s kernelSpec, nacc int) {
+	w.op("MOVQ k+0(FP), CX")
+	w.op("MOVQ a+8(FP), AX")
+	w.op("MOVQ rs+16(FP), BX")
+	w.op("LEAQ (BX)(BX*2), DX")
+	w.op("MOVQ b+32(FP), R15")
+	w.op("MOVQ pf+40(FP), BP")
+	genZero(w, s, nacc)
+}
+
+// genPrefetch prefetches, over one unrolled iteration, the MR*4*U bytes of
+// the prefetch stream that the iteration accounts for.
+func genPrefetch(w *writer, s kernelSpec, u int) {
+	U := s.unrol
+	for off := u * 64; off < s.mr*4*U; off += U * 64 {
+		w.op("PREFETCHT0 %d(BP)", off)
+	}
+}
+
+func genZero(w *writer, s kernelSpec, nacc int) {
+	for i := 0; i < nacc; i++ {
+		if s.avx == 512 {
+			w.op("VPXORD %[1]s, %[1]s, %[1]s", s.vreg(i))
+		} else {
+			w.op("VXORPS %[1]s, %[1]s, %[1]s", s.vreg(i))
+		}
+	}
+}
