@@ -299,3 +299,35 @@ func BenchmarkConv2D1x1S2C16to32Forward(b *testing.B) {
 func BenchmarkConv2D1x1S2C16to32Backward(b *testing.B) {
 	benchConv(b, 64, 48, 48, Conv2DConfig{InC: 16, OutC: 32, Kernel: 1, Stride: 2}, true)
 }
+
+// TestConv2DRandomConfigs checks forward and gradients on random
+// geometries (kernel, stride, padding, image size, block size), against
+// the direct convolution and finite differences.
+func TestConv2DRandomConfigs(t *testing.T) {
+	defer func(v int) { colsBlockFloats = v }(colsBlockFloats)
+	rng := rand.New(rand.NewPCG(11, 12))
+	for i := 0; i < 40; i++ {
+		cfg := Conv2DConfig{
+			InC: 1 + rng.IntN(4), OutC: 1 + rng.IntN(4),
+			KernelH: 1 + rng.IntN(4), KernelW: 1 + rng.IntN(4),
+			Stride: 1 + rng.IntN(3), Padding: rng.IntN(3), Bias: rng.IntN(2) == 0,
+		}
+		h, w := cfg.KernelH+rng.IntN(5), cfg.KernelW+rng.IntN(5)
+		colsBlockFloats = []int{1, 50, 1 << 21}[rng.IntN(3)]
+		c := NewConv2D("conv", cfg, rng)
+		x := gcRandn(rng, 1+rng.IntN(3), h, w, cfg.InC)
+		if _, err := c.OutShape(x.Shape); err != nil {
+			t.Fatalf("%+v on %v: %v", cfg, x.Shape, err)
+		}
+		y := c.Forward(x, true)
+		for j, v := range convRef(c, x) {
+			if math.Abs(float64(y.Data[j])-v) > 1e-4*(1+math.Abs(v)) {
+				t.Fatalf("%+v on %v: y[%d] = %g, want %g", cfg, x.Shape, j, y.Data[j], v)
+			}
+		}
+		gcLayer(t, c, x, 1e-2, 1e-3, nil)
+		if t.Failed() {
+			t.Fatalf("config %+v, input %v, block %d", cfg, x.Shape, colsBlockFloats)
+		}
+	}
+}

@@ -153,3 +153,33 @@ func BenchmarkAvgPool2D2x2C16(b *testing.B) {
 	b.SetBytes(int64(4 * x.Len()))
 	benchElementwise(b, func() { a.Forward(x, true) }, func() { a.Backward(dy) })
 }
+
+// TestPool2DRandomConfigs checks both poolings on random geometries.
+func TestPool2DRandomConfigs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for i := 0; i < 40; i++ {
+		k := 1 + rng.IntN(4)
+		cfg := Pool2DConfig{Kernel: k, Stride: rng.IntN(4), Padding: rng.IntN(k/2 + 1)}
+		x := tensor.New(1+rng.IntN(2), k+rng.IntN(5), k+rng.IntN(5), 1+rng.IntN(3))
+		distinctValues(rng, x)
+		for _, isMax := range []bool{true, false} {
+			var l Layer = NewAvgPool2D("pool", cfg)
+			if isMax {
+				l = NewMaxPool2D("pool", cfg)
+			}
+			if _, err := l.OutShape(x.Shape); err != nil {
+				t.Fatalf("%+v on %v: %v", cfg, x.Shape, err)
+			}
+			y := l.Forward(x, false)
+			for j, v := range poolRef(x, cfg, isMax) {
+				if math.Abs(float64(y.Data[j])-v) > 1e-5 {
+					t.Fatalf("%+v max=%v on %v: y[%d] = %g, want %g", cfg, isMax, x.Shape, j, y.Data[j], v)
+				}
+			}
+			gcLayer(t, l, x, 1e-2, 1e-3, nil)
+			if t.Failed() {
+				t.Fatalf("config %+v max=%v, input %v", cfg, isMax, x.Shape)
+			}
+		}
+	}
+}
