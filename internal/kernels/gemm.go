@@ -19,6 +19,12 @@ const (
 	kcDirect = 1024
 )
 
+// ntMinBytes is the size of C from which a GEMM that overwrites C in one
+// pass over k stores it with non-temporal stores: C then goes straight to
+// memory instead of being read in first (for ownership) and evicting A
+// and B from the caches. Below it, C may well be read again from L3.
+var ntMinBytes = 16 << 20 // a variable so that tests can lower it
+
 // parallelFlops is the work (2*m*n*k) below which Sgemm stays on the
 // calling goroutine: waking a worker costs a few microseconds.
 const parallelFlops = 1 << 21
@@ -137,14 +143,21 @@ func (p *problem) run(ws *workspace) {
 	if p.transA {
 		fn = p.kern.fnK
 	}
+	fnNT, ntAlign := p.kern.fnNT, p.kern.ntAlign
+	useNT := fnNT != nil && !p.transA && p.beta == 0 && p.k <= kcDirect &&
+		p.m*p.n*4 >= ntMinBytes && p.ldc*4%int(ntAlign) == 0
+	if useNT {
+		defer sfenceFn()
+	}
 	tile := grow(&ws.tile, mr*nr)
 	for j0 := 0; j0 < p.n; j0 += ncBlock {
 		nc := min(ncBlock, p.n-j0)
 		panels := (nc + nr - 1) / nr
 		// A is read in place (no packing) when it is stored row by row
-		// and each of its panels meets only one or two panels of B: then
-		// packing would cost as much as the multiplication it speeds up.
-		direct := !p.transA && panels <= 2
+		// and each of its panels meets only one or two panels of B, or its
+		// rows are short: then packing would cost as much as the
+		// multiplication it speeds up.
+		direct := !p.transA && (panels <= 2 || p.lda <= 128)
 		kcb := kcBlock
 		if direct {
 			// B is at most 2 panels wide: a deeper block still fits in L2,
@@ -194,7 +207,12 @@ func (p *problem) run(ws *workspace) {
 						}
 					}
 					if rows == mr && cols == nr {
-						fn(kc, aPtr, rs, rows, bPtr, pf, &p.c[i0*p.ldc+j], uintptr(p.ldc)*4, p.alpha, beta)
+						cPtr := &p.c[i0*p.ldc+j]
+						if useNT && p0 == 0 && kc == p.k && uintptr(unsafe.Pointer(cPtr))%ntAlign == 0 {
+							fnNT(kc, aPtr, rs, rows, bPtr, pf, cPtr, uintptr(p.ldc)*4, p.alpha, 0)
+						} else {
+							fn(kc, aPtr, rs, rows, bPtr, pf, cPtr, uintptr(p.ldc)*4, p.alpha, beta)
+						}
 						continue
 					}
 					fn(kc, aPtr, rs, rows, bPtr, pf, &tile[0], uintptr(nr)*4, p.alpha, 0)
@@ -276,6 +294,10 @@ func (p *problem) packB(dst []float32, j0, nc, p0, kc, nr int) {
 		}
 	}
 }
+
+// sfenceFn makes non-temporal stores visible in order (nil when there
+// are no NT kernels).
+var sfenceFn func()
 
 // packBRowsFn is an assembly version of the copy loop of packB (nil when
 // there is none for this CPU or build).

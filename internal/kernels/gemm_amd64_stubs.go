@@ -29,6 +29,31 @@ func kernel8x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf ui
 //go:noescape
 func kernel6x16AVX2(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
+// kernel12x32AVX512NT is a 12x32 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel12x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
+// kernel12x16AVX512NT is a 12x16 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel12x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
+// kernel8x32AVX512NT is a 8x32 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel8x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
+// kernel8x16AVX512NT is a 8x16 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel8x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
+// kernel6x16AVX2NT is a 6x16 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel6x16AVX2NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
 // kernel12x32AVX512K is a 12x32 micro-kernel (see microKernel).
 //
 //go:noescape
@@ -59,3 +84,6 @@ func kernel6x16AVX2K(k int, a *float32, rs uintptr, rows int, b *float32, pf uin
 //
 //go:noescape
 func packBRowsAVX2(dst *float32, src *float32, ldb uintptr, kc int, panels int, nr int)
+
+// sfence orders the non-temporal stores of the NT kernels before later stores.
+func sfence()

@@ -244,3 +244,21 @@ func TestSgemmAllocationFree(t *testing.T) {
 		}
 	})
 }
+
+// TestSgemmNonTemporal forces the non-temporal store path (normally only
+// for C of 16 MiB and more) on shapes whose rows are 64-byte multiples.
+func TestSgemmNonTemporal(t *testing.T) {
+	saved := ntMinBytes
+	ntMinBytes = 0
+	defer func() { ntMinBytes = saved }()
+	forEachVariant(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for _, g := range []gemmCase{
+			{m: 500, n: 144, k: 16, alpha: 1, beta: 0},
+			{m: 301, n: 64, k: 40, alpha: 2, beta: 0, pad: 16},
+			{m: 130, n: 32, k: 300, alpha: 1, beta: 0, transB: true},
+		} {
+			checkCase(t, r, g)
+		}
+	})
+}

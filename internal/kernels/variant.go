@@ -27,6 +27,10 @@ type kernelInfo struct {
 	// fnK is the same kernel reading A as a k-major panel: A[i, p] at byte
 	// a + p*rs + 4*i (rows is ignored; the panel is padded to MR rows).
 	fnK microKernel
+	// fnNT, when not nil, is fn with non-temporal stores of C when beta is
+	// 0, for C tiles aligned to ntAlign bytes (see ntMinBytes).
+	fnNT    microKernel
+	ntAlign uintptr
 }
 
 // variant is a family of micro-kernels for one instruction set. Each call

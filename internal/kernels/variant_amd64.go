@@ -10,15 +10,15 @@ var (
 	avx512Variant = &variant{
 		name: "avx512",
 		kernels: []kernelInfo{
-			{name: "kernel12x32AVX512", mr: 12, nr: 32, speed: 1, fn: kernel12x32AVX512, fnK: kernel12x32AVX512K},
-			{name: "kernel12x16AVX512", mr: 12, nr: 16, speed: 0.95, fn: kernel12x16AVX512, fnK: kernel12x16AVX512K},
-			{name: "kernel8x32AVX512", mr: 8, nr: 32, speed: 0.97, fn: kernel8x32AVX512, fnK: kernel8x32AVX512K},
-			{name: "kernel8x16AVX512", mr: 8, nr: 16, speed: 0.9, fn: kernel8x16AVX512, fnK: kernel8x16AVX512K},
+			{name: "kernel12x32AVX512", mr: 12, nr: 32, speed: 1, fn: kernel12x32AVX512, fnK: kernel12x32AVX512K, fnNT: kernel12x32AVX512NT, ntAlign: 64},
+			{name: "kernel12x16AVX512", mr: 12, nr: 16, speed: 0.95, fn: kernel12x16AVX512, fnK: kernel12x16AVX512K, fnNT: kernel12x16AVX512NT, ntAlign: 64},
+			{name: "kernel8x32AVX512", mr: 8, nr: 32, speed: 0.97, fn: kernel8x32AVX512, fnK: kernel8x32AVX512K, fnNT: kernel8x32AVX512NT, ntAlign: 64},
+			{name: "kernel8x16AVX512", mr: 8, nr: 16, speed: 0.9, fn: kernel8x16AVX512, fnK: kernel8x16AVX512K, fnNT: kernel8x16AVX512NT, ntAlign: 64},
 		},
 	}
 	avx2Variant = &variant{
 		name:    "avx2",
-		kernels: []kernelInfo{{name: "kernel6x16AVX2", mr: 6, nr: 16, speed: 1, fn: kernel6x16AVX2, fnK: kernel6x16AVX2K}},
+		kernels: []kernelInfo{{name: "kernel6x16AVX2", mr: 6, nr: 16, speed: 1, fn: kernel6x16AVX2, fnK: kernel6x16AVX2K, fnNT: kernel6x16AVX2NT, ntAlign: 32}},
 	}
 )
 
@@ -33,6 +33,7 @@ func init() {
 	if cpu.X86.HasAVX {
 		packBRowsFn = packBRowsAVX2
 	}
+	sfenceFn = sfence
 	variants = append(simd, variants...)
 	active.Store(variants[0])
 }

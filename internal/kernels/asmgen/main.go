@@ -34,6 +34,9 @@ type kernelSpec struct {
 	// kmajor kernels read A as a packed panel in k-major order: A[i, p]
 	// at a + p*rs + 4*i (rs >= 4*MR; rows is ignored).
 	kmajor bool
+	// nt kernels store C with non-temporal stores when beta == 0 (C must
+	// then be aligned to the vector size); the caller issues the SFENCE.
+	nt bool
 }
 
 func (s kernelSpec) lanes() int { return s.avx / 32 }
@@ -45,6 +48,11 @@ var specs = []kernelSpec{
 	{name: "kernel8x32AVX512", avx: 512, mr: 8, nv: 2, unrol: 4},
 	{name: "kernel8x16AVX512", avx: 512, mr: 8, nv: 1, unrol: 4},
 	{name: "kernel6x16AVX2", avx: 256, mr: 6, nv: 2, unrol: 4},
+	{name: "kernel12x32AVX512NT", avx: 512, mr: 12, nv: 2, unrol: 4, nt: true},
+	{name: "kernel12x16AVX512NT", avx: 512, mr: 12, nv: 1, unrol: 4, nt: true},
+	{name: "kernel8x32AVX512NT", avx: 512, mr: 8, nv: 2, unrol: 4, nt: true},
+	{name: "kernel8x16AVX512NT", avx: 512, mr: 8, nv: 1, unrol: 4, nt: true},
+	{name: "kernel6x16AVX2NT", avx: 256, mr: 6, nv: 2, unrol: 4, nt: true},
 	{name: "kernel12x32AVX512K", avx: 512, mr: 12, nv: 2, unrol: 4, kmajor: true},
 	{name: "kernel12x16AVX512K", avx: 512, mr: 12, nv: 1, unrol: 4, kmajor: true},
 	{name: "kernel8x32AVX512K", avx: 512, mr: 8, nv: 2, unrol: 4, kmajor: true},
@@ -114,8 +122,11 @@ func gen(w *writer, s kernelSpec) {
 			if s.kmajor {
 				mem = fmt.Sprintf("%d(AX)%s", 4*i, []string{"", "(BX*1)", "(BX*2)", "(DX*1)"}[u])
 			}
-			if s.avx == 512 && s.nv == 1 {
-				w.op("VFMADD231PS.BCST %s, %s, %s", mem, bReg(u, 0), acc(i, 0))
+			if s.avx == 512 {
+				// Embedded broadcasts: the load rides along with each FMA.
+				for v := 0; v < s.nv; v++ {
+					w.op("VFMADD231PS.BCST %s, %s, %s", mem, bReg(u, v), acc(i, v))
+				}
 				continue
 			}
 			t := bcast(i)
@@ -204,7 +215,11 @@ func gen(w *writer, s kernelSpec) {
 	for i := 0; i < s.mr; i++ {
 		for v := 0; v < s.nv; v++ {
 			w.op("VMULPS %s, %s, %s", alpha, acc(i, v), acc(i, v))
-			w.op("VMOVUPS %s, %d(AX)", acc(i, v), v*vbytes)
+			if s.nt {
+				w.op("VMOVNTPS %s, %d(AX)", acc(i, v), v*vbytes)
+			} else {
+				w.op("VMOVUPS %s, %d(AX)", acc(i, v), v*vbytes)
+			}
 		}
 		if i+1 < s.mr {
 			w.op("ADDQ BX, AX")
@@ -231,6 +246,7 @@ func main() {
 		gen(&w, s)
 	}
 	w.WriteString(packBRows)
+	w.WriteString(sfence)
 	if err := os.WriteFile(*out, w.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -252,6 +268,9 @@ func main() {
 	fmt.Fprintln(&g, "// in src, into panels of nr columns in dst (panel q at q*nr*kc); nr % 8 == 0.")
 	fmt.Fprintln(&g, "//\n//go:noescape")
 	fmt.Fprintln(&g, "func packBRowsAVX2(dst *float32, src *float32, ldb uintptr, kc int, panels int, nr int)")
+	fmt.Fprintln(&g)
+	fmt.Fprintln(&g, "// sfence orders the non-temporal stores of the NT kernels before later stores.")
+	fmt.Fprintln(&g, "func sfence()")
 	if err := os.WriteFile(*stubs, g.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -355,3 +374,10 @@ func genZero(w *writer, s kernelSpec, nacc int) {
 		}
 	}
 }
+
+const sfence = `
+// func sfence()
+TEXT ·sfence(SB), NOSPLIT, $0-0
+	SFENCE
+	RET
+`
