@@ -286,7 +286,23 @@ func (p *problem) packB(dst []float32, j0, nc, p0, kc, nr int) {
 			clear(panel)
 		}
 		jb := j0 + q*nr
-		for jj := 0; jj < cols; jj++ {
+		jj := 0
+		if transposePackFn != nil {
+			// 8 rows of B at a time, 8x8 blocks of k; the rest below.
+			k8 := kc &^ 7
+			for ; k8 > 0 && jj+8 <= cols; jj += 8 {
+				_ = p.b[(jb+jj+7)*p.ldb+p0+k8-1]
+				_ = panel[(k8-1)*nr+jj+7]
+				transposePackFn(&panel[jj], &p.b[(jb+jj)*p.ldb+p0], uintptr(p.ldb)*4, k8, uintptr(nr)*4)
+			}
+			for j := 0; j < jj; j++ {
+				src := p.b[(jb+j)*p.ldb+p0+k8 : (jb+j)*p.ldb+p0+kc]
+				for r, v := range src {
+					panel[(k8+r)*nr+j] = v
+				}
+			}
+		}
+		for ; jj < cols; jj++ {
 			src := p.b[(jb+jj)*p.ldb+p0 : (jb+jj)*p.ldb+p0+kc]
 			for r, v := range src {
 				panel[r*nr+jj] = v
@@ -295,12 +311,16 @@ func (p *problem) packB(dst []float32, j0, nc, p0, kc, nr int) {
 	}
 }
 
+// transposePackFn is an assembly transposing copy for packB with a
+// transposed B (nil when there is none for this CPU or build).
+var transposePackFn func(dst *float32, src *float32, ldb uintptr, kc int, nrb uintptr)
+
 // sfenceFn makes non-temporal stores visible in order (nil when there
 // are no NT kernels).
 var sfenceFn func()
 
-// packBRowsFn is an assembly version of the copy loop of packB (nil when
-// there is none for this CPU or build).
+// packBRowsFn is an assembly version of the copy loop of packB for a B
+// stored k x n (nil when there is none for this CPU or build).
 var packBRowsFn func(dst *float32, src *float32, ldb uintptr, kc int, panels int, nr int)
 
 // copyRow copies n = len(dst) = len(src) values; the fixed sizes of the

@@ -87,3 +87,9 @@ func packBRowsAVX2(dst *float32, src *float32, ldb uintptr, kc int, panels int, 
 
 // sfence orders the non-temporal stores of the NT kernels before later stores.
 func sfence()
+
+// transposePackAVX2 transposes 8 rows of src (ldb bytes apart) into dst:
+// dst[r*nrb/4 + j] = src[j*ldb/4 + r] for j < 8 and r < kc (kc % 8 == 0).
+//
+//go:noescape
+func transposePackAVX2(dst *float32, src *float32, ldb uintptr, kc int, nrb uintptr)

@@ -32,6 +32,7 @@ func init() {
 	}
 	if cpu.X86.HasAVX {
 		packBRowsFn = packBRowsAVX2
+		transposePackFn = transposePackAVX2
 	}
 	sfenceFn = sfence
 	variants = append(simd, variants...)

@@ -247,6 +247,7 @@ func main() {
 	}
 	w.WriteString(packBRows)
 	w.WriteString(sfence)
+	w.WriteString(transposePack)
 	if err := os.WriteFile(*out, w.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -271,6 +272,11 @@ func main() {
 	fmt.Fprintln(&g)
 	fmt.Fprintln(&g, "// sfence orders the non-temporal stores of the NT kernels before later stores.")
 	fmt.Fprintln(&g, "func sfence()")
+	fmt.Fprintln(&g)
+	fmt.Fprintln(&g, "// transposePackAVX2 transposes 8 rows of src (ldb bytes apart) into dst:")
+	fmt.Fprintln(&g, "// dst[r*nrb/4 + j] = src[j*ldb/4 + r] for j < 8 and r < kc (kc % 8 == 0).")
+	fmt.Fprintln(&g, "//\n//go:noescape")
+	fmt.Fprintln(&g, "func transposePackAVX2(dst *float32, src *float32, ldb uintptr, kc int, nrb uintptr)")
 	if err := os.WriteFile(*stubs, g.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -379,5 +385,75 @@ const sfence = `
 // func sfence()
 TEXT ·sfence(SB), NOSPLIT, $0-0
 	SFENCE
+	RET
+`
+
+// transposePack packs 8 columns of op(B) = B^T (8 rows of B) into a
+// panel, 8x8 blocks at a time, with the classic unpack/shuffle/permute
+// transpose.
+const transposePack = `
+// func transposePackAVX2(dst *float32, src *float32, ldb uintptr, kc int, nrb uintptr)
+// Requires: AVX
+TEXT ·transposePackAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ldb+16(FP), R8
+	MOVQ kc+24(FP), CX
+	MOVQ nrb+32(FP), R9
+	LEAQ (R8)(R8*2), R10
+	LEAQ (R9)(R9*2), R11
+	SHRQ $3, CX
+	JEQ done
+loop:
+	MOVQ SI, AX
+	VMOVUPS (AX), Y0
+	VMOVUPS (AX)(R8*1), Y1
+	VMOVUPS (AX)(R8*2), Y2
+	VMOVUPS (AX)(R10*1), Y3
+	LEAQ (AX)(R8*4), AX
+	VMOVUPS (AX), Y4
+	VMOVUPS (AX)(R8*1), Y5
+	VMOVUPS (AX)(R8*2), Y6
+	VMOVUPS (AX)(R10*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	MOVQ DI, BX
+	VMOVUPS Y8, (BX)
+	VMOVUPS Y9, (BX)(R9*1)
+	VMOVUPS Y10, (BX)(R9*2)
+	VMOVUPS Y11, (BX)(R11*1)
+	LEAQ (BX)(R9*4), BX
+	VMOVUPS Y12, (BX)
+	VMOVUPS Y13, (BX)(R9*1)
+	VMOVUPS Y14, (BX)(R9*2)
+	VMOVUPS Y15, (BX)(R11*1)
+	LEAQ (BX)(R9*4), DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ loop
+done:
+	VZEROUPPER
 	RET
 `
