@@ -40,11 +40,9 @@ type Conv2DConfig struct {
 // each). Backward
 // recomputes the blocks' im2col, which is cheap next to the GEMMs.
 //
-// For dx, a stride-1 convolution uses the transposed convolution: dx is
-// the convolution of dy, padded by K-1-P, with the weight flipped in space
-// and with its channel axes swapped, which is again im2col + GEMM and
-// needs no scatter. Other strides compute dcols = dy · W per block of whole
-// images and gather it back into dx (col2im).
+// dx is the transposed convolution of dy, computed phase by phase (one
+// phase for stride 1) as im2col + GEMM too, so no pass scatters or adds
+// into dx (see backwardData).
 //
 // A 1x1 convolution with stride 1 and no padding skips im2col: the input
 // itself is the cols matrix, and the whole batch is one GEMM.
@@ -72,20 +70,15 @@ type Conv2D struct {
 	colsX          *tensor.Tensor
 	colsR0, colsR1 int
 
-	tr      *im2col   // im2col of dy for the transposed convolution
-	trCols  []float32 // workspace of tr
-	trRows  int       // input rows per transposed block
-	wFlip   []float32 // (Cin, KH, KW, Cout) flipped weight
-	dcols   []float32 // (images*Ho*Wo, K) workspace of col2im
-	dcolImg int       // images per col2im block
-	blk0    int       // first image of the current col2im block
+	tr       *im2col   // im2col of dy for dx (see backwardData)
+	trCols   []float32 // workspace of tr
+	wSub     []float32 // (Cin, Ta, Tb, Cout) flipped sub-kernel of a phase
+	phaseOut []float32 // dx pixels of one phase, before placing them
 
-	// col2im tables for the current H and W; see buildTaps.
-	rowTap, colTap []int32
-	tapH, tapW     int
+	ph phasePlacement // arguments of the running placePhase
 
 	// Parallel loop bodies, created once so that calls do not allocate.
-	col2imFn, biasFillFn func(lo, hi int)
+	biasFillFn, placeFn func(lo, hi int)
 }
 
 // colsBlockFloats bounds the size of a block's cols matrix (8 MiB): small
@@ -123,8 +116,6 @@ func NewConv2D(name string, cfg Conv2DConfig, rng *rand.Rand) *Conv2D {
 		c.err = configError(name, "stride %d must be > 0", cfg.Stride)
 	case cfg.Padding < 0:
 		c.err = configError(name, "padding %d must be >= 0", cfg.Padding)
-	case c.kh*c.kw > maxGatherTaps:
-		c.err = configError(name, "kernel %dx%d has more than %d taps", c.kh, c.kw, maxGatherTaps)
 	}
 	if c.err != nil {
 		c.Weight = newParam(name+".weight", false, 0)
@@ -144,8 +135,8 @@ func NewConv2D(name string, cfg Conv2DConfig, rng *rand.Rand) *Conv2D {
 	}
 	c.fwd = newIm2col()
 	c.tr = newIm2col()
-	c.col2imFn = c.col2imRows
 	c.biasFillFn = c.biasFillRows
+	c.placeFn = c.placeRows
 	return c
 }
 
@@ -271,7 +262,7 @@ func (c *Conv2D) biasFillRows(lo, hi int) {
 //
 //	dBias (Cout)       = column sums of dy
 //	dW    (Cout,K)     = sum over blocks of dy[block]ᵀ · cols[block]
-//	dx    (N,H,W,Cin)  = transposed convolution of dy, or col2im(dy · W)
+//	dx    (N,H,W,Cin)  = transposed convolution of dy (see backwardData)
 //
 // It returns dx, or nil when the layer was built with NoInputGrad. Frozen
 // parameters get no gradient (their Grad is left as it was). The dW
@@ -316,177 +307,137 @@ func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		return nil
 	}
 	c.dx = tensor.Ensure(c.dx, c.n, c.h, c.w, c.cfg.InC)
-	if c.transposable() {
-		c.backwardTransposed(dy)
-	} else {
-		c.backwardCol2im(dy)
-	}
+	c.backwardData(dy)
 	return c.dx
 }
 
-// transposable reports whether dx can be computed as a transposed
-// convolution: stride 1 and padding at most K-1.
-func (c *Conv2D) transposable() bool {
-	return c.cfg.Stride == 1 && c.cfg.Padding <= c.kh-1 && c.cfg.Padding <= c.kw-1
-}
-
-// backwardTransposed computes dx (N,H,W,Cin) as the stride-1 convolution
-// of dy (N,Ho,Wo,Cout), padded by KH-1-P rows and KW-1-P columns, with
-// wFlip[ci,ky,kx,co] = W[co,KH-1-ky,KW-1-kx,ci]:
+// backwardData computes dx (N,H,W,Cin) as a transposed convolution of
+// dy (N,Ho,Wo,Cout), split by phase. With stride S, input row iy is only
+// reached by kernel rows ky ≡ iy+P (mod S); so the input pixels of one
+// phase (a,b) = ((iy+P) mod S, (ix+P) mod S) form a grid on which dx is a
+// stride-1 convolution of dy with the sub-kernel of taps ky = a+S*t,
+// kx = b+S*u, flipped in space and with its channel axes swapped:
 //
-//	dx[n,iy,ix,ci] = sum over co,ky,kx of dy[n,iy+P-ky,ix+P-kx,co] * W[co,ky,kx,ci]
-func (c *Conv2D) backwardTransposed(dy *tensor.Tensor) {
-	cin, cout, kh, kw := c.cfg.InC, c.cfg.OutC, c.kh, c.kw
-	kt := kh * kw * cout // row length of the transposed cols
-	if cap(c.wFlip) < cin*kt {
-		c.wFlip = make([]float32, cin*kt)
+//	dx[n,iy,ix,ci] = sum over co,t,u of dy[n,q-t,p-u,co] * W[co,a+S*t,b+S*u,ci]
+//	where iy = S*q + a - P and ix = S*p + b - P.
+//
+// Each phase is im2col + GEMM, like the forward pass, with no scatter-add;
+// together the phases do exactly the forward's multiply-adds. With stride
+// 1 there is one phase, the plain transposed convolution, whose output
+// rows are dx's rows; with stride > 1 each phase's pixels are copied into
+// their places in dx.
+func (c *Conv2D) backwardData(dy *tensor.Tensor) {
+	s := c.cfg.Stride
+	if s > 1 && (c.kh < s || c.kw < s) {
+		c.dx.Zero() // some phases get no tap: their pixels stay 0
 	}
-	c.wFlip = c.wFlip[:cin*kt]
-	W := c.Weight.Value.Data
-	for co := 0; co < cout; co++ {
-		for ky := 0; ky < kh; ky++ {
-			for kx := 0; kx < kw; kx++ {
-				src := W[((co*kh+ky)*kw+kx)*cin:][:cin]
-				fy, fx := kh-1-ky, kw-1-kx
-				for ci, v := range src {
-					c.wFlip[((ci*kh+fy)*kw+fx)*cout+co] = v
-				}
-			}
-		}
-	}
-	t := c.tr
-	t.src, t.c, t.h, t.w, t.ho, t.wo = dy.Data, cout, c.ho, c.wo, c.h, c.w
-	t.kh, t.kw, t.stride = kh, kw, 1
-	t.padH, t.padW = kh-1-c.cfg.Padding, kw-1-c.cfg.Padding
-	rowFloats := c.w * kt
-	c.trRows = max(1, min(c.n*c.h, colsBlockFloats/rowFloats))
-	if size := c.trRows * rowFloats; cap(c.trCols) < size {
-		c.trCols = make([]float32, size)
-	}
-	total := c.n * c.h
-	for r0 := 0; r0 < total; r0 += c.trRows {
-		r1 := min(total, r0+c.trRows)
-		t.fill(c.trCols, r0, r1)
-		// dx[rows] (rows,Cin) = trCols (rows,KT) · wFlip (Cin,KT)ᵀ
-		kernels.Sgemm(false, true, (r1-r0)*c.w, cin, kt, 1, c.trCols, kt, c.wFlip, kt, 0, c.dx.Data[r0*c.w*cin:], cin)
-	}
-}
-
-// backwardCol2im computes dx per block of whole images: dcols = dy · W,
-// then col2im gathers dcols back into dx.
-func (c *Conv2D) backwardCol2im(dy *tensor.Tensor) {
-	cout := c.cfg.OutC
-	k := c.kh * c.kw * c.cfg.InC
-	pix := c.ho * c.wo
-	c.dcolImg = max(1, min(c.n, colsBlockFloats/(pix*k)))
-	if size := c.dcolImg * pix * k; cap(c.dcols) < size {
-		c.dcols = make([]float32, size)
-	}
-	c.buildTaps()
-	for n0 := 0; n0 < c.n; n0 += c.dcolImg {
-		n1 := min(c.n, n0+c.dcolImg)
-		// dcols (rows,K) = dy[images] (rows,Cout) · W (Cout,K)
-		kernels.Sgemm(false, false, (n1-n0)*pix, k, cout, 1, dy.Data[n0*pix*cout:], cout, c.Weight.Value.Data, k, 0, c.dcols, k)
-		c.blk0 = n0
-		parallel.For((n1-n0)*c.h, grainFor(c.w*k, minParallelWork), c.col2imFn)
-	}
-}
-
-// col2imRows computes the dx rows [lo,hi) of the current block, indexed
-// (n-blk0)*H+iy, from the block's dcols by gathering (rather than
-// scattering) the entries that read each input pixel: x[iy,ix] fed output
-// (oy,ox) through kernel tap (ky,kx) when iy = oy*S - P + ky and
-// ix = ox*S - P + kx (rowTap and colTap list these). Gathering lets rows of
-// dx be computed independently and in parallel, without atomics, and
-// writes each dx value once.
-func (c *Conv2D) col2imRows(lo, hi int) {
-	cin, kh, kw := c.cfg.InC, c.kh, c.kw
-	h, w, ho, wo := c.h, c.w, c.ho, c.wo
-	k := kh * kw * cin
-	dx, dcols := c.dx.Data[c.blk0*h*w*cin:], c.dcols
-	var offBuf [maxGatherTaps]int
-	for r := lo; r < hi; r++ {
-		n, iy := r/h, r%h // n counts from the block's first image
-		rowTap := c.rowTap[iy*kh : (iy+1)*kh]
-		for ix := 0; ix < w; ix++ {
-			// offsets in dcols of the Cin-vectors that sum into dx[n,iy,ix,:]
-			offs := offBuf[:0]
-			colTap := c.colTap[ix*kw : (ix+1)*kw]
-			for ky, oy := range rowTap {
-				if oy < 0 {
-					continue
-				}
-				base := (n*ho + int(oy)) * wo
-				for kx, ox := range colTap {
-					if ox >= 0 {
-						offs = append(offs, (base+int(ox))*k+(ky*kw+kx)*cin)
-					}
-				}
-			}
-			dst := dx[(r*w+ix)*cin : (r*w+ix+1)*cin]
-			sumVectors(dst, dcols, offs)
+	for a := 0; a < s; a++ {
+		for b := 0; b < s; b++ {
+			c.backwardPhase(dy, a, b)
 		}
 	}
 }
 
-// maxGatherTaps bounds the taps of one pixel (KH*KW) kept on the stack.
-const maxGatherTaps = 64
-
-// sumVectors sets dst[i] = sum over o in offs of src[o+i]. Four channels
-// are summed at a time in local variables, so each dst value is stored
-// once and the adds form four independent chains.
-func sumVectors(dst, src []float32, offs []int) {
-	n := len(dst)
-	i := 0
-	for ; i+4 <= n; i += 4 {
-		var a0, a1, a2, a3 float32
-		for _, o := range offs {
-			s := src[o+i : o+i+4 : o+i+4]
-			a0 += s[0]
-			a1 += s[1]
-			a2 += s[2]
-			a3 += s[3]
-		}
-		d := dst[i : i+4 : i+4]
-		d[0], d[1], d[2], d[3] = a0, a1, a2, a3
+// phaseAxis describes one axis of a phase: taps t < taps of the kernel
+// hit input positions S*(q0+r) + a - P for r < size.
+func phaseAxis(kernel, stride, pad, in, a int) (taps, q0, size int) {
+	if a < kernel {
+		taps = (kernel - a + stride - 1) / stride
 	}
-	for ; i < n; i++ {
-		var a float32
-		for _, o := range offs {
-			a += src[o+i]
-		}
-		dst[i] = a
-	}
+	q0 = -floorDiv(a-pad, stride)        // first q with S*q + a - P >= 0
+	qmax := floorDiv(in-1-a+pad, stride) // last q with S*q + a - P < in
+	return taps, q0, max(0, qmax-q0+1)
 }
 
-// buildTaps fills rowTap (H,KH) and colTap (W,KW): the output row (column)
-// that input row iy (column ix) feeds through kernel row ky (column kx),
-// or -1. They depend only on the input's H and W.
-func (c *Conv2D) buildTaps() {
-	if c.tapH == c.h && c.tapW == c.w && c.rowTap != nil {
+// floorDiv is x/d rounded towards -Inf (d > 0).
+func floorDiv(x, d int) int {
+	q := x / d
+	if x%d != 0 && x < 0 {
+		q--
+	}
+	return q
+}
+
+// backwardPhase computes the dx pixels of phase (a,b); see backwardData.
+func (c *Conv2D) backwardPhase(dy *tensor.Tensor, a, b int) {
+	cin, cout, s, p := c.cfg.InC, c.cfg.OutC, c.cfg.Stride, c.cfg.Padding
+	ta, q0, hq := phaseAxis(c.kh, s, p, c.h, a)
+	tb, p0, wq := phaseAxis(c.kw, s, p, c.w, b)
+	if ta == 0 || tb == 0 || hq == 0 || wq == 0 {
 		return
 	}
-	c.tapH, c.tapW = c.h, c.w
-	c.rowTap = c.fillTaps(c.rowTap, c.h, c.kh, c.ho)
-	c.colTap = c.fillTaps(c.colTap, c.w, c.kw, c.wo)
-}
-
-// fillTaps returns, for i in [0,size) and tap t in [0,kernel), the output
-// index o with i = o*Stride - Padding + t, or -1 when there is none.
-func (c *Conv2D) fillTaps(dst []int32, size, kernel, outSize int) []int32 {
-	s, p := c.cfg.Stride, c.cfg.Padding
-	if cap(dst) < size*kernel {
-		dst = make([]int32, size*kernel)
-	}
-	dst = dst[:size*kernel]
-	for i := 0; i < size; i++ {
-		for t := 0; t < kernel; t++ {
-			o := int32(-1)
-			if q := i + p - t; q >= 0 && q%s == 0 && q/s < outSize {
-				o = int32(q / s)
+	// wSub (Cin, Ta, Tb, Cout): wSub[ci,t',u',co] = W[co, a+S*(Ta-1-t'), b+S*(Tb-1-u'), ci]
+	kt := ta * tb * cout
+	c.wSub = growFloats(c.wSub, cin*kt)
+	W := c.Weight.Value.Data
+	for co := 0; co < cout; co++ {
+		for t := 0; t < ta; t++ {
+			for u := 0; u < tb; u++ {
+				ky, kx := a+s*(ta-1-t), b+s*(tb-1-u)
+				src := W[((co*c.kh+ky)*c.kw+kx)*cin:][:cin]
+				for ci, v := range src {
+					c.wSub[((ci*ta+t)*tb+u)*cout+co] = v
+				}
 			}
-			dst[i*kernel+t] = o
 		}
 	}
-	return dst
+	// im2col of dy over the phase grid (Hq,Wq): output (r,col) reads dy rows
+	// q0+r-(Ta-1)+t', i.e. stride 1 and padding Ta-1-q0 (maybe negative).
+	j := c.tr
+	j.src, j.c, j.h, j.w, j.ho, j.wo = dy.Data, cout, c.ho, c.wo, hq, wq
+	j.kh, j.kw, j.stride, j.padH, j.padW = ta, tb, 1, ta-1-q0, tb-1-p0
+	rowFloats := wq * kt
+	blk := max(1, min(c.n*hq, colsBlockFloats/rowFloats))
+	c.trCols = growFloats(c.trCols, blk*rowFloats)
+	direct := s == 1 // the phase grid is dx itself
+	if !direct {
+		c.phaseOut = growFloats(c.phaseOut, blk*wq*cin)
+	}
+	total := c.n * hq
+	for r0 := 0; r0 < total; r0 += blk {
+		r1 := min(total, r0+blk)
+		j.fill(c.trCols, r0, r1)
+		out := c.phaseOut
+		if direct {
+			out = c.dx.Data[r0*wq*cin:]
+		}
+		// dx[phase rows] (rows,Cin) = trCols (rows,KT) · wSub (Cin,KT)ᵀ
+		kernels.Sgemm(false, true, (r1-r0)*wq, cin, kt, 1, c.trCols, kt, c.wSub, kt, 0, out, cin)
+		if !direct {
+			c.placePhase(r0, r1, hq, wq, q0, p0, a, b)
+		}
+	}
+}
+
+// placePhase copies the phase rows [r0,r1) (indexed n*Hq+r) of phaseOut
+// into dx at rows S*(q0+r)+a-P, columns S*(p0+col)+b-P, in parallel.
+func (c *Conv2D) placePhase(r0, r1, hq, wq, q0, p0, a, b int) {
+	c.ph = phasePlacement{r0: r0, hq: hq, wq: wq, q0: q0, p0: p0, a: a, b: b}
+	parallel.For(r1-r0, grainFor(wq*c.cfg.InC, minParallelWork), c.placeFn)
+}
+
+// phasePlacement holds placePhase's arguments for placeRows.
+type phasePlacement struct{ r0, hq, wq, q0, p0, a, b int }
+
+// placeRows places the block's phase rows [lo,hi); see placePhase.
+func (c *Conv2D) placeRows(lo, hi int) {
+	cin, s, p, ph := c.cfg.InC, c.cfg.Stride, c.cfg.Padding, c.ph
+	for i := lo; i < hi; i++ {
+		n, r := (ph.r0+i)/ph.hq, (ph.r0+i)%ph.hq
+		iy := s*(ph.q0+r) + ph.a - p
+		src := c.phaseOut[i*ph.wq*cin : (i+1)*ph.wq*cin]
+		row := c.dx.Data[(n*c.h+iy)*c.w*cin : (n*c.h+iy+1)*c.w*cin]
+		for col := 0; col < ph.wq; col++ {
+			ix := s*(ph.p0+col) + ph.b - p
+			copy(row[ix*cin:(ix+1)*cin], src[col*cin:(col+1)*cin])
+		}
+	}
+}
+
+// growFloats returns buf resliced to n values, reallocated if too small.
+func growFloats(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
 }
