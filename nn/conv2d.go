@@ -37,8 +37,8 @@ type Conv2DConfig struct {
 // in cache (colsBlockFloats): im2col and GEMM of a block then work on
 // cache-resident data instead of streaming a (N*Ho*Wo, K) matrix through
 // memory, and the layer needs only block-sized workspaces (at most 8 MiB
-// each). Backward
-// recomputes the blocks' im2col, which is cheap next to the GEMMs.
+// each). Backward recomputes the blocks' im2col for dW, which is cheap
+// next to the GEMMs.
 //
 // dx is the transposed convolution of dy, computed phase by phase (one
 // phase for stride 1) as im2col + GEMM too, so no pass scatters or adds
@@ -92,7 +92,7 @@ var colsBlockFloats = 1 << 21
 // "<name>.weight" and "<name>.bias"). The weight gets Kaiming-normal
 // initialisation with fan_out and ReLU gain, std = sqrt(2/(Cout*KH*KW)), as
 // torchvision's ResNet; the bias, if any, PyTorch's default
-// uniform(±1/sqrt(Cin*KH*KW)). rng makes models reproducible.
+// uniform(±1/sqrt(Cin*KH*KW)). rng (required) makes models reproducible.
 // An invalid configuration is reported by OutShape.
 func NewConv2D(name string, cfg Conv2DConfig, rng *rand.Rand) *Conv2D {
 	c := &Conv2D{name: name}

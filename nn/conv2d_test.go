@@ -209,6 +209,7 @@ func TestConv2DZeroAllocs(t *testing.T) {
 		{InC: 4, OutC: 8, Kernel: 3, Padding: 1, Bias: true},
 		{InC: 4, OutC: 8, Kernel: 1},
 		{InC: 4, OutC: 8, Kernel: 1, Stride: 2},
+		{InC: 4, OutC: 8, Kernel: 3, Stride: 2, Padding: 1},
 	} {
 		c := NewConv2D("conv", cfg, rng)
 		x := gcRandn(rng, 8, 12, 12, 4)
