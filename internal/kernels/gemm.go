@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"residual/internal/parallel"
@@ -24,6 +25,12 @@ const (
 // memory instead of being read in first (for ownership) and evicting A
 // and B from the caches. Below it, C may well be read again from L3.
 var ntMinBytes = 16 << 20 // a variable so that tests can lower it
+
+// parallelBusy is set while an Sgemm spreads over the workers. A
+// concurrent Sgemm then runs on its own goroutine: the cores are taken
+// anyway, and an Sgemm called from inside a parallel.For body cannot wait
+// for workers that are all busy running that same loop.
+var parallelBusy atomic.Bool
 
 // parallelFlops is the work (2*m*n*k) below which Sgemm stays on the
 // calling goroutine: waking a worker costs a few microseconds.
@@ -53,13 +60,19 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	*call.p = problem{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
 	call.plan()
-	if call.chunks <= 1 {
+	switch {
+	case call.chunks <= 1:
 		call.p.run(call.ws[0])
-	} else {
+	case parallelBusy.CompareAndSwap(false, true):
 		parallel.For(call.chunks, 1, call.work)
-		if call.split == splitK {
-			call.reduce()
-		}
+		parallelBusy.Store(false)
+	default:
+		// Another Sgemm has the workers (or this one runs inside a
+		// parallel loop): run the chunks here rather than queue behind it.
+		call.do(0, call.chunks)
+	}
+	if call.chunks > 1 && call.split == splitK {
+		call.reduce()
 	}
 	putCall(call)
 }

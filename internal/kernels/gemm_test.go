@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"residual/internal/parallel"
 )
 
 // refGemm is the naive definition of Sgemm, accumulating in float64.
@@ -184,6 +186,32 @@ func TestSgemmLarge(t *testing.T) {
 			checkCase(t, r, g)
 		}
 	})
+}
+
+// TestSgemmConcurrent runs Sgemm from several goroutines at once, and from
+// inside a parallel loop, where a nested parallel GEMM must not deadlock.
+func TestSgemmConcurrent(t *testing.T) {
+	const m, n, k = 200, 70, 300
+	r := rand.New(rand.NewPCG(13, 14))
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	want := make([]float32, m*n)
+	Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, want, n)
+	outs := make([][]float32, 8)
+	for i := range outs {
+		outs[i] = make([]float32, m*n)
+	}
+	parallel.For(len(outs), 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, outs[i], n)
+		}
+	})
+	for i, out := range outs {
+		for j := range out {
+			if out[j] != want[j] {
+				t.Fatalf("call %d: C[%d] = %g, want %g", i, j, out[j], want[j])
+			}
+		}
+	}
 }
 
 func TestSgemmDegenerate(t *testing.T) {
