@@ -56,8 +56,8 @@ var convCases = []struct {
 	{"5x5s2p2", Conv2DConfig{InC: 1, OutC: 2, Kernel: 5, Stride: 2, Padding: 2}, 6, 7},
 	{"7x7s2p3", Conv2DConfig{InC: 1, OutC: 2, Kernel: 7, Stride: 2, Padding: 3}, 9, 8},
 	{"rect2x3s1p1", Conv2DConfig{InC: 3, OutC: 2, KernelH: 2, KernelW: 3, Padding: 1}, 4, 5},
-	{"rect3x1s1p1", Conv2DConfig{InC: 2, OutC: 3, KernelH: 3, KernelW: 1, Padding: 1}, 4, 3}, // col2im at stride 1
-	{"1x1s1p1", Conv2DConfig{InC: 2, OutC: 3, Kernel: 1, Padding: 1}, 3, 3},                  // col2im at stride 1
+	{"rect3x1s1p1", Conv2DConfig{InC: 2, OutC: 3, KernelH: 3, KernelW: 1, Padding: 1}, 4, 3}, // padding > KW-1
+	{"1x1s1p1", Conv2DConfig{InC: 2, OutC: 3, Kernel: 1, Padding: 1}, 3, 3},                  // padding > K-1
 	{"3x3s1p0c8", Conv2DConfig{InC: 8, OutC: 5, Kernel: 3}, 6, 5},
 }
 
@@ -94,9 +94,8 @@ func TestConv2DGradients(t *testing.T) {
 	}
 }
 
-// TestConv2DBlocks forces one row per block (one image per col2im block),
-// so that Forward and Backward go through many blocks, accumulating dW
-// across them.
+// TestConv2DBlocks forces one row per block, so that Forward and Backward
+// go through many blocks, accumulating dW across them.
 func TestConv2DBlocks(t *testing.T) {
 	defer func(v int) { colsBlockFloats = v }(colsBlockFloats)
 	colsBlockFloats = 1
