@@ -336,24 +336,17 @@ var sfenceFn func()
 // stored k x n (nil when there is none for this CPU or build).
 var packBRowsFn func(dst *float32, src *float32, ldb uintptr, kc int, panels int, nr int)
 
-// copyRow copies n = len(dst) = len(src) values; the fixed sizes of the
-// kernels' NR compile to straight vector moves instead of a memmove call.
+// copyRow copies n = len(dst) = len(src) values. Go compiles a copy of a
+// [4]float32 to one vector move but calls memmove for longer arrays, so
+// the fixed widths of the kernels are copied 4 values at a time.
 func copyRow(dst, src []float32, n int) {
-	switch n {
-	case 32:
-		*(*[32]float32)(dst) = *(*[32]float32)(src)
-	case 16:
-		*(*[16]float32)(dst) = *(*[16]float32)(src)
-	case 12:
-		*(*[12]float32)(dst) = *(*[12]float32)(src)
-	case 8:
-		*(*[8]float32)(dst) = *(*[8]float32)(src)
-	case 6:
-		*(*[6]float32)(dst) = *(*[6]float32)(src)
-	case 4:
-		*(*[4]float32)(dst) = *(*[4]float32)(src)
-	default:
+	if n%4 != 0 || n > 32 {
 		copy(dst, src)
+		return
+	}
+	dst, src = dst[:n], src[:n]
+	for i := 0; i+4 <= n; i += 4 {
+		*(*[4]float32)(dst[i:]) = *(*[4]float32)(src[i:])
 	}
 }
 

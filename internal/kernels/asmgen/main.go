@@ -190,43 +190,53 @@ func gen(w *writer, s kernelSpec) {
 		w.label("done")
 	}
 
-	// Epilogue: C = alpha*acc + beta*C, or alpha*acc when beta == 0.
+	// Epilogue: C = alpha*acc + beta*C, or alpha*acc when beta == 0 (C is
+	// then not read), skipping the multiplication when alpha == 1.
 	alpha, beta := s.vreg(maxRegs-2), s.vreg(maxRegs-1)
 	w.op("MOVQ c+48(FP), AX")
 	w.op("MOVQ ldc+56(FP), BX")
-	w.op("VBROADCASTSS alpha+64(FP), %s", alpha)
+	w.op("MOVL alpha+64(FP), DX")
 	w.op("MOVL beta+68(FP), CX")
-	w.op("ANDL $0x7fffffff, CX // beta == 0 or -0: do not read C")
+	w.op("ANDL $0x7fffffff, CX // beta == 0 or -0")
 	w.op("JZ nobeta")
 	w.op("VBROADCASTSS beta+68(FP), %s", beta)
-	for i := 0; i < s.mr; i++ {
-		for v := 0; v < s.nv; v++ {
-			w.op("VMULPS %s, %s, %s", alpha, acc(i, v), acc(i, v))
-			w.op("VFMADD231PS %d(AX), %s, %s", v*vbytes, beta, acc(i, v))
-			w.op("VMOVUPS %s, %d(AX)", acc(i, v), v*vbytes)
+	w.op("CMPL DX, $0x3f800000 // alpha == 1")
+	w.op("JEQ beta_alpha1")
+	w.op("VBROADCASTSS alpha+64(FP), %s", alpha)
+	store := func(label string, mulAlpha, readC bool) {
+		if label != "" {
+			w.label(label)
 		}
-		if i+1 < s.mr {
-			w.op("ADDQ BX, AX")
-		}
-	}
-	w.op("VZEROUPPER")
-	w.op("RET")
-	w.label("nobeta")
-	for i := 0; i < s.mr; i++ {
-		for v := 0; v < s.nv; v++ {
-			w.op("VMULPS %s, %s, %s", alpha, acc(i, v), acc(i, v))
-			if s.nt {
-				w.op("VMOVNTPS %s, %d(AX)", acc(i, v), v*vbytes)
-			} else {
-				w.op("VMOVUPS %s, %d(AX)", acc(i, v), v*vbytes)
+		for i := 0; i < s.mr; i++ {
+			for v := 0; v < s.nv; v++ {
+				if mulAlpha {
+					w.op("VMULPS %s, %s, %s", alpha, acc(i, v), acc(i, v))
+				}
+				switch {
+				case readC:
+					w.op("VFMADD231PS %d(AX), %s, %s", v*vbytes, beta, acc(i, v))
+					w.op("VMOVUPS %s, %d(AX)", acc(i, v), v*vbytes)
+				case s.nt:
+					w.op("VMOVNTPS %s, %d(AX)", acc(i, v), v*vbytes)
+				default:
+					w.op("VMOVUPS %s, %d(AX)", acc(i, v), v*vbytes)
+				}
+			}
+			if i+1 < s.mr {
+				w.op("ADDQ BX, AX")
 			}
 		}
-		if i+1 < s.mr {
-			w.op("ADDQ BX, AX")
-		}
+		w.op("VZEROUPPER")
+		w.op("RET")
 	}
-	w.op("VZEROUPPER")
-	w.op("RET")
+	store("", true, true)
+	store("beta_alpha1", false, true)
+	w.label("nobeta")
+	w.op("CMPL DX, $0x3f800000")
+	w.op("JEQ nobeta_alpha1")
+	w.op("VBROADCASTSS alpha+64(FP), %s", alpha)
+	store("", true, false)
+	store("nobeta_alpha1", false, false)
 	fmt.Fprintln(w)
 }
 
