@@ -165,3 +165,30 @@ func TestPresetsBuild(t *testing.T) {
 		t.Logf("%-16s %10d parameters", name, net.NumParams())
 	}
 }
+
+func TestReferenceSummary(t *testing.T) {
+	c, err := Preset("reference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := New(c, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3x3 stem 1->16 at 48x48, 4 convs 16->16 at 48x48, then per stage a
+	// stride-2 conv, three 3x3 convs and a 1x1 projection, and the fc.
+	want := int64(2 * (48*48*16*9 + 4*48*48*16*16*9 +
+		24*24*32*16*9 + 3*24*24*32*32*9 + 24*24*32*16 +
+		12*12*64*32*9 + 3*12*12*64*64*9 + 12*12*64*32 + 64*7))
+	if got := net.FLOPs(); got != want {
+		t.Errorf("reference FLOPs %d, want %d", got, want)
+	}
+	var sb strings.Builder
+	if err := net.WriteSummary(&sb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sb.String(), "layer3.0.downsample.0") || !strings.Contains(sb.String(), "(1,12,12,64)") {
+		t.Errorf("summary lacks the projection shortcut or the last stage's shape:\n%s", sb.String())
+	}
+	t.Log("\n" + sb.String())
+}

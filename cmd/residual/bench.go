@@ -1,29 +1,78 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"residual/internal/kernels"
+	"residual/model"
+	"residual/nn"
+	"residual/optim"
+	"residual/tensor"
 )
 
 type benchOptions struct {
 	seconds float64
+	batch   int
+	torch   bool
+	python  string
+	script  string
+	jsonOut bool
 }
 
 func newBenchCmd() *cobra.Command {
 	var o benchOptions
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure GEMM GFLOP/s and reference-network images/s on this machine",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runBench(o)
-		},
+		Short: "Measure GEMM and convolution GFLOP/s and reference-network images/s",
+		Long: `bench measures, on this machine:
+  - sgemm 1024x1024x1024 (GFLOP/s) with the active kernel variant;
+  - the 3x3 convolutions of the reference network at batch 64: forward,
+    backward-data and backward-weights (GFLOP/s);
+  - the reference network (docs/BENCHMARKS.md): a training step (forward,
+    backward, SGD with momentum) in images/s, inference at batch 64 in
+    images/s, and batch-1 latency (median) in ms.
+With --torch it also runs scripts/torch_bench.py (Debian's python3-torch) on
+the same network in the same run and prints the ratios.`,
+		RunE: func(cmd *cobra.Command, args []string) error { return runBench(o) },
 	}
-	cmd.Flags().Float64Var(&o.seconds, "seconds", 2, "time spent on each measurement")
+	f := cmd.Flags()
+	f.Float64Var(&o.seconds, "seconds", 3, "time spent on each measurement")
+	f.IntVar(&o.batch, "batch", 64, "batch size for convolutions, training and batched inference")
+	f.BoolVar(&o.torch, "torch", false, "also measure PyTorch on the same network (needs python3-torch)")
+	f.StringVar(&o.python, "python", "/usr/bin/python3", "python interpreter for --torch")
+	f.StringVar(&o.script, "torch-script", "scripts/torch_bench.py", "PyTorch benchmark script for --torch")
+	f.BoolVar(&o.jsonOut, "json", false, "print results as JSON")
 	return cmd
+}
+
+// benchResult mirrors the JSON printed by scripts/torch_bench.py.
+type benchResult struct {
+	Kernel           string       `json:"kernel,omitempty"`
+	SgemmGFLOPs      float64      `json:"sgemm_1024_gflops,omitempty"`
+	Convs            []convResult `json:"convs"`
+	TrainImagesPerS  float64      `json:"train_images_per_s"`
+	InferImagesPerS  float64      `json:"infer_images_per_s"`
+	LatencyBatch1Ms  float64      `json:"latency_batch1_ms"`
+	Batch            int          `json:"batch"`
+	ForwardMFLOPs    float64      `json:"forward_mflop_per_image,omitempty"`
+	TrainGFLOPs      float64      `json:"train_effective_gflops,omitempty"`
+	TorchVersion     string       `json:"torch,omitempty"`
+	TorchThreadCount int          `json:"threads,omitempty"`
+}
+
+type convResult struct {
+	Name      string  `json:"name"`
+	Fwd       float64 `json:"fwd_gflops"`
+	BwdData   float64 `json:"bwd_data_gflops"`
+	BwdWeight float64 `json:"bwd_weight_gflops"`
 }
 
 // measure runs fn until d has passed (after one warm-up call) and returns
@@ -41,13 +90,173 @@ func measure(d time.Duration, fn func()) float64 {
 }
 
 func runBench(o benchOptions) error {
+	if o.seconds <= 0 || o.batch < 1 {
+		return fmt.Errorf("bench: --seconds %g and --batch %d must be positive", o.seconds, o.batch)
+	}
 	d := time.Duration(o.seconds * float64(time.Second))
+	res := benchResult{Kernel: kernels.Variant(), Batch: o.batch}
+	say := func(format string, args ...any) {
+		if !o.jsonOut {
+			fmt.Printf(format, args...)
+		}
+	}
+	say("kernel variant: %s\n", res.Kernel)
+
 	const n = 1024
 	a, b, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
 	for i := range a {
 		a[i], b[i] = float32(i%7)*0.1, float32(i%5)*0.1
 	}
-	rate := measure(d, func() { kernels.Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n) })
-	fmt.Printf("sgemm %dx%dx%d: %.1f GFLOP/s\n", n, n, n, rate*2*n*n*n/1e9)
+	res.SgemmGFLOPs = measure(d, func() { kernels.Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n) }) * 2 * n * n * n / 1e9
+	say("sgemm %dx%dx%d                %7.1f GFLOP/s\n", n, n, n, res.SgemmGFLOPs)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range []struct{ c, hw int }{{16, 48}, {32, 24}, {64, 12}} {
+		r := benchConv(o.batch, s.c, s.hw, d/3, rng)
+		res.Convs = append(res.Convs, r)
+		say("%-30s fwd %7.1f  bwd-data %7.1f  bwd-weight %7.1f GFLOP/s\n", r.Name, r.Fwd, r.BwdData, r.BwdWeight)
+	}
+
+	if err := benchNet(&res, o.batch, d); err != nil {
+		return err
+	}
+	say("reference ResNet (%.1f MFLOP/image forward)\n", res.ForwardMFLOPs)
+	say("  training, batch %d        %8.1f images/s (%.0f GFLOP/s effective)\n", o.batch, res.TrainImagesPerS, res.TrainGFLOPs)
+	say("  inference, batch %d       %8.1f images/s\n", o.batch, res.InferImagesPerS)
+	say("  inference, batch 1 latency %8.3f ms (median)\n", res.LatencyBatch1Ms)
+
+	var torch *benchResult
+	if o.torch {
+		var err error
+		if torch, err = runTorchBench(o); err != nil {
+			return err
+		}
+		say("\nPyTorch %s, %d threads, same run:\n", torch.TorchVersion, torch.TorchThreadCount)
+		for i, tc := range torch.Convs {
+			gc := res.Convs[i]
+			say("%-30s fwd %7.1f  bwd-data %7.1f  bwd-weight %7.1f GFLOP/s   (residual/PyTorch %.2fx %.2fx %.2fx)\n",
+				tc.Name, tc.Fwd, tc.BwdData, tc.BwdWeight, gc.Fwd/tc.Fwd, gc.BwdData/tc.BwdData, gc.BwdWeight/tc.BwdWeight)
+		}
+		say("  training, batch %d        %8.1f images/s   residual/PyTorch %.2fx\n", o.batch, torch.TrainImagesPerS, res.TrainImagesPerS/torch.TrainImagesPerS)
+		say("  inference, batch %d       %8.1f images/s   residual/PyTorch %.2fx\n", o.batch, torch.InferImagesPerS, res.InferImagesPerS/torch.InferImagesPerS)
+		say("  inference, batch 1 latency %8.3f ms        PyTorch/residual %.2fx\n", torch.LatencyBatch1Ms, torch.LatencyBatch1Ms/res.LatencyBatch1Ms)
+	}
+	if o.jsonOut {
+		out := map[string]any{"residual": res}
+		if torch != nil {
+			out["torch"] = torch
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
 	return nil
+}
+
+// benchConv times a 3x3 stride-1 convolution c->c on (batch,hw,hw,c):
+// forward, backward with the weight gradient only, and the full backward;
+// backward-data is the difference of the two backward timings.
+func benchConv(batch, c, hw int, d time.Duration, rng *rand.Rand) convResult {
+	flop := 2 * float64(batch*hw*hw) * float64(c*c*9)
+	name := fmt.Sprintf("conv3x3 %d->%d %dx%d b%d", c, c, hw, hw, batch)
+	x := tensor.New(batch, hw, hw, c)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	full := nn.NewConv2D("conv", nn.Conv2DConfig{InC: c, OutC: c, Kernel: 3, Padding: 1}, rng)
+	wonly := nn.NewConv2D("conv", nn.Conv2DConfig{InC: c, OutC: c, Kernel: 3, Padding: 1, NoInputGrad: true}, rng)
+	dy := full.Forward(x, true).Clone()
+	wonly.Forward(x, true)
+	fwd := measure(d, func() { full.Forward(x, true) })
+	bw := measure(d, func() { wonly.Backward(dy) })
+	bfull := measure(d, func() { full.Backward(dy) })
+	// time(data) = time(full) - time(weights)
+	tData := 1/bfull - 1/bw
+	r := convResult{Name: name, Fwd: flop * fwd / 1e9, BwdWeight: flop * bw / 1e9}
+	if tData > 0 {
+		r.BwdData = flop / tData / 1e9
+	}
+	return r
+}
+
+// benchNet measures the reference network: training steps, batched
+// inference and batch-1 latency.
+func benchNet(res *benchResult, batch int, d time.Duration) error {
+	cfg, err := model.Preset("reference")
+	if err != nil {
+		return err
+	}
+	net, err := model.New(cfg, 1)
+	if err != nil {
+		return err
+	}
+	res.ForwardMFLOPs = float64(net.FLOPs()) / 1e6
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := tensor.New(net.InputShape(batch)...)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	labels := make([]int, batch)
+	for i := range labels {
+		labels[i] = rng.IntN(cfg.Classes)
+	}
+	loss, err := nn.NewSoftmaxCrossEntropy(nn.CrossEntropyConfig{Classes: cfg.Classes})
+	if err != nil {
+		return err
+	}
+	opt, err := optim.NewSGD(net.Params(), optim.SGDConfig{Momentum: 0.9})
+	if err != nil {
+		return err
+	}
+	var stepErr error
+	step := func() {
+		logits, err := net.Forward(x, true)
+		if err == nil {
+			_, err = loss.Forward(logits, labels)
+		}
+		if err != nil {
+			stepErr = err
+			return
+		}
+		net.Backward(loss.Backward())
+		opt.Step(0.01)
+	}
+	res.TrainImagesPerS = measure(d, step) * float64(batch)
+	if stepErr != nil {
+		return stepErr
+	}
+	// forward + backward ~ 3x forward FLOPs
+	res.TrainGFLOPs = res.TrainImagesPerS * 3 * res.ForwardMFLOPs / 1e3
+	res.InferImagesPerS = measure(d, func() { net.Forward(x, false) }) * float64(batch)
+
+	one := tensor.New(net.InputShape(1)...)
+	copy(one.Data, x.Data)
+	var times []time.Duration
+	for start := time.Now(); time.Since(start) < d || len(times) < 20; {
+		t0 := time.Now()
+		if _, err := net.Forward(one, false); err != nil {
+			return err
+		}
+		times = append(times, time.Since(t0))
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	res.LatencyBatch1Ms = float64(times[len(times)/2].Microseconds()) / 1e3
+	return nil
+}
+
+func runTorchBench(o benchOptions) (*benchResult, error) {
+	out, err := exec.Command(o.python, o.script, "--json", "--threads", "2",
+		"--seconds", fmt.Sprint(o.seconds*2), "--batch", fmt.Sprint(o.batch)).Output()
+	if err != nil {
+		msg := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = string(ee.Stderr)
+		}
+		return nil, fmt.Errorf("bench --torch: %s %s: %v %s (install Debian's python3-torch, run from the repository root)", o.python, o.script, err, msg)
+	}
+	var r benchResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, fmt.Errorf("bench --torch: cannot read the script's JSON output: %v", err)
+	}
+	return &r, nil
 }

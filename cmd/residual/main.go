@@ -18,6 +18,7 @@ func main() {
 		SilenceUsage: true,
 	}
 	root.AddCommand(newBenchCmd())
+	root.AddCommand(newSummaryCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

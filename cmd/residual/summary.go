@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"residual/model"
+)
+
+func newSummaryCmd() *cobra.Command {
+	var (
+		input     []int
+		classes   int
+		widthMult float64
+	)
+	cmd := &cobra.Command{
+		Use:   "summary PRESET",
+		Short: "Print a network's layers, output shapes, parameter counts and FLOPs",
+		Long: `summary prints a network's layers like Keras' model.summary(): output shape,
+parameters and forward MFLOPs of every layer, then the totals.
+
+Presets: ` + strings.Join(model.Presets(), ", "),
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := model.Preset(args[0])
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("input") || cfg.Input[0] == 0 {
+				if len(input) != 3 {
+					return fmt.Errorf("--input wants H,W,C (3 numbers), got %v", input)
+				}
+				cfg.Input = [3]int{input[0], input[1], input[2]}
+			}
+			if cmd.Flags().Changed("classes") || cfg.Classes == 0 {
+				cfg.Classes = classes
+			}
+			if cmd.Flags().Changed("width-mult") {
+				cfg.WidthMult = widthMult
+			}
+			net, err := model.New(cfg, 1)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s\n\n", args[0])
+			return net.WriteSummary(os.Stdout)
+		},
+	}
+	cmd.Flags().IntSliceVar(&input, "input", []int{48, 48, 1}, "input H,W,C (presets without a fixed input)")
+	cmd.Flags().IntVar(&classes, "classes", 7, "number of classes (presets without a fixed count)")
+	cmd.Flags().Float64Var(&widthMult, "width-mult", 1, "channel width multiplier")
+	return cmd
+}
