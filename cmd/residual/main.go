@@ -3,13 +3,19 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// newRootCmd builds the command tree (a fresh one per call, for tests).
+func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "residual",
 		Short: "ResNet image recognition in pure Go: train, evaluate, benchmark, serve",
@@ -19,10 +25,6 @@ func main() {
 	}
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newSummaryCmd())
-	if err := root.Execute(); err != nil {
-		os.Exit(1)
-	}
+	root.AddCommand(newDataCmd())
+	return root
 }
-
-// fail formats an error for a command's RunE.
-func fail(format string, args ...any) error { return fmt.Errorf(format, args...) }
