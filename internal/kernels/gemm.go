@@ -20,6 +20,10 @@ const (
 	kcDirect = 1024
 )
 
+// directBOK lets the k-major kernels read B in place (a variable so that
+// tests and benchmarks can compare with packing).
+var directBOK = true
+
 // ntMinBytes is the size of C from which a GEMM that overwrites C in one
 // pass over k stores it with non-temporal stores: C then goes straight to
 // memory instead of being read in first (for ownership) and evicting A
@@ -177,10 +181,18 @@ func (p *problem) run(ws *workspace) {
 			// and whole rows of A make one stream the kernel can prefetch.
 			kcb = kcDirect
 		}
+		// The k-major kernels (transA) read B in place when it is stored
+		// k x n; only a partial last panel is packed (zero-padded).
+		directB := p.transA && !p.transB && directBOK
+		full := nc / nr
 		for p0 := 0; p0 < p.k; p0 += kcb {
 			kc := min(kcb, p.k-p0)
 			packB := grow(&ws.packB, panels*nr*kc)
-			p.packB(packB, j0, nc, p0, kc, nr)
+			if !directB {
+				p.packB(packB, j0, nc, p0, kc, nr)
+			} else if full < panels {
+				p.packB(packB[full*nr*kc:], j0+full*nr, nc-full*nr, p0, kc, nr)
+			}
 			beta := p.beta
 			if p0 > 0 {
 				beta = 1
@@ -211,7 +223,10 @@ func (p *problem) run(ws *workspace) {
 				for jp := 0; jp < panels; jp++ {
 					j := j0 + jp*nr
 					cols := min(nr, p.n-j)
-					bPtr := &packB[jp*nr*kc]
+					bPtr, bs := &packB[jp*nr*kc], uintptr(nr)*4
+					if directB && jp < full {
+						bPtr, bs = &p.b[p0*p.ldb+j], uintptr(p.ldb)*4
+					}
 					if !direct {
 						pf = uintptr(unsafe.Pointer(aPtr)) // in L1: a no-op
 						if pfNext < pfEnd {
@@ -222,13 +237,13 @@ func (p *problem) run(ws *workspace) {
 					if rows == mr && cols == nr {
 						cPtr := &p.c[i0*p.ldc+j]
 						if useNT && p0 == 0 && kc == p.k && uintptr(unsafe.Pointer(cPtr))%ntAlign == 0 {
-							fnNT(kc, aPtr, rs, rows, bPtr, pf, cPtr, uintptr(p.ldc)*4, p.alpha, 0)
+							fnNT(kc, aPtr, rs, rows, bPtr, bs, pf, cPtr, uintptr(p.ldc)*4, p.alpha, 0)
 						} else {
-							fn(kc, aPtr, rs, rows, bPtr, pf, cPtr, uintptr(p.ldc)*4, p.alpha, beta)
+							fn(kc, aPtr, rs, rows, bPtr, bs, pf, cPtr, uintptr(p.ldc)*4, p.alpha, beta)
 						}
 						continue
 					}
-					fn(kc, aPtr, rs, rows, bPtr, pf, &tile[0], uintptr(nr)*4, p.alpha, 0)
+					fn(kc, aPtr, rs, rows, bPtr, bs, pf, &tile[0], uintptr(nr)*4, p.alpha, 0)
 					for r := 0; r < rows; r++ {
 						crow := p.c[(i0+r)*p.ldc+j : (i0+r)*p.ldc+j+cols]
 						trow := tile[r*nr : r*nr+cols]

@@ -4,9 +4,9 @@
 
 #include "textflag.h"
 
-// func kernel12x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel12x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel12x32AVX512(SB), NOSPLIT, $8-72
+TEXT ·kernel12x32AVX512(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), R14
 	SHLQ $2, R14
 	MOVQ a+8(FP), AX
@@ -61,7 +61,7 @@ TEXT ·kernel12x32AVX512(SB), NOSPLIT, $8-72
 	CMPQ R13, R15
 	CMOVQHI R15, R13
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -235,16 +235,16 @@ loop1:
 	ADDQ $4, R14
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -395,7 +395,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVUPS Z0, 0(AX)
 	VMULPS Z30, Z1, Z1
@@ -496,9 +496,9 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel12x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel12x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel12x16AVX512(SB), NOSPLIT, $8-72
+TEXT ·kernel12x16AVX512(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), R14
 	SHLQ $2, R14
 	MOVQ a+8(FP), AX
@@ -553,7 +553,7 @@ TEXT ·kernel12x16AVX512(SB), NOSPLIT, $8-72
 	CMPQ R13, R15
 	CMOVQHI R15, R13
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -650,16 +650,16 @@ loop1:
 	ADDQ $4, R14
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -750,7 +750,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVUPS Z0, 0(AX)
 	ADDQ BX, AX
@@ -815,9 +815,9 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel8x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel8x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel8x32AVX512(SB), NOSPLIT, $8-72
+TEXT ·kernel8x32AVX512(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), R14
 	SHLQ $2, R14
 	MOVQ a+8(FP), AX
@@ -856,7 +856,7 @@ TEXT ·kernel8x32AVX512(SB), NOSPLIT, $8-72
 	CMPQ R9, R15
 	CMOVQHI R15, R9
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -981,16 +981,16 @@ loop1:
 	ADDQ $4, R14
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -1093,7 +1093,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVUPS Z0, 0(AX)
 	VMULPS Z30, Z1, Z1
@@ -1162,9 +1162,9 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel8x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel8x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel8x16AVX512(SB), NOSPLIT, $8-72
+TEXT ·kernel8x16AVX512(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), R14
 	SHLQ $2, R14
 	MOVQ a+8(FP), AX
@@ -1203,7 +1203,7 @@ TEXT ·kernel8x16AVX512(SB), NOSPLIT, $8-72
 	CMPQ R9, R15
 	CMOVQHI R15, R9
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1275,16 +1275,16 @@ loop1:
 	ADDQ $4, R14
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -1347,7 +1347,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVUPS Z0, 0(AX)
 	ADDQ BX, AX
@@ -1392,9 +1392,9 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel6x16AVX2(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel6x16AVX2(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX, AVX2, FMA3
-TEXT ·kernel6x16AVX2(SB), NOSPLIT, $8-72
+TEXT ·kernel6x16AVX2(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), R14
 	SHLQ $2, R14
 	MOVQ a+8(FP), AX
@@ -1425,7 +1425,7 @@ TEXT ·kernel6x16AVX2(SB), NOSPLIT, $8-72
 	CMPQ DI, R15
 	CMOVQHI R15, DI
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ pf+48(FP), BP
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -1556,16 +1556,16 @@ loop1:
 	ADDQ $4, R14
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Y15
+	VBROADCASTSS beta+76(FP), Y15
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Y14
+	VBROADCASTSS alpha+72(FP), Y14
 	VMULPS Y14, Y0, Y0
 	VFMADD231PS 0(AX), Y15, Y0
 	VMOVUPS Y0, 0(AX)
@@ -1644,7 +1644,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Y14
+	VBROADCASTSS alpha+72(FP), Y14
 	VMULPS Y14, Y0, Y0
 	VMOVUPS Y0, 0(AX)
 	VMULPS Y14, Y1, Y1
@@ -1697,9 +1697,9 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel12x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel12x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel12x32AVX512NT(SB), NOSPLIT, $8-72
+TEXT ·kernel12x32AVX512NT(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), R14
 	SHLQ $2, R14
 	MOVQ a+8(FP), AX
@@ -1754,7 +1754,7 @@ TEXT ·kernel12x32AVX512NT(SB), NOSPLIT, $8-72
 	CMPQ R13, R15
 	CMOVQHI R15, R13
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1928,16 +1928,16 @@ loop1:
 	ADDQ $4, R14
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -2088,7 +2088,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVNTPS Z0, 0(AX)
 	VMULPS Z30, Z1, Z1
@@ -2189,9 +2189,9 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel12x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel12x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel12x16AVX512NT(SB), NOSPLIT, $8-72
+TEXT ·kernel12x16AVX512NT(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), R14
 	SHLQ $2, R14
 	MOVQ a+8(FP), AX
@@ -2246,7 +2246,7 @@ TEXT ·kernel12x16AVX512NT(SB), NOSPLIT, $8-72
 	CMPQ R13, R15
 	CMOVQHI R15, R13
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2343,16 +2343,16 @@ loop1:
 	ADDQ $4, R14
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -2443,7 +2443,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVNTPS Z0, 0(AX)
 	ADDQ BX, AX
@@ -2508,9 +2508,9 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel8x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel8x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel8x32AVX512NT(SB), NOSPLIT, $8-72
+TEXT ·kernel8x32AVX512NT(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), R14
 	SHLQ $2, R14
 	MOVQ a+8(FP), AX
@@ -2549,7 +2549,7 @@ TEXT ·kernel8x32AVX512NT(SB), NOSPLIT, $8-72
 	CMPQ R9, R15
 	CMOVQHI R15, R9
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2674,16 +2674,16 @@ loop1:
 	ADDQ $4, R14
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -2786,7 +2786,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVNTPS Z0, 0(AX)
 	VMULPS Z30, Z1, Z1
@@ -2855,9 +2855,9 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel8x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel8x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel8x16AVX512NT(SB), NOSPLIT, $8-72
+TEXT ·kernel8x16AVX512NT(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), R14
 	SHLQ $2, R14
 	MOVQ a+8(FP), AX
@@ -2896,7 +2896,7 @@ TEXT ·kernel8x16AVX512NT(SB), NOSPLIT, $8-72
 	CMPQ R9, R15
 	CMOVQHI R15, R9
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2968,16 +2968,16 @@ loop1:
 	ADDQ $4, R14
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -3040,7 +3040,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVNTPS Z0, 0(AX)
 	ADDQ BX, AX
@@ -3085,9 +3085,9 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel6x16AVX2NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel6x16AVX2NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX, AVX2, FMA3
-TEXT ·kernel6x16AVX2NT(SB), NOSPLIT, $8-72
+TEXT ·kernel6x16AVX2NT(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), R14
 	SHLQ $2, R14
 	MOVQ a+8(FP), AX
@@ -3118,7 +3118,7 @@ TEXT ·kernel6x16AVX2NT(SB), NOSPLIT, $8-72
 	CMPQ DI, R15
 	CMOVQHI R15, DI
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ pf+48(FP), BP
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -3249,16 +3249,16 @@ loop1:
 	ADDQ $4, R14
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Y15
+	VBROADCASTSS beta+76(FP), Y15
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Y14
+	VBROADCASTSS alpha+72(FP), Y14
 	VMULPS Y14, Y0, Y0
 	VFMADD231PS 0(AX), Y15, Y0
 	VMOVUPS Y0, 0(AX)
@@ -3337,7 +3337,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Y14
+	VBROADCASTSS alpha+72(FP), Y14
 	VMULPS Y14, Y0, Y0
 	VMOVNTPS Y0, 0(AX)
 	VMULPS Y14, Y1, Y1
@@ -3390,15 +3390,17 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel12x32AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel12x32AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel12x32AVX512K(SB), NOSPLIT, $8-72
+TEXT ·kernel12x32AVX512K(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ rs+16(FP), BX
 	LEAQ (BX)(BX*2), DX
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ bs+40(FP), SI
+	LEAQ (SI)(SI*2), DI
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3453,8 +3455,8 @@ loop:
 	VFMADD231PS.BCST 44(AX), Z24, Z22
 	VFMADD231PS.BCST 44(AX), Z25, Z23
 	PREFETCHT0 0(BP)
-	VMOVUPS 128(R15), Z26
-	VMOVUPS 192(R15), Z27
+	VMOVUPS 0(R15)(SI*1), Z26
+	VMOVUPS 64(R15)(SI*1), Z27
 	VFMADD231PS.BCST 0(AX)(BX*1), Z26, Z0
 	VFMADD231PS.BCST 0(AX)(BX*1), Z27, Z1
 	VFMADD231PS.BCST 4(AX)(BX*1), Z26, Z2
@@ -3480,8 +3482,8 @@ loop:
 	VFMADD231PS.BCST 44(AX)(BX*1), Z26, Z22
 	VFMADD231PS.BCST 44(AX)(BX*1), Z27, Z23
 	PREFETCHT0 64(BP)
-	VMOVUPS 256(R15), Z24
-	VMOVUPS 320(R15), Z25
+	VMOVUPS 0(R15)(SI*2), Z24
+	VMOVUPS 64(R15)(SI*2), Z25
 	VFMADD231PS.BCST 0(AX)(BX*2), Z24, Z0
 	VFMADD231PS.BCST 0(AX)(BX*2), Z25, Z1
 	VFMADD231PS.BCST 4(AX)(BX*2), Z24, Z2
@@ -3507,8 +3509,8 @@ loop:
 	VFMADD231PS.BCST 44(AX)(BX*2), Z24, Z22
 	VFMADD231PS.BCST 44(AX)(BX*2), Z25, Z23
 	PREFETCHT0 128(BP)
-	VMOVUPS 384(R15), Z26
-	VMOVUPS 448(R15), Z27
+	VMOVUPS 0(R15)(DI*1), Z26
+	VMOVUPS 64(R15)(DI*1), Z27
 	VFMADD231PS.BCST 0(AX)(DX*1), Z26, Z0
 	VFMADD231PS.BCST 0(AX)(DX*1), Z27, Z1
 	VFMADD231PS.BCST 4(AX)(DX*1), Z26, Z2
@@ -3535,7 +3537,7 @@ loop:
 	VFMADD231PS.BCST 44(AX)(DX*1), Z27, Z23
 	ADDQ $192, BP
 	LEAQ (AX)(BX*4), AX
-	ADDQ $512, R15
+	LEAQ (R15)(SI*4), R15
 	SUBQ $4, CX
 	CMPQ CX, $4
 	JGE loop
@@ -3570,20 +3572,20 @@ loop1:
 	VFMADD231PS.BCST 44(AX), Z24, Z22
 	VFMADD231PS.BCST 44(AX), Z25, Z23
 	ADDQ BX, AX
-	ADDQ $128, R15
+	ADDQ SI, R15
 	DECQ CX
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -3734,7 +3736,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVUPS Z0, 0(AX)
 	VMULPS Z30, Z1, Z1
@@ -3835,15 +3837,17 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel12x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel12x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel12x16AVX512K(SB), NOSPLIT, $8-72
+TEXT ·kernel12x16AVX512K(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ rs+16(FP), BX
 	LEAQ (BX)(BX*2), DX
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ bs+40(FP), SI
+	LEAQ (SI)(SI*2), DI
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3873,7 +3877,7 @@ loop:
 	VFMADD231PS.BCST 40(AX), Z12, Z10
 	VFMADD231PS.BCST 44(AX), Z12, Z11
 	PREFETCHT0 0(BP)
-	VMOVUPS 64(R15), Z13
+	VMOVUPS 0(R15)(SI*1), Z13
 	VFMADD231PS.BCST 0(AX)(BX*1), Z13, Z0
 	VFMADD231PS.BCST 4(AX)(BX*1), Z13, Z1
 	VFMADD231PS.BCST 8(AX)(BX*1), Z13, Z2
@@ -3887,7 +3891,7 @@ loop:
 	VFMADD231PS.BCST 40(AX)(BX*1), Z13, Z10
 	VFMADD231PS.BCST 44(AX)(BX*1), Z13, Z11
 	PREFETCHT0 64(BP)
-	VMOVUPS 128(R15), Z14
+	VMOVUPS 0(R15)(SI*2), Z14
 	VFMADD231PS.BCST 0(AX)(BX*2), Z14, Z0
 	VFMADD231PS.BCST 4(AX)(BX*2), Z14, Z1
 	VFMADD231PS.BCST 8(AX)(BX*2), Z14, Z2
@@ -3901,7 +3905,7 @@ loop:
 	VFMADD231PS.BCST 40(AX)(BX*2), Z14, Z10
 	VFMADD231PS.BCST 44(AX)(BX*2), Z14, Z11
 	PREFETCHT0 128(BP)
-	VMOVUPS 192(R15), Z15
+	VMOVUPS 0(R15)(DI*1), Z15
 	VFMADD231PS.BCST 0(AX)(DX*1), Z15, Z0
 	VFMADD231PS.BCST 4(AX)(DX*1), Z15, Z1
 	VFMADD231PS.BCST 8(AX)(DX*1), Z15, Z2
@@ -3916,7 +3920,7 @@ loop:
 	VFMADD231PS.BCST 44(AX)(DX*1), Z15, Z11
 	ADDQ $192, BP
 	LEAQ (AX)(BX*4), AX
-	ADDQ $256, R15
+	LEAQ (R15)(SI*4), R15
 	SUBQ $4, CX
 	CMPQ CX, $4
 	JGE loop
@@ -3938,20 +3942,20 @@ loop1:
 	VFMADD231PS.BCST 40(AX), Z12, Z10
 	VFMADD231PS.BCST 44(AX), Z12, Z11
 	ADDQ BX, AX
-	ADDQ $64, R15
+	ADDQ SI, R15
 	DECQ CX
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -4042,7 +4046,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVUPS Z0, 0(AX)
 	ADDQ BX, AX
@@ -4107,15 +4111,17 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel8x32AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel8x32AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel8x32AVX512K(SB), NOSPLIT, $8-72
+TEXT ·kernel8x32AVX512K(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ rs+16(FP), BX
 	LEAQ (BX)(BX*2), DX
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ bs+40(FP), SI
+	LEAQ (SI)(SI*2), DI
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4154,8 +4160,8 @@ loop:
 	VFMADD231PS.BCST 28(AX), Z16, Z14
 	VFMADD231PS.BCST 28(AX), Z17, Z15
 	PREFETCHT0 0(BP)
-	VMOVUPS 128(R15), Z18
-	VMOVUPS 192(R15), Z19
+	VMOVUPS 0(R15)(SI*1), Z18
+	VMOVUPS 64(R15)(SI*1), Z19
 	VFMADD231PS.BCST 0(AX)(BX*1), Z18, Z0
 	VFMADD231PS.BCST 0(AX)(BX*1), Z19, Z1
 	VFMADD231PS.BCST 4(AX)(BX*1), Z18, Z2
@@ -4173,8 +4179,8 @@ loop:
 	VFMADD231PS.BCST 28(AX)(BX*1), Z18, Z14
 	VFMADD231PS.BCST 28(AX)(BX*1), Z19, Z15
 	PREFETCHT0 64(BP)
-	VMOVUPS 256(R15), Z16
-	VMOVUPS 320(R15), Z17
+	VMOVUPS 0(R15)(SI*2), Z16
+	VMOVUPS 64(R15)(SI*2), Z17
 	VFMADD231PS.BCST 0(AX)(BX*2), Z16, Z0
 	VFMADD231PS.BCST 0(AX)(BX*2), Z17, Z1
 	VFMADD231PS.BCST 4(AX)(BX*2), Z16, Z2
@@ -4191,8 +4197,8 @@ loop:
 	VFMADD231PS.BCST 24(AX)(BX*2), Z17, Z13
 	VFMADD231PS.BCST 28(AX)(BX*2), Z16, Z14
 	VFMADD231PS.BCST 28(AX)(BX*2), Z17, Z15
-	VMOVUPS 384(R15), Z18
-	VMOVUPS 448(R15), Z19
+	VMOVUPS 0(R15)(DI*1), Z18
+	VMOVUPS 64(R15)(DI*1), Z19
 	VFMADD231PS.BCST 0(AX)(DX*1), Z18, Z0
 	VFMADD231PS.BCST 0(AX)(DX*1), Z19, Z1
 	VFMADD231PS.BCST 4(AX)(DX*1), Z18, Z2
@@ -4211,7 +4217,7 @@ loop:
 	VFMADD231PS.BCST 28(AX)(DX*1), Z19, Z15
 	ADDQ $128, BP
 	LEAQ (AX)(BX*4), AX
-	ADDQ $512, R15
+	LEAQ (R15)(SI*4), R15
 	SUBQ $4, CX
 	CMPQ CX, $4
 	JGE loop
@@ -4238,20 +4244,20 @@ loop1:
 	VFMADD231PS.BCST 28(AX), Z16, Z14
 	VFMADD231PS.BCST 28(AX), Z17, Z15
 	ADDQ BX, AX
-	ADDQ $128, R15
+	ADDQ SI, R15
 	DECQ CX
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -4354,7 +4360,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVUPS Z0, 0(AX)
 	VMULPS Z30, Z1, Z1
@@ -4423,15 +4429,17 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel8x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel8x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX512F
-TEXT ·kernel8x16AVX512K(SB), NOSPLIT, $8-72
+TEXT ·kernel8x16AVX512K(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ rs+16(FP), BX
 	LEAQ (BX)(BX*2), DX
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ bs+40(FP), SI
+	LEAQ (SI)(SI*2), DI
+	MOVQ pf+48(FP), BP
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4453,7 +4461,7 @@ loop:
 	VFMADD231PS.BCST 24(AX), Z8, Z6
 	VFMADD231PS.BCST 28(AX), Z8, Z7
 	PREFETCHT0 0(BP)
-	VMOVUPS 64(R15), Z9
+	VMOVUPS 0(R15)(SI*1), Z9
 	VFMADD231PS.BCST 0(AX)(BX*1), Z9, Z0
 	VFMADD231PS.BCST 4(AX)(BX*1), Z9, Z1
 	VFMADD231PS.BCST 8(AX)(BX*1), Z9, Z2
@@ -4463,7 +4471,7 @@ loop:
 	VFMADD231PS.BCST 24(AX)(BX*1), Z9, Z6
 	VFMADD231PS.BCST 28(AX)(BX*1), Z9, Z7
 	PREFETCHT0 64(BP)
-	VMOVUPS 128(R15), Z10
+	VMOVUPS 0(R15)(SI*2), Z10
 	VFMADD231PS.BCST 0(AX)(BX*2), Z10, Z0
 	VFMADD231PS.BCST 4(AX)(BX*2), Z10, Z1
 	VFMADD231PS.BCST 8(AX)(BX*2), Z10, Z2
@@ -4472,7 +4480,7 @@ loop:
 	VFMADD231PS.BCST 20(AX)(BX*2), Z10, Z5
 	VFMADD231PS.BCST 24(AX)(BX*2), Z10, Z6
 	VFMADD231PS.BCST 28(AX)(BX*2), Z10, Z7
-	VMOVUPS 192(R15), Z11
+	VMOVUPS 0(R15)(DI*1), Z11
 	VFMADD231PS.BCST 0(AX)(DX*1), Z11, Z0
 	VFMADD231PS.BCST 4(AX)(DX*1), Z11, Z1
 	VFMADD231PS.BCST 8(AX)(DX*1), Z11, Z2
@@ -4483,7 +4491,7 @@ loop:
 	VFMADD231PS.BCST 28(AX)(DX*1), Z11, Z7
 	ADDQ $128, BP
 	LEAQ (AX)(BX*4), AX
-	ADDQ $256, R15
+	LEAQ (R15)(SI*4), R15
 	SUBQ $4, CX
 	CMPQ CX, $4
 	JGE loop
@@ -4501,20 +4509,20 @@ loop1:
 	VFMADD231PS.BCST 24(AX), Z8, Z6
 	VFMADD231PS.BCST 28(AX), Z8, Z7
 	ADDQ BX, AX
-	ADDQ $64, R15
+	ADDQ SI, R15
 	DECQ CX
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Z31
+	VBROADCASTSS beta+76(FP), Z31
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VFMADD231PS 0(AX), Z31, Z0
 	VMOVUPS Z0, 0(AX)
@@ -4577,7 +4585,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Z30
+	VBROADCASTSS alpha+72(FP), Z30
 	VMULPS Z30, Z0, Z0
 	VMOVUPS Z0, 0(AX)
 	ADDQ BX, AX
@@ -4622,15 +4630,17 @@ nobeta_alpha1:
 	VZEROUPPER
 	RET
 
-// func kernel6x16AVX2K(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+// func kernel6x16AVX2K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 // Requires: AVX, AVX2, FMA3
-TEXT ·kernel6x16AVX2K(SB), NOSPLIT, $8-72
+TEXT ·kernel6x16AVX2K(SB), NOSPLIT, $8-80
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ rs+16(FP), BX
 	LEAQ (BX)(BX*2), DX
 	MOVQ b+32(FP), R15
-	MOVQ pf+40(FP), BP
+	MOVQ bs+40(FP), SI
+	LEAQ (SI)(SI*2), DI
+	MOVQ pf+48(FP), BP
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -4667,8 +4677,8 @@ loop:
 	VFMADD231PS Y14, Y12, Y10
 	VFMADD231PS Y14, Y13, Y11
 	PREFETCHT0 0(BP)
-	VMOVUPS 64(R15), Y12
-	VMOVUPS 96(R15), Y13
+	VMOVUPS 0(R15)(SI*1), Y12
+	VMOVUPS 32(R15)(SI*1), Y13
 	VBROADCASTSS 0(AX)(BX*1), Y15
 	VFMADD231PS Y15, Y12, Y0
 	VFMADD231PS Y15, Y13, Y1
@@ -4688,8 +4698,8 @@ loop:
 	VFMADD231PS Y14, Y12, Y10
 	VFMADD231PS Y14, Y13, Y11
 	PREFETCHT0 64(BP)
-	VMOVUPS 128(R15), Y12
-	VMOVUPS 160(R15), Y13
+	VMOVUPS 0(R15)(SI*2), Y12
+	VMOVUPS 32(R15)(SI*2), Y13
 	VBROADCASTSS 0(AX)(BX*2), Y15
 	VFMADD231PS Y15, Y12, Y0
 	VFMADD231PS Y15, Y13, Y1
@@ -4708,8 +4718,8 @@ loop:
 	VBROADCASTSS 20(AX)(BX*2), Y14
 	VFMADD231PS Y14, Y12, Y10
 	VFMADD231PS Y14, Y13, Y11
-	VMOVUPS 192(R15), Y12
-	VMOVUPS 224(R15), Y13
+	VMOVUPS 0(R15)(DI*1), Y12
+	VMOVUPS 32(R15)(DI*1), Y13
 	VBROADCASTSS 0(AX)(DX*1), Y15
 	VFMADD231PS Y15, Y12, Y0
 	VFMADD231PS Y15, Y13, Y1
@@ -4730,7 +4740,7 @@ loop:
 	VFMADD231PS Y14, Y13, Y11
 	ADDQ $96, BP
 	LEAQ (AX)(BX*4), AX
-	ADDQ $256, R15
+	LEAQ (R15)(SI*4), R15
 	SUBQ $4, CX
 	CMPQ CX, $4
 	JGE loop
@@ -4759,20 +4769,20 @@ loop1:
 	VFMADD231PS Y14, Y12, Y10
 	VFMADD231PS Y14, Y13, Y11
 	ADDQ BX, AX
-	ADDQ $64, R15
+	ADDQ SI, R15
 	DECQ CX
 	JNZ loop1
 done:
-	MOVQ c+48(FP), AX
-	MOVQ ldc+56(FP), BX
-	MOVL alpha+64(FP), DX
-	MOVL beta+68(FP), CX
+	MOVQ c+56(FP), AX
+	MOVQ ldc+64(FP), BX
+	MOVL alpha+72(FP), DX
+	MOVL beta+76(FP), CX
 	ANDL $0x7fffffff, CX // beta == 0 or -0
 	JZ nobeta
-	VBROADCASTSS beta+68(FP), Y15
+	VBROADCASTSS beta+76(FP), Y15
 	CMPL DX, $0x3f800000 // alpha == 1
 	JEQ beta_alpha1
-	VBROADCASTSS alpha+64(FP), Y14
+	VBROADCASTSS alpha+72(FP), Y14
 	VMULPS Y14, Y0, Y0
 	VFMADD231PS 0(AX), Y15, Y0
 	VMOVUPS Y0, 0(AX)
@@ -4851,7 +4861,7 @@ beta_alpha1:
 nobeta:
 	CMPL DX, $0x3f800000
 	JEQ nobeta_alpha1
-	VBROADCASTSS alpha+64(FP), Y14
+	VBROADCASTSS alpha+72(FP), Y14
 	VMULPS Y14, Y0, Y0
 	VMOVUPS Y0, 0(AX)
 	VMULPS Y14, Y1, Y1

@@ -7,77 +7,77 @@ package kernels
 // kernel12x32AVX512 is a 12x32 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel12x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel12x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel12x16AVX512 is a 12x16 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel12x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel12x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel8x32AVX512 is a 8x32 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel8x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel8x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel8x16AVX512 is a 8x16 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel8x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel8x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel6x16AVX2 is a 6x16 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel6x16AVX2(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel6x16AVX2(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel12x32AVX512NT is a 12x32 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel12x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel12x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel12x16AVX512NT is a 12x16 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel12x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel12x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel8x32AVX512NT is a 8x32 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel8x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel8x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel8x16AVX512NT is a 8x16 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel8x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel8x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel6x16AVX2NT is a 6x16 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel6x16AVX2NT(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel6x16AVX2NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel12x32AVX512K is a 12x32 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel12x32AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel12x32AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel12x16AVX512K is a 12x16 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel12x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel12x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel8x32AVX512K is a 8x32 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel8x32AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel8x32AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel8x16AVX512K is a 8x16 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel8x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel8x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel6x16AVX2K is a 6x16 micro-kernel (see microKernel).
 //
 //go:noescape
-func kernel6x16AVX2K(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+func kernel6x16AVX2K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // packBRowsAVX2 copies kc rows of panels*nr float32s, rows ldb bytes apart
 // in src, into panels of nr columns in dst (panel q at q*nr*kc); nr % 8 == 0.

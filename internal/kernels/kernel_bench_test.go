@@ -16,7 +16,7 @@ func BenchmarkMicroKernel(b *testing.B) {
 				bp := make([]float32, kc*kern.nr)
 				c := make([]float32, kern.mr*kern.nr)
 				for range b.N {
-					kern.fn(kc, &a[0], kc*4, kern.mr, &bp[0], 0, &c[0], uintptr(kern.nr)*4, 1, 1)
+					kern.fn(kc, &a[0], kc*4, kern.mr, &bp[0], uintptr(kern.nr)*4, 0, &c[0], uintptr(kern.nr)*4, 1, 1)
 				}
 				b.ReportMetric(2*float64(kern.mr*kern.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

@@ -14,9 +14,11 @@ import (
 // (with beta == 0, C is overwritten without being read, so NaNs in C vanish).
 // Row i of A starts at byte offset min(i, rows-1)*rs from a and holds k
 // consecutive float32s: rows past the last valid one repeat it, so a kernel
-// never reads outside A even on the bottom edge. b is a packed panel: k
-// rows of NR consecutive float32s. Rows of C are ldc bytes apart.
-type microKernel func(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha, beta float32)
+// never reads outside A even on the bottom edge. b is a panel of k rows of
+// NR consecutive float32s, packed (bs is then ignored and taken as 4*NR)
+// except for the k-major kernels (fnK), which read B rows bs bytes apart
+// and so can read an unpacked B. Rows of C are ldc bytes apart.
+type microKernel func(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha, beta float32)
 
 // kernelInfo is a micro-kernel with its register-tile shape.
 type kernelInfo struct {
@@ -99,17 +101,17 @@ func Use(name string) (restore func(), err error) {
 // kernel4x8Generic is the portable micro-kernel (MR=4, NR=8) in plain Go,
 // used under the purego build tag, on other architectures, and as the
 // "generic" variant everywhere.
-func kernel4x8Generic(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha, beta float32) {
+func kernel4x8Generic(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha, beta float32) {
 	const mr, nr = 4, 8
 	var arow [mr][]float32
 	for i := range arow {
 		arow[i] = unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(a), uintptr(min(i, rows-1))*rs)), k)
 	}
 	a0, a1, a2, a3 := arow[0], arow[1], arow[2], arow[3]
-	bs := unsafe.Slice(b, k*nr)
+	bp := unsafe.Slice(b, k*nr)
 	var acc [mr][nr]float32
 	for p := 0; p < k; p++ {
-		bp := (*[nr]float32)(bs[p*nr : p*nr+nr])
+		bp := (*[nr]float32)(bp[p*nr : p*nr+nr])
 		x0, x1, x2, x3 := a0[p], a1[p], a2[p], a3[p]
 		for j, bv := range bp {
 			acc[0][j] += x0 * bv
@@ -122,13 +124,12 @@ func kernel4x8Generic(k int, a *float32, rs uintptr, rows int, b *float32, pf ui
 }
 
 // kernel4x8GenericK is kernel4x8Generic reading a k-major panel of A.
-func kernel4x8GenericK(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha, beta float32) {
+func kernel4x8GenericK(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha, beta float32) {
 	const mr, nr = 4, 8
-	bs := unsafe.Slice(b, k*nr)
 	var acc [mr][nr]float32
 	for p := 0; p < k; p++ {
 		ap := (*[mr]float32)(unsafe.Add(unsafe.Pointer(a), uintptr(p)*rs))
-		bp := (*[nr]float32)(bs[p*nr : p*nr+nr])
+		bp := (*[nr]float32)(unsafe.Add(unsafe.Pointer(b), uintptr(p)*bs))
 		x0, x1, x2, x3 := ap[0], ap[1], ap[2], ap[3]
 		for j, bv := range bp {
 			acc[0][j] += x0 * bv

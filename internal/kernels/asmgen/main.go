@@ -12,8 +12,10 @@
 // while prefetching MR*k float32s from pf on (the next panel of A).
 //
 // where row i of A starts at a + min(i, rows-1)*rs bytes and holds k
-// consecutive float32s, B is a packed panel of k rows of NR float32s, and C
-// rows are ldc bytes apart.
+// consecutive float32s (k-major kernels: A[i, p] at a + p*rs + 4*i), B is a
+// panel of k rows of NR float32s (packed, so bs = 4*NR is implied, except
+// for k-major kernels, which read rows bs bytes apart), and C rows are ldc
+// bytes apart.
 package main
 
 import (
@@ -102,11 +104,11 @@ func gen(w *writer, s kernelSpec) {
 		}
 	}
 
-	fmt.Fprintf(w, "// func %s(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
+	fmt.Fprintf(w, "// func %s(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
 	fmt.Fprintf(w, "// Requires: %s\n", map[int]string{512: "AVX512F", 256: "AVX, AVX2, FMA3"}[s.avx])
 	// A frame of 8 bytes makes the assembler save and restore BP, which
 	// then serves as the prefetch pointer.
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $8-72\n", s.name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $8-80\n", s.name)
 	if s.kmajor {
 		genSetupKMajor(w, s, nacc)
 	} else {
@@ -115,6 +117,11 @@ func gen(w *writer, s kernelSpec) {
 	step := func(u int) {
 		boff := u * nr * 4
 		for v := 0; v < s.nv; v++ {
+			if s.kmajor {
+				// B rows are bs bytes apart: SI = bs, DI = 3*bs.
+				w.op("VMOVUPS %d(R15)%s, %s", v*vbytes, []string{"", "(SI*1)", "(SI*2)", "(DI*1)"}[u], bReg(u, v))
+				continue
+			}
 			w.op("VMOVUPS %d(R15), %s", boff+v*vbytes, bReg(u, v))
 		}
 		for i := 0; i < s.mr; i++ {
@@ -149,7 +156,7 @@ func gen(w *writer, s kernelSpec) {
 		}
 		w.op("ADDQ $%d, BP", s.mr*4*4)
 		w.op("LEAQ (AX)(BX*4), AX")
-		w.op("ADDQ $%d, R15", 4*nr*4)
+		w.op("LEAQ (R15)(SI*4), R15")
 		w.op("SUBQ $4, CX")
 		w.op("CMPQ CX, $4")
 		w.op("JGE loop")
@@ -159,7 +166,7 @@ func gen(w *writer, s kernelSpec) {
 		w.label("loop1")
 		step(0)
 		w.op("ADDQ BX, AX")
-		w.op("ADDQ $%d, R15", nr*4)
+		w.op("ADDQ SI, R15")
 		w.op("DECQ CX")
 		w.op("JNZ loop1")
 		w.label("done")
@@ -193,16 +200,16 @@ func gen(w *writer, s kernelSpec) {
 	// Epilogue: C = alpha*acc + beta*C, or alpha*acc when beta == 0 (C is
 	// then not read), skipping the multiplication when alpha == 1.
 	alpha, beta := s.vreg(maxRegs-2), s.vreg(maxRegs-1)
-	w.op("MOVQ c+48(FP), AX")
-	w.op("MOVQ ldc+56(FP), BX")
-	w.op("MOVL alpha+64(FP), DX")
-	w.op("MOVL beta+68(FP), CX")
+	w.op("MOVQ c+56(FP), AX")
+	w.op("MOVQ ldc+64(FP), BX")
+	w.op("MOVL alpha+72(FP), DX")
+	w.op("MOVL beta+76(FP), CX")
 	w.op("ANDL $0x7fffffff, CX // beta == 0 or -0")
 	w.op("JZ nobeta")
-	w.op("VBROADCASTSS beta+68(FP), %s", beta)
+	w.op("VBROADCASTSS beta+76(FP), %s", beta)
 	w.op("CMPL DX, $0x3f800000 // alpha == 1")
 	w.op("JEQ beta_alpha1")
-	w.op("VBROADCASTSS alpha+64(FP), %s", alpha)
+	w.op("VBROADCASTSS alpha+72(FP), %s", alpha)
 	store := func(label string, mulAlpha, readC bool) {
 		if label != "" {
 			w.label(label)
@@ -234,7 +241,7 @@ func gen(w *writer, s kernelSpec) {
 	w.label("nobeta")
 	w.op("CMPL DX, $0x3f800000")
 	w.op("JEQ nobeta_alpha1")
-	w.op("VBROADCASTSS alpha+64(FP), %s", alpha)
+	w.op("VBROADCASTSS alpha+72(FP), %s", alpha)
 	store("", true, false)
 	store("nobeta_alpha1", false, false)
 	fmt.Fprintln(w)
@@ -272,7 +279,7 @@ func main() {
 		fmt.Fprintln(&g)
 		fmt.Fprintf(&g, "// %s is a %dx%d micro-kernel (see microKernel).\n", s.name, s.mr, s.nr())
 		fmt.Fprintln(&g, "//\n//go:noescape")
-		fmt.Fprintf(&g, "func %s(k int, a *float32, rs uintptr, rows int, b *float32, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
+		fmt.Fprintf(&g, "func %s(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)\n", s.name)
 	}
 	fmt.Fprintln(&g)
 	fmt.Fprintln(&g, "// packBRowsAVX2 copies kc rows of panels*nr float32s, rows ldb bytes apart")
@@ -356,19 +363,21 @@ func genSetupRows(w *writer, s kernelSpec, nacc int) {
 		w.op("CMOVQHI R15, %s", r)
 	}
 	w.op("MOVQ b+32(FP), R15")
-	w.op("MOVQ pf+40(FP), BP")
+	w.op("MOVQ pf+48(FP), BP")
 	genZero(w, s, nacc)
 }
 
 // genSetupKMajor loads the arguments of a k-major kernel: AX = a, BX = rs,
-// DX = 3*rs, CX = k, R15 = b, BP = pf.
+// DX = 3*rs, CX = k, R15 = b, SI = bs, DI = 3*bs, BP = pf.
 func genSetupKMajor(w *writer, s kernelSpec, nacc int) {
 	w.op("MOVQ k+0(FP), CX")
 	w.op("MOVQ a+8(FP), AX")
 	w.op("MOVQ rs+16(FP), BX")
 	w.op("LEAQ (BX)(BX*2), DX")
 	w.op("MOVQ b+32(FP), R15")
-	w.op("MOVQ pf+40(FP), BP")
+	w.op("MOVQ bs+40(FP), SI")
+	w.op("LEAQ (SI)(SI*2), DI")
+	w.op("MOVQ pf+48(FP), BP")
 	genZero(w, s, nacc)
 }
 
