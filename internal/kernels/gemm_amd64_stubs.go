@@ -74,6 +74,11 @@ func kernel8x32AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs u
 //go:noescape
 func kernel8x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
+// kernel16x16AVX512K is a 16x16 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel16x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
 // kernel6x16AVX2K is a 6x16 micro-kernel (see microKernel).
 //
 //go:noescape

@@ -15,8 +15,12 @@ func BenchmarkMicroKernel(b *testing.B) {
 				a := make([]float32, kern.mr*kc)
 				bp := make([]float32, kc*kern.nr)
 				c := make([]float32, kern.mr*kern.nr)
+				fn, rs := kern.fn, uintptr(kc)*4 // A row by row
+				if fn == nil {
+					fn, rs = kern.fnK, uintptr(kern.mr)*4 // A k-major
+				}
 				for range b.N {
-					kern.fn(kc, &a[0], kc*4, kern.mr, &bp[0], uintptr(kern.nr)*4, 0, &c[0], uintptr(kern.nr)*4, 1, 1)
+					fn(kc, &a[0], rs, kern.mr, &bp[0], uintptr(kern.nr)*4, 0, &c[0], uintptr(kern.nr)*4, 1, 1)
 				}
 				b.ReportMetric(2*float64(kern.mr*kern.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

@@ -44,11 +44,15 @@ type variant struct {
 
 // pick returns the kernel of v that computes the fewest padded elements
 // of C for an m x n product, each weighted by the kernel's relative speed.
-func (v *variant) pick(m, n int) *kernelInfo {
+// Kernels without a row form (fn == nil) only serve a transposed A.
+func (v *variant) pick(m, n int, transA bool) *kernelInfo {
 	var best *kernelInfo
 	var bestCost float64
 	for i := range v.kernels {
 		kk := &v.kernels[i]
+		if (transA && kk.fnK == nil) || (!transA && kk.fn == nil) {
+			continue
+		}
 		cost := float64(roundUp(m, kk.mr)*roundUp(n, kk.nr)) / kk.speed
 		if best == nil || cost < bestCost {
 			best, bestCost = kk, cost

@@ -13,6 +13,7 @@ var (
 			{name: "kernel12x32AVX512", mr: 12, nr: 32, speed: 1, fn: kernel12x32AVX512, fnK: kernel12x32AVX512K, fnNT: kernel12x32AVX512NT, ntAlign: 64},
 			{name: "kernel12x16AVX512", mr: 12, nr: 16, speed: 0.95, fn: kernel12x16AVX512, fnK: kernel12x16AVX512K, fnNT: kernel12x16AVX512NT, ntAlign: 64},
 			{name: "kernel8x32AVX512", mr: 8, nr: 32, speed: 0.97, fn: kernel8x32AVX512, fnK: kernel8x32AVX512K, fnNT: kernel8x32AVX512NT, ntAlign: 64},
+			{name: "kernel16x16AVX512K", mr: 16, nr: 16, speed: 1, fnK: kernel16x16AVX512K},
 			{name: "kernel8x16AVX512", mr: 8, nr: 16, speed: 0.9, fn: kernel8x16AVX512, fnK: kernel8x16AVX512K, fnNT: kernel8x16AVX512NT, ntAlign: 64},
 		},
 	}

@@ -59,6 +59,7 @@ var specs = []kernelSpec{
 	{name: "kernel12x16AVX512K", avx: 512, mr: 12, nv: 1, unrol: 4, kmajor: true},
 	{name: "kernel8x32AVX512K", avx: 512, mr: 8, nv: 2, unrol: 4, kmajor: true},
 	{name: "kernel8x16AVX512K", avx: 512, mr: 8, nv: 1, unrol: 4, kmajor: true},
+	{name: "kernel16x16AVX512K", avx: 512, mr: 16, nv: 1, unrol: 4, kmajor: true},
 	{name: "kernel6x16AVX2K", avx: 256, mr: 6, nv: 2, unrol: 4, kmajor: true},
 }
 
@@ -79,7 +80,7 @@ func (s kernelSpec) vreg(i int) string {
 }
 
 func gen(w *writer, s kernelSpec) {
-	if s.mr > len(rowRegs) {
+	if !s.kmajor && s.mr > len(rowRegs) {
 		log.Fatalf("%s: mr %d > %d row registers", s.name, s.mr, len(rowRegs))
 	}
 	nr, vbytes := s.nr(), s.avx/8
@@ -125,9 +126,11 @@ func gen(w *writer, s kernelSpec) {
 			w.op("VMOVUPS %d(R15), %s", boff+v*vbytes, bReg(u, v))
 		}
 		for i := 0; i < s.mr; i++ {
-			mem := fmt.Sprintf("%d(%s)(R14*1)", 4*u, rowRegs[i])
+			var mem string
 			if s.kmajor {
 				mem = fmt.Sprintf("%d(AX)%s", 4*i, []string{"", "(BX*1)", "(BX*2)", "(DX*1)"}[u])
+			} else {
+				mem = fmt.Sprintf("%d(%s)(R14*1)", 4*u, rowRegs[i])
 			}
 			if s.avx == 512 {
 				// Embedded broadcasts: the load rides along with each FMA.
