@@ -63,6 +63,11 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	call := getCall()
 	*call.p = problem{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+	call.execute()
+}
+
+// execute plans and runs the problem in c.p, then recycles c.
+func (call *call) execute() {
 	call.plan()
 	switch {
 	case call.chunks <= 1:
@@ -134,6 +139,7 @@ type problem struct {
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
+	bf16           bool // multiply in bfloat16 (SgemmBF16)
 }
 
 // workspace holds one worker's packing buffers; they only ever grow, so
@@ -155,6 +161,10 @@ func grow(buf *[]float32, n int) []float32 {
 // run computes the problem on the calling goroutine with workspace ws
 // (the GotoBLAS loop nest, without the MC loop: see doc.go).
 func (p *problem) run(ws *workspace) {
+	if p.bf16 {
+		p.runBF16(ws)
+		return
+	}
 	mr, nr := p.kern.mr, p.kern.nr
 	fn := p.kern.fn
 	if p.transA {
@@ -244,18 +254,24 @@ func (p *problem) run(ws *workspace) {
 						continue
 					}
 					fn(kc, aPtr, rs, rows, bPtr, bs, pf, &tile[0], uintptr(nr)*4, p.alpha, 0)
-					for r := 0; r < rows; r++ {
-						crow := p.c[(i0+r)*p.ldc+j : (i0+r)*p.ldc+j+cols]
-						trow := tile[r*nr : r*nr+cols]
-						if beta == 0 {
-							copy(crow, trow)
-						} else {
-							for q, t := range trow {
-								crow[q] = t + beta*crow[q]
-							}
-						}
-					}
+					p.mergeTile(tile, nr, i0, j, rows, cols, beta)
 				}
+			}
+		}
+	}
+}
+
+// mergeTile sets C[i0:i0+rows, j:j+cols] = tile + beta*C, where tile (row
+// stride nr) holds alpha*op(A)*op(B) for an edge of C.
+func (p *problem) mergeTile(tile []float32, nr, i0, j, rows, cols int, beta float32) {
+	for r := 0; r < rows; r++ {
+		crow := p.c[(i0+r)*p.ldc+j : (i0+r)*p.ldc+j+cols]
+		trow := tile[r*nr : r*nr+cols]
+		if beta == 0 {
+			copy(crow, trow)
+		} else {
+			for q, t := range trow {
+				crow[q] = t + beta*crow[q]
 			}
 		}
 	}

@@ -54,6 +54,16 @@ func kernel8x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs 
 //go:noescape
 func kernel6x16AVX2NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
+// kernelBF16x12x32AVX512 is a 12x32 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernelBF16x12x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
+// kernelBF16x12x16AVX512 is a 12x16 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernelBF16x12x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
 // kernel12x32AVX512K is a 12x32 micro-kernel (see microKernel).
 //
 //go:noescape

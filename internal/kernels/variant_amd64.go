@@ -36,6 +36,15 @@ func init() {
 		transposePackFn = transposePackAVX2
 	}
 	sfenceFn = sfence
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16 {
+		bf16Variant = &variant{
+			name: "avx512bf16",
+			kernels: []kernelInfo{
+				{name: "kernelBF16x12x32AVX512", mr: 12, nr: 32, speed: 1, fn: kernelBF16x12x32AVX512},
+				{name: "kernelBF16x12x16AVX512", mr: 12, nr: 16, speed: 0.95, fn: kernelBF16x12x16AVX512},
+			},
+		}
+	}
 	variants = append(simd, variants...)
 	active.Store(variants[0])
 }

@@ -39,6 +39,10 @@ type kernelSpec struct {
 	// nt kernels store C with non-temporal stores when beta == 0 (C must
 	// then be aligned to the vector size); the caller issues the SFENCE.
 	nt bool
+	// bf16 kernels multiply bfloat16 pairs with VDPBF16PS (AVX512_BF16):
+	// A and B hold pairs of bf16 values in each 32-bit word (consecutive
+	// k), and k counts pairs. Everything else is as for float32.
+	bf16 bool
 }
 
 func (s kernelSpec) lanes() int { return s.avx / 32 }
@@ -55,6 +59,8 @@ var specs = []kernelSpec{
 	{name: "kernel8x32AVX512NT", avx: 512, mr: 8, nv: 2, unrol: 4, nt: true},
 	{name: "kernel8x16AVX512NT", avx: 512, mr: 8, nv: 1, unrol: 4, nt: true},
 	{name: "kernel6x16AVX2NT", avx: 256, mr: 6, nv: 2, unrol: 4, nt: true},
+	{name: "kernelBF16x12x32AVX512", avx: 512, mr: 12, nv: 2, unrol: 4, bf16: true},
+	{name: "kernelBF16x12x16AVX512", avx: 512, mr: 12, nv: 1, unrol: 4, bf16: true},
 	{name: "kernel12x32AVX512K", avx: 512, mr: 12, nv: 2, unrol: 4, kmajor: true},
 	{name: "kernel12x16AVX512K", avx: 512, mr: 12, nv: 1, unrol: 4, kmajor: true},
 	{name: "kernel8x32AVX512K", avx: 512, mr: 8, nv: 2, unrol: 4, kmajor: true},
@@ -131,6 +137,14 @@ func gen(w *writer, s kernelSpec) {
 				mem = fmt.Sprintf("%d(AX)%s", 4*i, []string{"", "(BX*1)", "(BX*2)", "(DX*1)"}[u])
 			} else {
 				mem = fmt.Sprintf("%d(%s)(R14*1)", 4*u, rowRegs[i])
+			}
+			if s.bf16 {
+				t := bcast(i)
+				w.op("VPBROADCASTD %s, %s", mem, t)
+				for v := 0; v < s.nv; v++ {
+					w.op("%s", vdpbf16ps(acc(i, v), t, bReg(u, v)))
+				}
+				continue
 			}
 			if s.avx == 512 {
 				// Embedded broadcasts: the load rides along with each FMA.
@@ -479,3 +493,26 @@ done:
 	VZEROUPPER
 	RET
 `
+
+// vdpbf16ps encodes VDPBF16PS dst, src1, src2 (Intel operand order; zmm
+// registers), which the Go assembler does not know:
+// EVEX.512.F3.0F38.W0 52 /r, dst in ModRM.reg, src1 in EVEX.vvvv, src2 in
+// ModRM.rm.
+func vdpbf16ps(dst, src1, src2 string) string {
+	d, v, r := zreg(dst), zreg(src1), zreg(src2)
+	inv := func(x, bit int) int { return (x>>bit)&1 ^ 1 }
+	p0 := inv(d, 3)<<7 | inv(r, 4)<<6 | inv(r, 3)<<5 | inv(d, 4)<<4 | 0b10 // map 0F38
+	p1 := (^v&0xF)<<3 | 1<<2 | 0b10                                        // W0, vvvv, pp = F3
+	p2 := 0b10<<5 | inv(v, 4)<<3                                           // 512 bits, V'
+	modrm := 0b11<<6 | (d&7)<<3 | r&7
+	return fmt.Sprintf("BYTE $0x62; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x52; BYTE $0x%02x // VDPBF16PS %s, %s, %s",
+		p0, p1, p2, modrm, src2, src1, dst)
+}
+
+func zreg(name string) int {
+	var n int
+	if _, err := fmt.Sscanf(name, "Z%d", &n); err != nil {
+		log.Fatalf("not a zmm register: %s", name)
+	}
+	return n
+}
