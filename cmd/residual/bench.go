@@ -11,7 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"residual/internal/cpupeak"
 	"residual/internal/kernels"
+	"residual/internal/parallel"
 	"residual/model"
 	"residual/nn"
 	"residual/optim"
@@ -56,6 +58,7 @@ the same network in the same run and prints the ratios.`,
 // benchResult mirrors the JSON printed by scripts/torch_bench.py.
 type benchResult struct {
 	Kernel           string       `json:"kernel,omitempty"`
+	PeakGFLOPs       float64      `json:"fma_peak_gflops,omitempty"`
 	SgemmGFLOPs      float64      `json:"sgemm_1024_gflops,omitempty"`
 	Convs            []convResult `json:"convs"`
 	TrainImagesPerS  float64      `json:"train_images_per_s"`
@@ -101,6 +104,9 @@ func runBench(o benchOptions) error {
 		}
 	}
 	say("kernel variant: %s\n", res.Kernel)
+	if res.PeakGFLOPs = cpupeak.Measure(parallel.Workers(), d/2); res.PeakGFLOPs > 0 {
+		say("fp32 FMA peak, %d threads     %7.1f GFLOP/s (AVX-512 FMA loop)\n", parallel.Workers(), res.PeakGFLOPs)
+	}
 
 	const n = 1024
 	a, b, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
