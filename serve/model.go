@@ -1,0 +1,162 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"runtime"
+
+	"residual/face"
+	"residual/model"
+	"residual/nn"
+	"residual/tensor"
+	"residual/vision"
+)
+
+// Model is one served classifier: its class names, its preprocessing and
+// a pool of network instances. A model.Net is not safe for concurrent use
+// (its layers own their buffers), so each instance serves one request at a
+// time; concurrent requests take different instances and a request waits
+// only when all are busy. All faces of one frame go through the network as
+// one batch. Model is safe for concurrent use.
+type Model struct {
+	Name       string
+	Classes    []string
+	Preprocess vision.Preprocess
+	Source     string // the file it was loaded from, or a description
+
+	pool chan *instance
+}
+
+// instance is one network with its reusable buffers.
+type instance struct {
+	net     *model.Net
+	x       *tensor.Tensor // (N,H,W,C) input batch
+	probs   *tensor.Tensor // (N,Classes)
+	scratch face.Scratch
+}
+
+// NewModel serves net under name with the given class names and
+// preprocessing, as `instances` networks (0 means runtime.GOMAXPROCS(0)):
+// net itself and instances-1 clones (same Config, State copied). net must
+// not be used elsewhere afterwards.
+func NewModel(name string, net *model.Net, classes []string, pre vision.Preprocess, source string, instances int) (*Model, error) {
+	if name == "" {
+		return nil, fmt.Errorf("serve: model from %s has no name", source)
+	}
+	if net == nil {
+		return nil, fmt.Errorf("serve: model %q: nil network", name)
+	}
+	if err := pre.Validate(); err != nil {
+		return nil, fmt.Errorf("serve: model %q: %w", name, err)
+	}
+	in := net.Config.Input // (H,W,C)
+	if in != [3]int{pre.Height, pre.Width, pre.Channels} {
+		return nil, fmt.Errorf("serve: model %q: network input (H,W,C)=%v but preprocessing makes %dx%dx%d (WxHxC)", name, in, pre.Width, pre.Height, pre.Channels)
+	}
+	if len(classes) != net.Config.Classes {
+		return nil, fmt.Errorf("serve: model %q: %d class names %v for a network with %d outputs", name, len(classes), classes, net.Config.Classes)
+	}
+	if instances <= 0 {
+		instances = runtime.GOMAXPROCS(0)
+	}
+	m := &Model{Name: name, Classes: classes, Preprocess: pre, Source: source, pool: make(chan *instance, instances)}
+	m.pool <- &instance{net: net}
+	for i := 1; i < instances; i++ {
+		c, err := cloneNet(net)
+		if err != nil {
+			return nil, fmt.Errorf("serve: model %q: %w", name, err)
+		}
+		m.pool <- &instance{net: c}
+	}
+	return m, nil
+}
+
+// cloneNet builds a network with net's configuration and copies every
+// parameter and buffer (BN running statistics) into it.
+func cloneNet(net *model.Net) (*model.Net, error) {
+	c, err := model.New(net.Config, 0)
+	if err != nil {
+		return nil, err
+	}
+	src := map[string]*nn.Param{}
+	for _, p := range net.State() {
+		src[p.Name] = p
+	}
+	err = c.LoadState(func(name string) (*tensor.Tensor, bool) {
+		p, ok := src[name]
+		if !ok {
+			return nil, false
+		}
+		return p.Value, true
+	})
+	return c, err
+}
+
+// Instances is the number of networks in the pool.
+func (m *Model) Instances() int { return cap(m.pool) }
+
+// Classify runs the regions of frame (each cropped, then preprocessed
+// exactly as in training; an empty rectangle is the whole frame) through
+// the network as one batch and returns each region's class probabilities.
+// frame must have the model's channel count (or any count: Preprocess
+// converts, at some cost). It waits for a free instance or ctx's end.
+func (m *Model) Classify(ctx context.Context, frame *vision.Image, regions []image.Rectangle) ([][]float32, error) {
+	if len(regions) == 0 {
+		return nil, nil
+	}
+	var in *instance
+	select {
+	case in = <-m.pool:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("serve: model %q: waiting for a free network: %w", m.Name, ctx.Err())
+	}
+	defer func() { m.pool <- in }()
+
+	p := m.Preprocess
+	size := p.Size()
+	in.x = tensor.Ensure(in.x, len(regions), p.Height, p.Width, p.Channels)
+	for i, r := range regions {
+		if err := face.Input(in.x.Data[i*size:(i+1)*size], frame, r, p, &in.scratch); err != nil {
+			return nil, fmt.Errorf("serve: model %q, region %d %v: %w", m.Name, i, r, err)
+		}
+	}
+	logits, err := in.net.Forward(in.x, false)
+	if err != nil {
+		return nil, fmt.Errorf("serve: model %q: %w", m.Name, err)
+	}
+	in.probs = nn.Softmax(logits, in.probs)
+	k := len(m.Classes)
+	out := make([][]float32, len(regions))
+	for i := range out {
+		out[i] = append([]float32(nil), in.probs.Data[i*k:(i+1)*k]...)
+	}
+	return out, nil
+}
+
+// ModelInfo is a model's description in GET /v1/models.
+type ModelInfo struct {
+	Name       string            `json:"name"`
+	Classes    []string          `json:"classes"`
+	Input      InputSize         `json:"input"`
+	Preprocess vision.Preprocess `json:"preprocess"`
+	Source     string            `json:"source"`
+	Instances  int               `json:"instances"`
+	Default    bool              `json:"default"`
+}
+
+// InputSize is the model's input image size.
+type InputSize struct {
+	Width    int `json:"width"`
+	Height   int `json:"height"`
+	Channels int `json:"channels"`
+}
+
+// Info describes the model.
+func (m *Model) Info() ModelInfo {
+	p := m.Preprocess
+	return ModelInfo{
+		Name: m.Name, Classes: m.Classes, Source: m.Source, Preprocess: p, Instances: m.Instances(),
+		Input: InputSize{Width: p.Width, Height: p.Height, Channels: p.Channels},
+	}
+}

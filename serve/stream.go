@@ -1,0 +1,226 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The WebSocket protocol of GET /v1/stream?model=NAME&faces=true|false&roi=x,y,w,h:
+//
+// The client sends
+//   - binary messages: one JPEG (or PNG) frame each;
+//   - text messages: a StreamControl JSON object changing the options of
+//     the frames that follow, e.g. {"model":"gesture","faces":false,
+//     "roi":{"x":80,"y":40,"w":240,"h":240}} (absent fields are kept;
+//     "roi":null clears the region).
+//
+// The server answers every frame it processes with a StreamReply JSON text
+// message. It never queues: a frame that arrives while the previous one is
+// still being processed replaces any frame already waiting, which is then
+// dropped (counted in "dropped"). Clients should also keep one frame in
+// flight (send the next one when the reply arrives).
+
+// StreamControl changes a stream's options.
+type StreamControl struct {
+	Model string          `json:"model,omitempty"`
+	Faces *bool           `json:"faces,omitempty"`
+	ROI   json.RawMessage `json:"roi,omitempty"` // a Box, or null to clear
+
+}
+
+// StreamReply is the server's answer to a frame: a result, or an error
+// that leaves the stream open.
+type StreamReply struct {
+	Type    string  `json:"type"`    // "result" or "error"
+	Frame   int     `json:"frame"`   // the frame's number (1 = first binary message received)
+	Dropped int     `json:"dropped"` // frames dropped so far on this stream
+	Error   string  `json:"error,omitempty"`
+	Result  *Result `json:"result,omitempty"`
+}
+
+// streamOptions are the options one frame is processed with.
+type streamOptions struct {
+	model *Model
+	frame FrameOptions
+}
+
+// mailbox holds at most one frame: the latest received and not yet taken.
+type mailbox struct {
+	mu      sync.Mutex
+	data    []byte
+	opt     streamOptions
+	seq     int // frames received
+	dropped int
+	ready   chan struct{} // signalled (capacity 1) when a frame is put
+}
+
+// put stores a frame, dropping the one waiting if any; it reports whether
+// one was dropped.
+func (b *mailbox) put(data []byte, opt streamOptions) bool {
+	b.mu.Lock()
+	dropped := b.data != nil
+	if dropped {
+		b.dropped++
+	}
+	b.data, b.opt = data, opt
+	b.seq++
+	b.mu.Unlock()
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+	return dropped
+}
+
+// take removes the waiting frame (nil if none).
+func (b *mailbox) take() (data []byte, opt streamOptions, seq, dropped int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	data, opt, seq, dropped = b.data, b.opt, b.seq, b.dropped
+	b.data = nil
+	return
+}
+
+func isWebSocketRequest(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
+}
+
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	m, err := s.Model(q.Get("model"))
+	if err != nil {
+		return err
+	}
+	fopt, err := parseFrameOptions(q.Get("faces"), q.Get("roi"))
+	if err != nil {
+		return err
+	}
+	if !isWebSocketRequest(r) {
+		return errorf(http.StatusUpgradeRequired, "GET /v1/stream is a WebSocket endpoint: send Upgrade: websocket")
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		// Accept has answered the client already.
+		s.cfg.Logger.Info("websocket accept failed", "error", err.Error())
+		return nil
+	}
+	c.SetReadLimit(s.cfg.MaxUploadBytes)
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	box := &mailbox{ready: make(chan struct{}, 1)}
+	opt := streamOptions{model: m, frame: fopt}
+
+	// The reader takes every message as it arrives so that frames never
+	// pile up in the socket; it ends the stream when the client goes.
+	go func() {
+		defer cancel()
+		for {
+			typ, data, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if typ == websocket.MessageBinary {
+				if box.put(data, opt) {
+					s.metrics.dropped.Inc()
+				}
+				continue
+			}
+			next, err := s.applyControl(opt, data)
+			if err != nil {
+				s.writeReply(ctx, c, StreamReply{Type: "error", Error: err.Error()})
+				continue
+			}
+			opt = next
+		}
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			if r.Context().Err() != nil {
+				c.Close(websocket.StatusGoingAway, "server shutting down")
+			} else {
+				c.CloseNow()
+			}
+			return nil
+		case <-box.ready:
+		}
+		data, o, seq, dropped := box.take()
+		if data == nil {
+			continue
+		}
+		t0 := time.Now()
+		reply := StreamReply{Type: "result", Frame: seq, Dropped: dropped}
+		res, err := s.predictBytes(ctx, o.model, data, o.frame)
+		if err != nil {
+			reply.Type, reply.Error = "error", err.Error()
+		} else {
+			res.Timings.Total = ms(time.Since(t0))
+			reply.Result = res
+			s.metrics.observeFrame(o.model.Name, "stream", res)
+		}
+		if err := s.writeReply(ctx, c, reply); err != nil {
+			return nil
+		}
+	}
+}
+
+// applyControl returns opt changed by a StreamControl message.
+func (s *Server) applyControl(opt streamOptions, data []byte) (streamOptions, error) {
+	var ctl StreamControl
+	if err := json.Unmarshal(data, &ctl); err != nil {
+		return opt, fmt.Errorf("control message %.80q: %v", data, err)
+	}
+	if ctl.Model != "" {
+		m, err := s.Model(ctl.Model)
+		if err != nil {
+			return opt, err
+		}
+		opt.model = m
+	}
+	if ctl.Faces != nil {
+		opt.frame.Faces = *ctl.Faces
+	}
+	switch {
+	case len(ctl.ROI) == 0: // absent: keep
+	case string(ctl.ROI) == "null":
+		opt.frame.ROI = image.Rectangle{}
+	default:
+		var b Box
+		if err := json.Unmarshal(ctl.ROI, &b); err != nil {
+			return opt, fmt.Errorf("control message: roi %.80s: %v", ctl.ROI, err)
+		}
+		if b.W <= 0 || b.H <= 0 {
+			return opt, fmt.Errorf("control message: roi %+v must have a positive size", b)
+		}
+		opt.frame.ROI = b.Rect()
+	}
+	return opt, nil
+}
+
+func (s *Server) writeReply(ctx context.Context, c *websocket.Conn, reply StreamReply) error {
+	b, err := json.Marshal(reply)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.Write(wctx, websocket.MessageText, b); err != nil && !errors.Is(err, context.Canceled) {
+		s.cfg.Logger.Info("stream write failed", "error", err.Error())
+		return err
+	}
+	return nil
+}
