@@ -76,7 +76,7 @@ func (p *problem) runBF16(ws *workspace) {
 			p0 := 2 * q0
 			kc := min(2*kcp, p.k-p0) // values of k in this block
 			packB := words(grow(&ws.packB, panels*nr*kcp))
-			p.packBBF16(packB, j0, nc, p0, kc, kcp, nr)
+			p.packBBF16(packB, &ws.tmp, j0, nc, p0, kc, kcp, nr)
 			packA := words(grow(&ws.packA, mr*kcp))
 			beta := p.beta
 			if q0 > 0 {
@@ -119,12 +119,25 @@ func (p *problem) opB(q, j int) float32 {
 	return p.b[q*p.ldb+j]
 }
 
+// Assembly conversions for the packing of SgemmBF16 (nil without them).
+var (
+	cvtRowBF16Fn   func(dst *uint32, src *float32, n int)
+	cvtPairsBF16Fn func(dst *uint32, src0 *float32, src1 *float32, n int)
+)
+
 // packABF16 packs op(A)[i0:i0+rows, p0:p0+kc] row by row as bf16 pairs
 // (kcp words per row; an odd kc is padded with a zero).
 func (p *problem) packABF16(dst []uint32, i0, rows, p0, kc, kcp int) {
 	for r := 0; r < rows; r++ {
 		d := dst[r*kcp : r*kcp+kcp]
-		for q := range d {
+		q0 := 0
+		if !p.transA && cvtRowBF16Fn != nil && kc >= 16 {
+			n16 := kc &^ 15
+			src := p.a[(i0+r)*p.lda+p0 : (i0+r)*p.lda+p0+n16]
+			cvtRowBF16Fn(&d[0], &src[0], n16)
+			q0 = n16 / 2
+		}
+		for q := q0; q < kcp; q++ {
 			lo := toBF16(p.opA(i0+r, p0+2*q))
 			var hi uint32
 			if 2*q+1 < kc {
@@ -137,23 +150,74 @@ func (p *problem) packABF16(dst []uint32, i0, rows, p0, kc, kcp int) {
 
 // packBBF16 packs op(B)[p0:p0+kc, j0:j0+nc] into panels of nr columns of
 // bf16 pairs: word (q, jj) of a panel holds rows 2q and 2q+1 of column jj.
-// Columns past nc and an odd last row are zero.
-func (p *problem) packBBF16(dst []uint32, j0, nc, p0, kc, kcp, nr int) {
+// Columns past nc and an odd last row are zero. tmp is scratch space.
+func (p *problem) packBBF16(dst []uint32, tmp *[]float32, j0, nc, p0, kc, kcp, nr int) {
 	for jp := 0; jp*nr < nc; jp++ {
 		panel := dst[jp*nr*kcp : (jp+1)*nr*kcp]
 		cols := min(nr, nc-jp*nr)
-		for q := 0; q < kcp; q++ {
-			row := panel[q*nr : q*nr+nr]
-			for jj := 0; jj < cols; jj++ {
-				j := j0 + jp*nr + jj
-				lo := toBF16(p.opB(p0+2*q, j))
-				var hi uint32
-				if 2*q+1 < kc {
-					hi = toBF16(p.opB(p0+2*q+1, j))
-				}
-				row[jj] = lo | hi<<16
+		jb := j0 + jp*nr
+		if cols < nr {
+			clear(panel)
+		}
+		switch {
+		case !p.transB && cvtPairsBF16Fn != nil && cols == nr && nr%16 == 0:
+			// Rows 2q and 2q+1 of B interleave into row q of the panel.
+			for q := 0; 2*q+1 < kc; q++ {
+				r0 := p.b[(p0+2*q)*p.ldb+jb : (p0+2*q)*p.ldb+jb+nr]
+				r1 := p.b[(p0+2*q+1)*p.ldb+jb : (p0+2*q+1)*p.ldb+jb+nr]
+				cvtPairsBF16Fn(&panel[q*nr], &r0[0], &r1[0], nr)
 			}
-			clear(row[cols:])
+			if kc%2 == 1 {
+				p.packBBF16Scalar(panel, jb, cols, p0, kc, kcp-1, kcp, nr)
+			}
+		case p.transB && cvtRowBF16Fn != nil && transposePackFn != nil && kc >= 16:
+			// Column j of op(B) is row j of B: convert 8 rows into tmp,
+			// then transpose their words into the panel.
+			n16 := kc &^ 15
+			q16 := n16 / 2
+			t := words(grow(tmp, 8*q16))
+			jj := 0
+			for ; jj+8 <= cols; jj += 8 {
+				for r := 0; r < 8; r++ {
+					src := p.b[(jb+jj+r)*p.ldb+p0 : (jb+jj+r)*p.ldb+p0+n16]
+					cvtRowBF16Fn(&t[r*q16], &src[0], n16)
+				}
+				transposePackFn((*float32)(unsafe.Pointer(&panel[jj])), (*float32)(unsafe.Pointer(&t[0])), uintptr(q16)*4, q16, uintptr(nr)*4)
+			}
+			// Pairs past n16 for those columns, and the last columns.
+			p.packBBF16Cols(panel, jb, 0, jj, p0, kc, q16, kcp, nr)
+			p.packBBF16Cols(panel, jb, jj, cols, p0, kc, 0, kcp, nr)
+		default:
+			p.packBBF16Scalar(panel, jb, cols, p0, kc, 0, kcp, nr)
+		}
+	}
+}
+
+// packBBF16Scalar fills pairs [q0, q1) of columns [0, cols) of a panel.
+func (p *problem) packBBF16Scalar(panel []uint32, jb, cols, p0, kc, q0, q1, nr int) {
+	for q := q0; q < q1; q++ {
+		row := panel[q*nr : q*nr+nr]
+		for jj := 0; jj < cols; jj++ {
+			lo := toBF16(p.opB(p0+2*q, jb+jj))
+			var hi uint32
+			if 2*q+1 < kc {
+				hi = toBF16(p.opB(p0+2*q+1, jb+jj))
+			}
+			row[jj] = lo | hi<<16
+		}
+	}
+}
+
+// packBBF16Cols fills pairs [q0, kcp) of columns [c0, c1) of a panel.
+func (p *problem) packBBF16Cols(panel []uint32, jb, c0, c1, p0, kc, q0, kcp, nr int) {
+	for jj := c0; jj < c1; jj++ {
+		for q := q0; q < kcp; q++ {
+			lo := toBF16(p.opB(p0+2*q, jb+jj))
+			var hi uint32
+			if 2*q+1 < kc {
+				hi = toBF16(p.opB(p0+2*q+1, jb+jj))
+			}
+			panel[q*nr+jj] = lo | hi<<16
 		}
 	}
 }

@@ -149,6 +149,7 @@ type workspace struct {
 	packA   []float32 // one MR x kcBlock panel of A, row by row
 	tile    []float32 // MR x NR scratch tile for the edges of C
 	partial []float32 // m x n partial product when splitting over k
+	tmp     []float32 // scratch for SgemmBF16's packing
 }
 
 func grow(buf *[]float32, n int) []float32 {

@@ -6302,3 +6302,70 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func cvtRowBF16AVX512(dst *uint32, src *float32, n int)
+// Requires: AVX512F
+TEXT ·cvtRowBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JEQ rowdone
+	MOVL $0x7fff, AX
+	VPBROADCASTD AX, Z30
+	MOVL $1, AX
+	VPBROADCASTD AX, Z31
+rowloop:
+	VMOVDQU32 (SI), Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z31, Z1, Z1
+	VPADDD Z30, Z0, Z0
+	VPADDD Z1, Z0, Z0
+	VPSRLD $16, Z0, Z0
+	VPMOVDW Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ rowloop
+rowdone:
+	VZEROUPPER
+	RET
+
+// func cvtPairsBF16AVX512(dst *uint32, src0 *float32, src1 *float32, n int)
+// Requires: AVX512F
+TEXT ·cvtPairsBF16AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src0+8(FP), SI
+	MOVQ src1+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $4, CX
+	JEQ pairsdone
+	MOVL $0x7fff, AX
+	VPBROADCASTD AX, Z30
+	MOVL $1, AX
+	VPBROADCASTD AX, Z31
+	MOVL $0xffff0000, AX
+	VPBROADCASTD AX, Z29
+pairsloop:
+	VMOVDQU32 (SI), Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z31, Z1, Z1
+	VPADDD Z30, Z0, Z0
+	VPADDD Z1, Z0, Z0
+	VPSRLD $16, Z0, Z0
+	VMOVDQU32 (DX), Z2
+	VPSRLD $16, Z2, Z3
+	VPANDD Z31, Z3, Z3
+	VPADDD Z30, Z2, Z2
+	VPADDD Z3, Z2, Z2
+	VPANDD Z29, Z2, Z2
+	VPORD Z2, Z0, Z0
+	VMOVDQU32 Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ pairsloop
+pairsdone:
+	VZEROUPPER
+	RET

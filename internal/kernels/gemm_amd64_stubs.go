@@ -108,3 +108,15 @@ func sfence()
 //
 //go:noescape
 func transposePackAVX2(dst *float32, src *float32, ldb uintptr, kc int, nrb uintptr)
+
+// cvtRowBF16AVX512 rounds n float32s (n % 16 == 0) to bfloat16 and stores
+// them in order: dst[q] = bf16(src[2q]) | bf16(src[2q+1])<<16.
+//
+//go:noescape
+func cvtRowBF16AVX512(dst *uint32, src *float32, n int)
+
+// cvtPairsBF16AVX512 interleaves two rows rounded to bfloat16 (n % 16 == 0):
+// dst[j] = bf16(src0[j]) | bf16(src1[j])<<16.
+//
+//go:noescape
+func cvtPairsBF16AVX512(dst *uint32, src0 *float32, src1 *float32, n int)

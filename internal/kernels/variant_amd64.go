@@ -37,6 +37,7 @@ func init() {
 	}
 	sfenceFn = sfence
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16 {
+		cvtRowBF16Fn, cvtPairsBF16Fn = cvtRowBF16AVX512, cvtPairsBF16AVX512
 		bf16Variant = &variant{
 			name: "avx512bf16",
 			kernels: []kernelInfo{

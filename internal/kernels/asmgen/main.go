@@ -282,6 +282,7 @@ func main() {
 	w.WriteString(packBRows)
 	w.WriteString(sfence)
 	w.WriteString(transposePack)
+	w.WriteString(cvtBF16)
 	if err := os.WriteFile(*out, w.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -311,6 +312,16 @@ func main() {
 	fmt.Fprintln(&g, "// dst[r*nrb/4 + j] = src[j*ldb/4 + r] for j < 8 and r < kc (kc % 8 == 0).")
 	fmt.Fprintln(&g, "//\n//go:noescape")
 	fmt.Fprintln(&g, "func transposePackAVX2(dst *float32, src *float32, ldb uintptr, kc int, nrb uintptr)")
+	fmt.Fprintln(&g)
+	fmt.Fprintln(&g, "// cvtRowBF16AVX512 rounds n float32s (n % 16 == 0) to bfloat16 and stores")
+	fmt.Fprintln(&g, "// them in order: dst[q] = bf16(src[2q]) | bf16(src[2q+1])<<16.")
+	fmt.Fprintln(&g, "//\n//go:noescape")
+	fmt.Fprintln(&g, "func cvtRowBF16AVX512(dst *uint32, src *float32, n int)")
+	fmt.Fprintln(&g)
+	fmt.Fprintln(&g, "// cvtPairsBF16AVX512 interleaves two rows rounded to bfloat16 (n % 16 == 0):")
+	fmt.Fprintln(&g, "// dst[j] = bf16(src0[j]) | bf16(src1[j])<<16.")
+	fmt.Fprintln(&g, "//\n//go:noescape")
+	fmt.Fprintln(&g, "func cvtPairsBF16AVX512(dst *uint32, src0 *float32, src1 *float32, n int)")
 	if err := os.WriteFile(*stubs, g.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -516,3 +527,75 @@ func zreg(name string) int {
 	}
 	return n
 }
+
+// cvtBF16 converts float32 to bfloat16 (round to nearest even, as
+// x + 0x7fff + (x>>16 & 1), keeping the top 16 bits) for SgemmBF16's packing.
+// NaNs are not special-cased.
+const cvtBF16 = `
+// func cvtRowBF16AVX512(dst *uint32, src *float32, n int)
+// Requires: AVX512F
+TEXT ·cvtRowBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JEQ rowdone
+	MOVL $0x7fff, AX
+	VPBROADCASTD AX, Z30
+	MOVL $1, AX
+	VPBROADCASTD AX, Z31
+rowloop:
+	VMOVDQU32 (SI), Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z31, Z1, Z1
+	VPADDD Z30, Z0, Z0
+	VPADDD Z1, Z0, Z0
+	VPSRLD $16, Z0, Z0
+	VPMOVDW Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ rowloop
+rowdone:
+	VZEROUPPER
+	RET
+
+// func cvtPairsBF16AVX512(dst *uint32, src0 *float32, src1 *float32, n int)
+// Requires: AVX512F
+TEXT ·cvtPairsBF16AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src0+8(FP), SI
+	MOVQ src1+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $4, CX
+	JEQ pairsdone
+	MOVL $0x7fff, AX
+	VPBROADCASTD AX, Z30
+	MOVL $1, AX
+	VPBROADCASTD AX, Z31
+	MOVL $0xffff0000, AX
+	VPBROADCASTD AX, Z29
+pairsloop:
+	VMOVDQU32 (SI), Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z31, Z1, Z1
+	VPADDD Z30, Z0, Z0
+	VPADDD Z1, Z0, Z0
+	VPSRLD $16, Z0, Z0
+	VMOVDQU32 (DX), Z2
+	VPSRLD $16, Z2, Z3
+	VPANDD Z31, Z3, Z3
+	VPADDD Z30, Z2, Z2
+	VPADDD Z3, Z2, Z2
+	VPANDD Z29, Z2, Z2
+	VPORD Z2, Z0, Z0
+	VMOVDQU32 Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ pairsloop
+pairsdone:
+	VZEROUPPER
+	RET
+`
