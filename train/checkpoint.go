@@ -1,0 +1,170 @@
+package train
+
+// A checkpoint is a safetensors file (written atomically by
+// safetensors.WriteFile: temp file, fsync, rename) holding
+//
+//	model/<name>   every tensor of Net.State() (weights and BN buffers)
+//	optim/<key>    every optimizer buffer (momentum, Adam moments), 1-D
+//
+// and, in its __metadata__ under "residual.checkpoint", a JSON object
+// (checkpointMeta) with the resolved Config, the preprocessing, the class
+// names, the training position and history, the schedule's plateau state,
+// the optimizer's step count and the dropout random streams.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"residual/optim"
+	"residual/safetensors"
+	"residual/tensor"
+	"residual/vision"
+)
+
+const checkpointKey = "residual.checkpoint"
+
+// checkpointVersion is bumped when the checkpoint layout changes.
+const checkpointVersion = 1
+
+type checkpointMeta struct {
+	Version    int                 `json:"version"`
+	Config     Config              `json:"config"`
+	Preprocess vision.Preprocess   `json:"preprocess"`
+	Classes    []string            `json:"classes"`
+	Progress   progress            `json:"progress"`
+	Schedule   optim.ScheduleState `json:"schedule"`
+	OptSteps   int64               `json:"optimizer_steps"`
+	Dropout    [][]byte            `json:"dropout,omitempty"`
+}
+
+// saveCheckpoint writes the run's checkpoint.
+func (t *Trainer) saveCheckpoint() error {
+	state := t.Net.State()
+	bufs, steps := t.opt.State()
+	entries := make([]safetensors.Entry, 0, len(state)+len(bufs))
+	for _, p := range state {
+		entries = append(entries, safetensors.Float32("model/"+p.Name, p.Value))
+	}
+	for _, p := range t.Net.Params() {
+		// Buffers are keyed "<param>.<buffer>"; walk them in parameter
+		// order so the file is deterministic.
+		for key, v := range bufs {
+			if strings.HasPrefix(key, p.Name+".") && !strings.Contains(key[len(p.Name)+1:], ".") {
+				entries = append(entries, safetensors.Float32("optim/"+key, tensor.FromData(v, len(v))))
+			}
+		}
+	}
+	if len(entries) != len(state)+len(bufs) {
+		return fmt.Errorf("train: checkpoint: %d optimizer buffers do not match parameter names", len(bufs))
+	}
+	meta := checkpointMeta{
+		Version: checkpointVersion, Config: t.Config, Preprocess: t.Preprocess, Classes: t.Classes,
+		Progress: t.st, Schedule: t.sched.State(), OptSteps: steps,
+	}
+	for _, d := range t.dropouts {
+		s, err := d.State()
+		if err != nil {
+			return fmt.Errorf("train: checkpoint: %w", err)
+		}
+		meta.Dropout = append(meta.Dropout, s)
+	}
+	js, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("train: checkpoint: %w", err)
+	}
+	return safetensors.WriteFile(filepath.Join(t.Config.Out, CheckpointFile), entries, map[string]string{checkpointKey: string(js)})
+}
+
+// Resume reopens the run at path (a run directory or its checkpoint file),
+// reloads its data with the saved configuration and restores the exact
+// training position. edit, when non-nil, may change the configuration
+// before the trainer is built (e.g. more Epochs; changing anything else
+// gives a different run). Run then continues training.
+func Resume(path string, opts Options, edit func(*Config)) (*Trainer, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = filepath.Join(path, CheckpointFile)
+	}
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: resume: %w", err)
+	}
+	raw, ok := f.Metadata[checkpointKey]
+	if !ok {
+		return nil, fmt.Errorf("train: resume: %s is not a training checkpoint (no %q metadata)", path, checkpointKey)
+	}
+	var meta checkpointMeta
+	if err := json.Unmarshal([]byte(raw), &meta); err != nil {
+		return nil, fmt.Errorf("train: resume: %s: %w", path, err)
+	}
+	if meta.Version != checkpointVersion {
+		return nil, fmt.Errorf("train: resume: %s has checkpoint version %d, want %d", path, meta.Version, checkpointVersion)
+	}
+	cfg := meta.Config
+	cfg.Out = filepath.Dir(path)
+	if edit != nil {
+		edit(&cfg)
+	}
+	tv, err := LoadData(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	if strings.Join(tv.Train.Classes, "\x00") != strings.Join(meta.Classes, "\x00") {
+		return nil, fmt.Errorf("train: resume: %s now has classes %v, the checkpoint %v", cfg.Data, tv.Train.Classes, meta.Classes)
+	}
+	t, err := newTrainer(cfg, tv, opts, &meta.Preprocess)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.restore(f, &meta); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("train: resume: %s: %w", path, err)
+	}
+	return t, nil
+}
+
+func (t *Trainer) restore(f *safetensors.File, meta *checkpointMeta) error {
+	var lookupErr error
+	err := t.Net.LoadState(func(name string) (*tensor.Tensor, bool) {
+		v, err := f.Tensor("model/" + name)
+		if err != nil {
+			if _, ok := f.Info("model/" + name); ok {
+				lookupErr = err
+			}
+			return nil, false
+		}
+		return v, true
+	})
+	if lookupErr != nil {
+		return lookupErr
+	}
+	if err != nil {
+		return err
+	}
+	bufs := map[string][]float32{}
+	for _, n := range f.Names() {
+		if key, ok := strings.CutPrefix(n, "optim/"); ok {
+			v, err := f.Tensor(n)
+			if err != nil {
+				return err
+			}
+			bufs[key] = v.Data
+		}
+	}
+	if err := t.opt.SetState(bufs, meta.OptSteps); err != nil {
+		return err
+	}
+	t.sched.SetState(meta.Schedule)
+	if len(meta.Dropout) != len(t.dropouts) {
+		return fmt.Errorf("%d dropout states for %d dropout layers", len(meta.Dropout), len(t.dropouts))
+	}
+	for i, d := range t.dropouts {
+		if err := d.SetState(meta.Dropout[i]); err != nil {
+			return err
+		}
+	}
+	t.st = meta.Progress
+	return nil
+}

@@ -1,0 +1,309 @@
+package train
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"residual/data"
+	"residual/model"
+)
+
+// Config is everything a training run depends on. Zero fields take the
+// defaults documented on each field (see Defaults and Resolve). It is
+// saved, resolved, as config.json in the run directory and inside every
+// checkpoint, so a run can be reproduced and resumed.
+type Config struct {
+	// Data is the dataset path: a FER2013 CSV, the FER2013 folder layout,
+	// LeapGestRecog, the sign-digits set or a <class>/ image folder.
+	Data string `json:"data"`
+	// Format forces the layout: "auto" (default: detected), "fer-csv",
+	// "fer-folders", "folders", "leap" or "sign-digits".
+	Format string `json:"format"`
+	// ValSplit is the share held out for validation when the layout has
+	// no validation split of its own (everything but FER2013; default 0.2).
+	ValSplit float64 `json:"val_split"`
+	// ValGroups holds out exactly these subjects/sessions (grouped sets).
+	ValGroups []string `json:"val_groups,omitempty"`
+	// RandomSplit splits grouped sets at random instead of by group
+	// (leaks near-duplicate frames into validation; a warning is shown).
+	RandomSplit bool `json:"random_split,omitempty"`
+	// SkipBad skips unreadable images and malformed CSV rows (counted and
+	// reported) instead of failing on the first.
+	SkipBad bool `json:"skip_bad,omitempty"`
+	// MaxPerClass loads only the first n files per class folder (0: all).
+	MaxPerClass int `json:"max_per_class,omitempty"`
+	// ImageSize, when > 0, is the model's input side: images are resized
+	// to ImageSize x ImageSize (image-file layouts at load time, others by
+	// the loader). Channels, when > 0, converts images to 1 (gray) or 3
+	// (RGB) channels. 0 keeps the data's size and channels (48x48 gray for
+	// FER2013 and LeapGestRecog, 100x100 RGB for sign digits).
+	ImageSize int `json:"image_size,omitempty"`
+	Channels  int `json:"channels,omitempty"`
+	// Task names the model's task in the model file (default: the
+	// detected data format).
+	Task string `json:"task,omitempty"`
+
+	// Model is a preset name (model.Presets; default "reference").
+	Model string `json:"model"`
+	// Arch, when set, is the architecture itself and Model is ignored.
+	// Its Input and Classes are always taken from the data.
+	Arch *model.Config `json:"arch,omitempty"`
+	// WidthMult scales every channel count of the preset (default 1).
+	WidthMult float64 `json:"width_mult"`
+	// Dropout before the classifier (default 0: none).
+	Dropout float64 `json:"dropout"`
+
+	// Epochs to train (default 30).
+	Epochs int `json:"epochs"`
+	// BatchSize per step (default 64).
+	BatchSize int `json:"batch_size"`
+	// LR is the peak learning rate (default 0.1 for SGD, 0.001 for AdamW).
+	LR float64 `json:"lr"`
+	// Optimizer is "sgd", "nesterov" (default; SGD with Nesterov momentum)
+	// or "adamw".
+	Optimizer string `json:"optimizer"`
+	// Momentum of SGD (default 0.9).
+	Momentum float64 `json:"momentum"`
+	// WeightDecay is the L2 penalty of SGD or AdamW's decoupled decay
+	// (default 5e-4 for SGD, 0.05 for AdamW). Biases and BN scales are
+	// not decayed.
+	WeightDecay float64 `json:"weight_decay"`
+	// Schedule is "cosine" (default), "step", "plateau" or "constant".
+	Schedule string `json:"schedule"`
+	// Warmup is the linear warm-up in epochs (default 1; 0 after an
+	// explicit negative value).
+	Warmup float64 `json:"warmup"`
+	// MinLR is the floor of the cosine schedule (default 0).
+	MinLR float64 `json:"min_lr"`
+	// Milestones are the step schedule's epochs (default 50% and 75% of
+	// Epochs); Gamma its factor and plateau's (default 0.1).
+	Milestones []int   `json:"milestones,omitempty"`
+	Gamma      float64 `json:"gamma"`
+	// PlateauPatience is the plateau schedule's patience (default 3).
+	PlateauPatience int `json:"plateau_patience"`
+
+	// LabelSmoothing eps in [0,1) (default 0).
+	LabelSmoothing float64 `json:"label_smoothing"`
+	// ClassWeights is "none" (default) or "auto": weights inversely
+	// proportional to class frequency, n/(K*n_k), as sklearn's "balanced".
+	ClassWeights string `json:"class_weights"`
+	// Sampler is "shuffle" (default) or "balanced": the training set is
+	// resampled once (seeded) so every class has the same number of
+	// samples per epoch, with the epoch size unchanged.
+	Sampler string `json:"sampler"`
+	// Augment is "default" (data.DefaultAugment: flip, pad-crop 4,
+	// rotation 10°, brightness/contrast 20%, erasing 0.25), "light" (flip
+	// and pad-crop only), "flip" or "none".
+	Augment string `json:"augment"`
+	// TTA averages the validation predictions of each image and its
+	// mirror (default false).
+	TTA bool `json:"tta,omitempty"`
+
+	// Metric chooses the best model and drives early stopping and the
+	// plateau schedule: "val_acc" (default), "val_f1" or "val_loss".
+	Metric string `json:"metric"`
+	// Patience stops training after this many epochs without improvement
+	// of Metric (default 0: never).
+	Patience int `json:"patience"`
+
+	// Seed makes the run deterministic: initial weights, split, shuffling,
+	// augmentation and dropout (default 1).
+	Seed uint64 `json:"seed"`
+	// Out is the run directory (default "runs/<task>-<model>").
+	Out string `json:"out"`
+	// Workers is the number of data-preparation goroutines (default 1).
+	Workers int `json:"workers"`
+	// StepsPerEpoch caps the steps of an epoch (0: the whole training
+	// set). For quick checks; a capped epoch still validates and saves.
+	StepsPerEpoch int `json:"steps_per_epoch,omitempty"`
+	// LogEvery is the number of steps between plain progress lines when
+	// the output is not a terminal (default 50).
+	LogEvery int `json:"log_every"`
+}
+
+// Valid option values.
+var (
+	Formats     = []string{"auto", "fer-csv", "fer-folders", "folders", "leap", "sign-digits"}
+	Optimizers  = []string{"sgd", "nesterov", "adamw"}
+	Schedules   = []string{"cosine", "step", "plateau", "constant"}
+	AugmentSets = []string{"default", "light", "flip", "none"}
+	Metrics     = []string{"val_acc", "val_f1", "val_loss"}
+)
+
+// Defaults returns the configuration with every default filled in, for
+// showing and for flags.
+func Defaults() Config {
+	c := Config{}
+	c.Resolve()
+	return c
+}
+
+// LoadConfig reads a JSON configuration file. Unknown fields are errors
+// (a misspelt option must not be silently ignored).
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("train: config: %w", err)
+	}
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("train: config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Resolve fills in the defaults of zero fields.
+func (c *Config) Resolve() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Format, "auto")
+	def(&c.Model, "reference")
+	def(&c.Optimizer, "nesterov")
+	def(&c.Schedule, "cosine")
+	def(&c.ClassWeights, "none")
+	def(&c.Sampler, "shuffle")
+	def(&c.Augment, "default")
+	def(&c.Metric, "val_acc")
+	if c.ValSplit == 0 {
+		c.ValSplit = 0.2
+	}
+	if c.WidthMult == 0 {
+		c.WidthMult = 1
+	}
+	if c.Epochs == 0 {
+		c.Epochs = 30
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 64
+	}
+	adam := c.Optimizer == "adamw"
+	if c.LR == 0 {
+		c.LR = 0.1
+		if adam {
+			c.LR = 0.001
+		}
+	}
+	if c.Momentum == 0 {
+		c.Momentum = 0.9
+	}
+	if c.WeightDecay == 0 {
+		c.WeightDecay = 5e-4
+		if adam {
+			c.WeightDecay = 0.05
+		}
+	}
+	switch {
+	case c.Warmup == 0:
+		c.Warmup = 1
+	case c.Warmup < 0:
+		c.Warmup = 0
+	}
+	if c.Schedule == "step" && len(c.Milestones) == 0 {
+		c.Milestones = []int{max(1, c.Epochs/2), max(1, c.Epochs*3/4)}
+	}
+	if c.Gamma == 0 {
+		c.Gamma = 0.1
+	}
+	if c.PlateauPatience == 0 {
+		c.PlateauPatience = 3
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Workers == 0 {
+		c.Workers = 1
+	}
+	if c.LogEvery == 0 {
+		c.LogEvery = 50
+	}
+}
+
+// Validate checks a resolved configuration; errors name the field and the
+// offending value.
+func (c *Config) Validate() error {
+	oneOf := func(field, v string, allowed []string) error {
+		if !slices.Contains(allowed, v) {
+			return fmt.Errorf("train: %s %q, want one of %s", field, v, strings.Join(allowed, ", "))
+		}
+		return nil
+	}
+	for _, err := range []error{
+		oneOf("format", c.Format, Formats),
+		oneOf("optimizer", c.Optimizer, Optimizers),
+		oneOf("schedule", c.Schedule, Schedules),
+		oneOf("augment", c.Augment, AugmentSets),
+		oneOf("metric", c.Metric, Metrics),
+		oneOf("class weights", c.ClassWeights, []string{"none", "auto"}),
+		oneOf("sampler", c.Sampler, []string{"shuffle", "balanced"}),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.Data == "":
+		return fmt.Errorf("train: no data path")
+	case c.Arch == nil && !slices.Contains(model.Presets(), strings.ToLower(c.Model)):
+		return fmt.Errorf("train: unknown model %q, want one of %s", c.Model, strings.Join(model.Presets(), ", "))
+	case c.Epochs < 1:
+		return fmt.Errorf("train: epochs %d, want at least 1", c.Epochs)
+	case c.BatchSize < 1:
+		return fmt.Errorf("train: batch size %d, want at least 1", c.BatchSize)
+	case !(c.LR > 0):
+		return fmt.Errorf("train: learning rate %g, want > 0", c.LR)
+	case c.WeightDecay < 0:
+		return fmt.Errorf("train: weight decay %g, want >= 0", c.WeightDecay)
+	case c.Momentum < 0 || c.Momentum >= 1:
+		return fmt.Errorf("train: momentum %g, want [0,1)", c.Momentum)
+	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
+		return fmt.Errorf("train: label smoothing %g, want [0,1)", c.LabelSmoothing)
+	case c.Dropout < 0 || c.Dropout >= 1:
+		return fmt.Errorf("train: dropout %g, want [0,1)", c.Dropout)
+	case c.ValSplit <= 0 || c.ValSplit >= 1:
+		return fmt.Errorf("train: validation split %g, want (0,1)", c.ValSplit)
+	case c.WidthMult <= 0:
+		return fmt.Errorf("train: width multiplier %g, want > 0", c.WidthMult)
+	case c.Patience < 0:
+		return fmt.Errorf("train: patience %d, want >= 0", c.Patience)
+	case c.StepsPerEpoch < 0:
+		return fmt.Errorf("train: steps per epoch %d, want >= 0", c.StepsPerEpoch)
+	case c.Workers < 1:
+		return fmt.Errorf("train: workers %d, want at least 1", c.Workers)
+	case c.ImageSize < 0 || c.ImageSize > 4096:
+		return fmt.Errorf("train: image size %d, want 0 (default) to 4096", c.ImageSize)
+	case c.Channels != 0 && c.Channels != 1 && c.Channels != 3:
+		return fmt.Errorf("train: channels %d, want 1 or 3", c.Channels)
+	}
+	return nil
+}
+
+// augment returns the augmentation of the configuration (nil for none).
+func (c *Config) augment() *data.Augment {
+	var a data.Augment
+	switch c.Augment {
+	case "default":
+		a = data.DefaultAugment()
+	case "light":
+		a = data.Augment{FlipProb: 0.5, Pad: 4}
+	case "flip":
+		a = data.Augment{FlipProb: 0.5}
+	default:
+		return nil
+	}
+	return &a
+}
+
+// json returns the configuration as indented JSON.
+func (c *Config) json() []byte {
+	b, _ := json.MarshalIndent(c, "", "  ")
+	return append(b, '\n')
+}

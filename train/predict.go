@@ -1,0 +1,158 @@
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"residual/data"
+	"residual/eval"
+	"residual/model"
+	"residual/nn"
+	"residual/tensor"
+)
+
+// TTA modes of a Predictor.
+var TTAModes = []string{"none", "flip", "ten-crop"}
+
+// Predictor computes class probabilities of preprocessed images with a
+// network in evaluation mode, optionally averaging test-time views:
+//
+//   - "none": the image alone;
+//   - "flip": the image and its mirror;
+//   - "ten-crop": the image shifted by ±Pad pixels towards each corner
+//     plus the centre (reflect padding, the views the training pad-crop
+//     augmentation produces), and the mirrors of these five.
+//
+// The views keep the network's input size. Buffers are reused between
+// calls; a Predictor is not safe for concurrent use.
+type Predictor struct {
+	Net   *model.Net
+	Mode  string
+	Pad   int // ten-crop shift in pixels (default 4)
+	Chunk int // images per Forward, views included (default 64)
+
+	views  int
+	x      *tensor.Tensor // (chunk*views, H,W,C)
+	probs  *tensor.Tensor
+	shifts [][2]int
+}
+
+// NewPredictor returns a predictor for net with the TTA mode ("none",
+// "flip" or "ten-crop"; "" is "none").
+func NewPredictor(net *model.Net, mode string) (*Predictor, error) {
+	p := &Predictor{Net: net, Mode: mode, Pad: 4, Chunk: 64}
+	switch mode {
+	case "", "none":
+		p.Mode, p.views, p.shifts = "none", 1, [][2]int{{0, 0}}
+	case "flip":
+		p.views, p.shifts = 2, [][2]int{{0, 0}}
+	case "ten-crop":
+		p.views = 10
+	default:
+		return nil, fmt.Errorf("train: TTA mode %q, want none, flip or ten-crop", mode)
+	}
+	return p, nil
+}
+
+// Views is the number of views averaged per image.
+func (p *Predictor) Views() int { return p.views }
+
+// Probs writes the (N,K) class probabilities of the batch x (N,H,W,C) of
+// preprocessed images into dst (N*K values).
+func (p *Predictor) Probs(dst []float32, x *tensor.Tensor) error {
+	if err := p.Net.CheckInput(x); err != nil {
+		return err
+	}
+	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	k := p.Net.Config.Classes
+	if len(dst) < n*k {
+		return fmt.Errorf("train: %d values for %d images of %d classes", len(dst), n, k)
+	}
+	if p.views == 1 {
+		logits, err := p.Net.Forward(x, false)
+		if err != nil {
+			return err
+		}
+		p.probs = nn.Softmax(logits, p.probs)
+		copy(dst, p.probs.Data[:n*k])
+		return nil
+	}
+	if p.Mode == "ten-crop" && len(p.shifts) == 0 {
+		d := p.Pad
+		p.shifts = [][2]int{{-d, -d}, {d, -d}, {-d, d}, {d, d}, {0, 0}}
+	}
+	size := h * w * c
+	per := max(1, p.Chunk/p.views) // images per Forward
+	for i0 := 0; i0 < n; i0 += per {
+		m := min(per, n-i0)
+		p.x = tensor.Ensure(p.x, m*p.views, h, w, c)
+		// Views of image i are rows i*views ... i*views+views-1: the
+		// shifted views first, then their mirrors.
+		for i := 0; i < m; i++ {
+			img := x.Data[(i0+i)*size : (i0+i+1)*size]
+			for s, sh := range p.shifts {
+				v := p.x.Data[(i*p.views+s)*size : (i*p.views+s+1)*size]
+				data.Shift(v, img, h, w, c, sh[0], sh[1], data.PadReflect)
+				f := p.x.Data[(i*p.views+len(p.shifts)+s)*size : (i*p.views+len(p.shifts)+s+1)*size]
+				data.FlipHorizontal(f, v, h, w, c)
+			}
+		}
+		logits, err := p.Net.Forward(p.x, false)
+		if err != nil {
+			return err
+		}
+		p.probs = nn.Softmax(logits, p.probs)
+		for i := 0; i < m; i++ {
+			data.AverageViews(dst[(i0+i)*k:(i0+i+1)*k], p.probs.Data[i*p.views*k:(i+1)*p.views*k], p.views, k)
+		}
+	}
+	return nil
+}
+
+// Evaluation is the result of running a network over a dataset.
+type Evaluation struct {
+	Metrics *eval.Metrics
+	// Loss is the mean cross-entropy -log p(label) of the (averaged)
+	// probabilities, without label smoothing or class weights.
+	Loss float64
+	// Probs are the (N,K) probabilities in dataset order.
+	Probs []float32
+	// Labels are the true labels in dataset order.
+	Labels []int
+}
+
+// Evaluate runs the predictor over every batch of the (unshuffled,
+// unaugmented) loader and computes the metrics against the labels.
+func Evaluate(p *Predictor, l *data.Loader, classes []string) (*Evaluation, error) {
+	k := len(classes)
+	ev := &Evaluation{Probs: make([]float32, l.Len()*k), Labels: make([]int, l.Len())}
+	l.Start(0, 0)
+	n := 0
+	for {
+		b, ok := l.Next()
+		if !ok {
+			break
+		}
+		m := len(b.Labels)
+		err := p.Probs(ev.Probs[n*k:(n+m)*k], b.X)
+		copy(ev.Labels[n:], b.Labels)
+		l.Release(b)
+		if err != nil {
+			return nil, err
+		}
+		n += m
+	}
+	if n != l.Len() {
+		return nil, fmt.Errorf("train: evaluated %d of %d samples", n, l.Len())
+	}
+	for i, y := range ev.Labels {
+		ev.Loss -= math.Log(math.Max(float64(ev.Probs[i*k+y]), 1e-12))
+	}
+	ev.Loss /= float64(n)
+	m, err := eval.ComputeFromScores(ev.Labels, ev.Probs, classes)
+	if err != nil {
+		return nil, err
+	}
+	ev.Metrics = m
+	return ev, nil
+}

@@ -1,0 +1,476 @@
+// Package train trains the ResNets of package model: a Trainer runs
+// epochs over a data.Loader with a softmax cross-entropy loss (label
+// smoothing, class weights), an optimizer (SGD, Nesterov, AdamW) and a
+// learning-rate schedule (cosine, step, plateau, constant, with linear
+// warm-up), validates after every epoch, keeps the best model as a model
+// file, stops early, and checkpoints every epoch so that Resume continues
+// bit for bit where training stopped.
+//
+// A run directory holds:
+//
+//	config.json          the resolved Config
+//	checkpoint.safetensors  the last checkpoint (see checkpoint.go)
+//	best.residual        the best model so far (model.Save format)
+//	metrics.csv          one row per epoch (see EpochStats)
+//	metrics.jsonl        the same rows as JSON lines
+//	training_curves.png  loss and accuracy per epoch
+//	report.txt, metrics.json, confusion.png, per_class_accuracy.png
+//	                     the best model on the validation set, at the end
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"residual/data"
+	"residual/eval"
+	"residual/model"
+	"residual/nn"
+	"residual/optim"
+	"residual/tensor"
+	"residual/vision"
+)
+
+// File names in a run directory.
+const (
+	ConfigFile     = "config.json"
+	CheckpointFile = "checkpoint.safetensors"
+	BestModelFile  = "best" + model.FileExt
+	MetricsCSVFile = "metrics.csv"
+	MetricsJSONL   = "metrics.jsonl"
+)
+
+// ErrInterrupted is returned by Run when its context is cancelled; a
+// checkpoint of the exact position was written first.
+var ErrInterrupted = errors.New("train: interrupted")
+
+// Options control how a Trainer reports, not what it computes.
+type Options struct {
+	// Out receives progress and log lines (default os.Stdout).
+	Out io.Writer
+	// Progress is "auto" (default: a progress bar when Out is a terminal,
+	// plain lines otherwise), "bar", "lines" or "none".
+	Progress string
+	// StopAfter ends Run after this many epochs of this call, with a
+	// checkpoint, as if interrupted (0: train to the end).
+	StopAfter int
+
+	// afterStep, when set, is called after every step (tests).
+	afterStep func(epoch, batch int)
+}
+
+// EpochStats is one row of metrics.csv / metrics.jsonl.
+type EpochStats struct {
+	Epoch        int     `json:"epoch"` // 1-based
+	LR           float64 `json:"lr"`    // learning rate at the last step
+	TrainLoss    float64 `json:"train_loss"`
+	TrainAcc     float64 `json:"train_acc"`
+	ValLoss      float64 `json:"val_loss"`
+	ValAcc       float64 `json:"val_acc"`
+	ValMacroF1   float64 `json:"val_macro_f1"`
+	ImagesPerSec float64 `json:"images_per_sec"` // training throughput
+	Seconds      float64 `json:"seconds"`        // training + validation
+}
+
+// progress is the mutable training position, saved in checkpoints.
+type progress struct {
+	Epoch     int     `json:"epoch"` // completed epochs
+	Batch     int     `json:"batch"` // completed batches of the current epoch
+	Step      int64   `json:"step"`  // global step
+	BestEpoch int     `json:"best_epoch"`
+	Best      float64 `json:"best"` // best score (higher is better) when BestEpoch > 0
+	BadEpochs int     `json:"bad_epochs"`
+	// Running sums of the current epoch.
+	LossSum float64 `json:"loss_sum"`
+	Correct int     `json:"correct"`
+	Seen    int     `json:"seen"`
+	Seconds float64 `json:"seconds"`
+	LR      float64 `json:"lr"`
+
+	History []EpochStats `json:"history"`
+}
+
+// Trainer trains one network. Build it with New or Resume, then Run.
+type Trainer struct {
+	Config     Config
+	Net        *model.Net
+	Classes    []string
+	Preprocess vision.Preprocess
+	Data       *data.TrainVal
+
+	opts      Options
+	loader    *data.Loader
+	valLoader *data.Loader
+	loss      *nn.SoftmaxCrossEntropy
+	opt       optim.Optimizer
+	sched     *optim.Schedule
+	dropouts  []*nn.Dropout
+	pred      *Predictor
+	st        progress
+}
+
+// New prepares a run of cfg on the loaded data (see LoadData). Input size,
+// channels and classes come from the data.
+func New(cfg Config, tv *data.TrainVal, opts Options) (*Trainer, error) {
+	return newTrainer(cfg, tv, opts, nil)
+}
+
+func newTrainer(cfg Config, tv *data.TrainVal, opts Options, pre *vision.Preprocess) (*Trainer, error) {
+	cfg.Resolve()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if tv.Train == nil || tv.Val == nil || tv.Train.Len() == 0 || tv.Val.Len() == 0 {
+		return nil, fmt.Errorf("train: %s: need non-empty training and validation sets", cfg.Data)
+	}
+	if strings.Join(tv.Train.Classes, "\x00") != strings.Join(tv.Val.Classes, "\x00") {
+		return nil, fmt.Errorf("train: training classes %v differ from validation classes %v", tv.Train.Classes, tv.Val.Classes)
+	}
+	if cfg.Task == "" {
+		cfg.Task = tv.Format
+	}
+	if cfg.Out == "" {
+		cfg.Out = runName(&cfg, tv.Format)
+	}
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	if opts.Progress == "" {
+		opts.Progress = "auto"
+	}
+	t := &Trainer{Config: cfg, Classes: tv.Train.Classes, Data: tv, opts: opts}
+	if pre != nil {
+		t.Preprocess = *pre
+	} else {
+		t.Preprocess = preprocessFor(tv.Train, cfg.ImageSize, cfg.Channels)
+	}
+
+	var arch model.Config
+	if cfg.Arch != nil {
+		arch = *cfg.Arch
+	} else {
+		var err error
+		if arch, err = model.Preset(cfg.Model); err != nil {
+			return nil, err
+		}
+		arch.WidthMult = cfg.WidthMult
+	}
+	if cfg.Dropout > 0 {
+		arch.Dropout = cfg.Dropout
+	}
+	arch.Input = [3]int{t.Preprocess.Height, t.Preprocess.Width, t.Preprocess.Channels}
+	arch.Classes = len(t.Classes)
+	net, err := model.New(arch, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	t.Net = net
+	for _, l := range net.Layers() {
+		if d, ok := l.(*nn.Dropout); ok {
+			t.dropouts = append(t.dropouts, d)
+		}
+	}
+
+	trainSet := tv.Train
+	if cfg.Sampler == "balanced" {
+		trainSet = Balance(trainSet, cfg.Seed)
+	}
+	t.loader, err = data.NewLoader(trainSet, data.LoaderOptions{
+		BatchSize: cfg.BatchSize, Shuffle: true, DropLast: trainSet.Len() >= cfg.BatchSize,
+		Seed: cfg.Seed, Augment: cfg.augment(), Preprocess: t.Preprocess, Workers: cfg.Workers,
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.valLoader, err = data.NewLoader(tv.Val, data.LoaderOptions{BatchSize: cfg.BatchSize, Preprocess: t.Preprocess})
+	if err != nil {
+		t.loader.Close()
+		return nil, err
+	}
+
+	ce := nn.CrossEntropyConfig{Classes: len(t.Classes), LabelSmoothing: float32(cfg.LabelSmoothing)}
+	if cfg.ClassWeights == "auto" {
+		ce.Weights = ClassWeights(tv.Train)
+	}
+	if t.loss, err = nn.NewSoftmaxCrossEntropy(ce); err != nil {
+		t.Close()
+		return nil, err
+	}
+	switch cfg.Optimizer {
+	case "adamw":
+		t.opt, err = optim.NewAdamW(net.Params(), optim.AdamWConfig{WeightDecay: cfg.WeightDecay})
+	default:
+		t.opt, err = optim.NewSGD(net.Params(), optim.SGDConfig{Momentum: cfg.Momentum, Nesterov: cfg.Optimizer == "nesterov", WeightDecay: cfg.WeightDecay})
+	}
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.sched, err = optim.NewSchedule(optim.ScheduleConfig{
+		Kind: cfg.Schedule, BaseLR: cfg.LR, WarmupEpochs: cfg.Warmup, Epochs: cfg.Epochs, MinLR: cfg.MinLR,
+		Milestones: cfg.Milestones, Gamma: cfg.Gamma, Patience: cfg.PlateauPatience,
+	})
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	mode := "none"
+	if cfg.TTA {
+		mode = "flip"
+	}
+	t.pred, _ = NewPredictor(net, mode)
+	return t, nil
+}
+
+// Close stops the data loaders.
+func (t *Trainer) Close() {
+	t.loader.Close()
+	t.valLoader.Close()
+}
+
+// Dir is the run directory.
+func (t *Trainer) Dir() string { return t.Config.Out }
+
+// History returns the statistics of the epochs trained so far.
+func (t *Trainer) History() []EpochStats { return t.st.History }
+
+// Result summarises a finished run.
+type Result struct {
+	Dir       string
+	ModelPath string
+	BestEpoch int
+	Epochs    int           // epochs trained
+	Stopped   string        // why training ended before Config.Epochs ("" if it did not)
+	Val       *eval.Metrics // the best model on the validation set
+	ValLoss   float64
+}
+
+// Run trains until Config.Epochs (or early stopping), then writes the
+// final report of the best model. It resumes from the Trainer's position
+// (after Resume). A cancelled ctx saves a checkpoint of the exact position
+// and returns ErrInterrupted.
+func (t *Trainer) Run(ctx context.Context) (*Result, error) {
+	cfg := &t.Config
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(cfg.Out, ConfigFile), cfg.json()); err != nil {
+		return nil, err
+	}
+	t.logf("training %s (%d parameters) on %d images, validating on %d; %d classes; input %dx%dx%d; run dir %s\n",
+		t.describeModel(), t.Net.NumParams(), t.loader.Len(), t.valLoader.Len(), len(t.Classes),
+		t.Preprocess.Height, t.Preprocess.Width, t.Preprocess.Channels, cfg.Out)
+	if t.Data.Warning != "" {
+		t.logf("warning: %s\n", t.Data.Warning)
+	}
+	if t.Data.Report.Skipped > 0 {
+		t.logf("skipped %d bad samples: %s\n", t.Data.Report.Skipped, strings.Join(t.Data.Report.Reasons, "; "))
+	}
+
+	res := &Result{Dir: cfg.Out, ModelPath: filepath.Join(cfg.Out, BestModelFile)}
+	done := 0
+	for t.st.Epoch < cfg.Epochs {
+		if t.opts.StopAfter > 0 && done == t.opts.StopAfter {
+			return nil, ErrInterrupted
+		}
+		if err := t.runEpoch(ctx); err != nil {
+			return nil, err
+		}
+		done++
+		if cfg.Patience > 0 && t.st.BadEpochs >= cfg.Patience {
+			res.Stopped = fmt.Sprintf("early stop: no improvement of %s for %d epochs", cfg.Metric, cfg.Patience)
+			t.logf("%s\n", res.Stopped)
+			break
+		}
+	}
+	res.Epochs, res.BestEpoch = t.st.Epoch, t.st.BestEpoch
+	if err := t.finalReport(res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (t *Trainer) describeModel() string {
+	if t.Config.Arch != nil {
+		return "custom ResNet"
+	}
+	if t.Config.WidthMult != 1 {
+		return fmt.Sprintf("%s x%g", t.Config.Model, t.Config.WidthMult)
+	}
+	return t.Config.Model
+}
+
+// runEpoch trains the epoch t.st.Epoch from batch t.st.Batch, validates,
+// keeps the best model and writes the metrics and a checkpoint.
+func (t *Trainer) runEpoch(ctx context.Context) error {
+	cfg := &t.Config
+	epoch := t.st.Epoch
+	steps := t.loader.BatchesPerEpoch()
+	if cfg.StepsPerEpoch > 0 {
+		steps = min(steps, cfg.StepsPerEpoch)
+	}
+	bar := newProgress(t, epoch, steps)
+	t.loader.Start(epoch, t.st.Batch)
+	start := time.Now()
+	base := t.st.Seconds
+	for t.st.Batch < steps {
+		if ctx.Err() != nil {
+			t.st.Seconds = base + time.Since(start).Seconds()
+			bar.finish()
+			if err := t.saveCheckpoint(); err != nil {
+				return err
+			}
+			return ErrInterrupted
+		}
+		b, ok := t.loader.Next()
+		if !ok {
+			break
+		}
+		lr := t.sched.LR(float64(epoch) + float64(t.st.Batch)/float64(steps))
+		loss, correct, err := t.step(b.X, b.Labels, lr)
+		n := len(b.Labels)
+		t.loader.Release(b)
+		if err != nil {
+			bar.finish()
+			return fmt.Errorf("train: epoch %d, step %d of %d (global step %d): %w", epoch+1, t.st.Batch+1, steps, t.st.Step+1, err)
+		}
+		t.st.LossSum += float64(loss) * float64(n)
+		t.st.Correct += correct
+		t.st.Seen += n
+		t.st.Batch++
+		t.st.Step++
+		t.st.LR = lr
+		bar.update(t.st.Batch, t.st.LossSum/float64(t.st.Seen), float64(t.st.Correct)/float64(t.st.Seen), float64(t.st.Seen)/(base+time.Since(start).Seconds()))
+		if t.opts.afterStep != nil {
+			t.opts.afterStep(epoch, t.st.Batch)
+		}
+	}
+	bar.finish()
+	trainSecs := base + time.Since(start).Seconds()
+
+	ev, err := Evaluate(t.pred, t.valLoader, t.Classes)
+	if err != nil {
+		return fmt.Errorf("train: epoch %d validation: %w", epoch+1, err)
+	}
+	s := EpochStats{
+		Epoch: epoch + 1, LR: t.st.LR,
+		TrainLoss: t.st.LossSum / float64(max(t.st.Seen, 1)), TrainAcc: float64(t.st.Correct) / float64(max(t.st.Seen, 1)),
+		ValLoss: ev.Loss, ValAcc: ev.Metrics.Accuracy, ValMacroF1: ev.Metrics.MacroF1,
+		ImagesPerSec: float64(t.st.Seen) / trainSecs, Seconds: base + time.Since(start).Seconds(),
+	}
+	score := t.score(s)
+	t.sched.Observe(score)
+	best := t.st.BestEpoch == 0 || score > t.st.Best
+	if best {
+		t.st.Best, t.st.BestEpoch, t.st.BadEpochs = score, epoch+1, 0
+		if err := model.Save(filepath.Join(cfg.Out, BestModelFile), t.Net, t.meta(s)); err != nil {
+			return err
+		}
+	} else {
+		t.st.BadEpochs++
+	}
+	t.st.History = append(t.st.History, s)
+	t.st.Epoch, t.st.Batch = epoch+1, 0
+	t.st.LossSum, t.st.Correct, t.st.Seen, t.st.Seconds = 0, 0, 0, 0
+	mark := ""
+	if best {
+		mark = "  *best*"
+	}
+	t.logf("epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%% macro-F1 %.4f  lr %.3g  %.0f img/s  %s%s\n",
+		s.Epoch, cfg.Epochs, s.TrainLoss, 100*s.TrainAcc, s.ValLoss, 100*s.ValAcc, s.ValMacroF1, s.LR, s.ImagesPerSec,
+		time.Duration(s.Seconds*float64(time.Second)).Round(time.Second), mark)
+	if err := t.writeMetrics(); err != nil {
+		return err
+	}
+	return t.saveCheckpoint()
+}
+
+// step runs one training step: forward, loss, backward, update. After the
+// first steps it allocates nothing.
+func (t *Trainer) step(x *tensor.Tensor, labels []int, lr float64) (float32, int, error) {
+	logits, err := t.Net.Forward(x, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	loss, err := t.loss.Forward(logits, labels)
+	if err != nil {
+		return 0, 0, err
+	}
+	t.Net.Backward(t.loss.Backward())
+	t.opt.Step(lr)
+	return loss, t.loss.Correct(), nil
+}
+
+// score is the epoch's value of Config.Metric, higher is better.
+func (t *Trainer) score(s EpochStats) float64 {
+	switch t.Config.Metric {
+	case "val_f1":
+		return s.ValMacroF1
+	case "val_loss":
+		return -s.ValLoss
+	}
+	return s.ValAcc
+}
+
+// meta describes the current weights for the model file.
+func (t *Trainer) meta(s EpochStats) model.Meta {
+	return model.Meta{
+		Task: t.Config.Task, Classes: t.Classes, Preprocess: t.Preprocess,
+		Training: &model.TrainingInfo{
+			Dataset: t.Config.Data, Format: t.Data.Format,
+			TrainSamples: t.Data.Train.Len(), ValSamples: t.Data.Val.Len(),
+			Epochs: s.Epoch, BestEpoch: s.Epoch,
+			ValAccuracy: s.ValAcc, ValMacroF1: s.ValMacroF1, ValLoss: s.ValLoss,
+			Config: json.RawMessage(t.Config.json()),
+		},
+	}
+}
+
+// finalReport evaluates the best model on the validation set and writes
+// the report files into the run directory.
+func (t *Trainer) finalReport(res *Result) error {
+	net, _, err := model.Load(res.ModelPath)
+	if err != nil {
+		return err
+	}
+	p, err := NewPredictor(net, t.pred.Mode)
+	if err != nil {
+		return err
+	}
+	ev, err := Evaluate(p, t.valLoader, t.Classes)
+	if err != nil {
+		return err
+	}
+	res.Val, res.ValLoss = ev.Metrics, ev.Loss
+	rep := eval.Report{
+		Metrics: ev.Metrics, Digits: 4, Curves: t.curves(),
+		Title: fmt.Sprintf("%s validation, best epoch %d of %d", t.Config.Task, res.BestEpoch, res.Epochs),
+	}
+	if err := rep.WriteDir(t.Config.Out); err != nil {
+		return err
+	}
+	t.logf("\nbest model (epoch %d) on the validation set:\n\n%s\nmodel: %s\nreport: %s\n",
+		res.BestEpoch, ev.Metrics.ClassificationReport(4), res.ModelPath, filepath.Join(t.Config.Out, eval.ReportTextFile))
+	return nil
+}
+
+func (t *Trainer) curves() []eval.EpochRecord {
+	recs := make([]eval.EpochRecord, len(t.st.History))
+	for i, s := range t.st.History {
+		recs[i] = eval.EpochRecord{Epoch: s.Epoch, TrainLoss: s.TrainLoss, TrainAcc: s.TrainAcc, ValLoss: s.ValLoss, ValAcc: s.ValAcc}
+	}
+	return recs
+}
+
+func (t *Trainer) logf(format string, args ...any) {
+	if t.opts.Progress != "none" {
+		fmt.Fprintf(t.opts.Out, format, args...)
+	}
+}
