@@ -34,7 +34,10 @@ var facefinder []byte
 
 // Options control detection. Zero fields take the documented defaults.
 type Options struct {
-	// MinSize is the smallest face side searched, in pixels. Default 40.
+	// MinSize is the smallest face side searched, in pixels. Default 48,
+	// the side of FER2013 faces: a smaller face would be upscaled into the
+	// model input, and the scan costs about 1/MinSize² (48 instead of 40
+	// saves 30%).
 	MinSize int
 	// MaxSize is the largest face side searched, in pixels. Default (0):
 	// the frame's shorter side.
@@ -63,7 +66,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.MinSize == 0 {
-		o.MinSize = 40
+		o.MinSize = 48
 	}
 	if o.ShiftFactor == 0 {
 		o.ShiftFactor = 0.1

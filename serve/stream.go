@@ -118,17 +118,22 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	// ctx ends with the server (shutdown); the reader has a context of its
+	// own because cancelling a Read's context kills the connection at once,
+	// and on shutdown we want a proper close handshake instead.
+	ctx := r.Context()
+	readCtx, stopReading := context.WithCancel(context.Background())
+	defer stopReading()
+	gone := make(chan struct{}) // closed when the client has gone
 	box := &mailbox{ready: make(chan struct{}, 1)}
 	opt := streamOptions{model: m, frame: fopt}
 
 	// The reader takes every message as it arrives so that frames never
-	// pile up in the socket; it ends the stream when the client goes.
+	// pile up in the socket.
 	go func() {
-		defer cancel()
+		defer close(gone)
 		for {
-			typ, data, err := c.Read(ctx)
+			typ, data, err := c.Read(readCtx)
 			if err != nil {
 				return
 			}
@@ -150,11 +155,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	for {
 		select {
 		case <-ctx.Done():
-			if r.Context().Err() != nil {
-				c.Close(websocket.StatusGoingAway, "server shutting down")
-			} else {
-				c.CloseNow()
-			}
+			c.Close(websocket.StatusGoingAway, "server shutting down")
+			return nil
+		case <-gone:
+			c.CloseNow()
 			return nil
 		case <-box.ready:
 		}
