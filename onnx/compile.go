@@ -1,0 +1,146 @@
+package onnx
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"residual/tensor"
+)
+
+// compiler holds what node builders need: the constant tensors known at
+// import time (initializers and Constant outputs) and the opset.
+type compiler struct {
+	konsts map[string]*tensor.Tensor
+	opset  int64
+	rng    *rand.Rand
+}
+
+// builders maps an ONNX operator type to the function compiling it.
+var builders map[string]func(c *compiler, n *NodeProto) (op, error)
+
+func init() {
+	builders = map[string]func(c *compiler, n *NodeProto) (op, error){
+		"Conv":               buildConv,
+		"BatchNormalization": buildBN,
+		"MaxPool":            buildPool,
+		"AveragePool":        buildPool,
+		"GlobalAveragePool":  buildGAP,
+		"Gemm":               buildGemm,
+		"MatMul":             buildMatMul,
+		"Relu":               buildUnary,
+		"LeakyRelu":          buildUnary,
+		"Sigmoid":            buildUnary,
+		"Clip":               buildUnary,
+		"Add":                buildBinary,
+		"Sub":                buildBinary,
+		"Mul":                buildBinary,
+		"Div":                buildBinary,
+		"Concat":             buildConcat,
+		"Flatten":            buildReshape,
+		"Reshape":            buildReshape,
+		"Transpose":          buildTranspose,
+		"Softmax":            buildSoftmax,
+		"Dropout":            buildDropout,
+		"Identity":           buildIdentity,
+		"Constant":           buildConstant,
+		"Pad":                buildPad,
+	}
+}
+
+// konst returns input i of n, which must be a constant known at import.
+func (c *compiler) konst(n *NodeProto, i int, what string) (*tensor.Tensor, error) {
+	if i >= len(n.Inputs) || n.Inputs[i] == "" {
+		return nil, fmt.Errorf("missing input %d (%s)", i, what)
+	}
+	t, ok := c.konsts[n.Inputs[i]]
+	if !ok {
+		return nil, fmt.Errorf("input %d (%s) %q must be an initializer or Constant", i, what, n.Inputs[i])
+	}
+	return t, nil
+}
+
+// optKonst is konst for an optional input: nil when omitted.
+func (c *compiler) optKonst(n *NodeProto, i int, what string) (*tensor.Tensor, error) {
+	if i >= len(n.Inputs) || n.Inputs[i] == "" {
+		return nil, nil
+	}
+	return c.konst(n, i, what)
+}
+
+func (c *compiler) random() *rand.Rand {
+	if c.rng == nil {
+		c.rng = rand.New(rand.NewPCG(1, 2))
+	}
+	return c.rng
+}
+
+func attrInt(n *NodeProto, name string, def int) int {
+	if a := n.Attr(name); a != nil {
+		return int(a.I)
+	}
+	return def
+}
+
+func attrFloat(n *NodeProto, name string, def float32) float32 {
+	if a := n.Attr(name); a != nil {
+		return a.F
+	}
+	return def
+}
+
+func attrString(n *NodeProto, name, def string) string {
+	if a := n.Attr(name); a != nil {
+		return string(a.S)
+	}
+	return def
+}
+
+// attrInts returns the ints attribute, or nil when absent.
+func attrInts(n *NodeProto, name string) []int {
+	a := n.Attr(name)
+	if a == nil {
+		return nil
+	}
+	out := make([]int, len(a.Ints))
+	for i, v := range a.Ints {
+		out[i] = int(v)
+	}
+	return out
+}
+
+// layerName names an nn layer after its weight initializer: torchvision's
+// "layer1.0.conv1.weight" gives "layer1.0.conv1", so the layer's
+// parameters keep the initializer names.
+func layerName(n *NodeProto, weightInput int) string {
+	if weightInput < len(n.Inputs) {
+		if w := n.Inputs[weightInput]; strings.HasSuffix(w, ".weight") {
+			return strings.TrimSuffix(w, ".weight")
+		}
+		if w := n.Inputs[weightInput]; w != "" {
+			return w
+		}
+	}
+	return n.Name
+}
+
+// normAxis maps a possibly negative axis into [0,rank).
+func normAxis(axis, rank int) (int, error) {
+	if axis < 0 {
+		axis += rank
+	}
+	if axis < 0 || axis >= rank {
+		return 0, fmt.Errorf("axis %d out of range for rank %d", axis, rank)
+	}
+	return axis, nil
+}
+
+// checkShape reports whether the input shape changed since the last call
+// and remembers it: ops validate shapes only when they change.
+func checkShape(last *[]int, s []int) bool {
+	if tensor.SameShape(*last, s) {
+		return false
+	}
+	*last = append((*last)[:0], s...)
+	return true
+}

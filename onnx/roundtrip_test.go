@@ -1,0 +1,119 @@
+package onnx
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"residual/model"
+	"residual/tensor"
+	"residual/vision"
+)
+
+// relDiff is max|a-b| / max(max|b|, 1e-3).
+func relDiff(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	var d, ref float64
+	for i := range b {
+		d = math.Max(d, math.Abs(float64(a[i]-b[i])))
+		ref = math.Max(ref, math.Abs(float64(b[i])))
+	}
+	if math.IsNaN(d) {
+		return math.Inf(1)
+	}
+	return d / math.Max(ref, 1e-3)
+}
+
+func randomInput(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	x := tensor.New(shape...)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+// perturbBN gives every BN non-trivial running statistics and affine
+// parameters, so that an export that ignored them would fail.
+func perturbBN(net *model.Net, rng *rand.Rand) {
+	for _, p := range net.State() {
+		switch {
+		case hasSuffix(p.Name, ".running_mean"), hasSuffix(p.Name, ".bias") && len(p.Value.Shape) == 1:
+			for i := range p.Value.Data {
+				p.Value.Data[i] = float32(0.2 * rng.NormFloat64())
+			}
+		case hasSuffix(p.Name, ".running_var"):
+			for i := range p.Value.Data {
+				p.Value.Data[i] = float32(0.5 + rng.Float64())
+			}
+		case hasSuffix(p.Name, ".weight") && len(p.Value.Shape) == 1:
+			for i := range p.Value.Data {
+				p.Value.Data[i] = float32(0.5 + rng.Float64())
+			}
+		}
+	}
+}
+
+func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
+
+// roundTripConfigs cover both versions, both blocks, both stems, the
+// flatten pooling, a hidden head, an input adapter and dropout.
+var roundTripConfigs = map[string]model.Config{
+	"v1-basic-small":    {Block: "basic", Layers: []int{1, 1}, Widths: []int{8, 16}, Input: [3]int{16, 16, 1}, Classes: 7},
+	"v1-bottleneck-in":  {Block: "bottleneck", Layers: []int{1, 2}, Widths: []int{4, 8}, Stem: "imagenet", Input: [3]int{32, 32, 3}, Classes: 5},
+	"v2-basic-flatten":  {Version: 2, Block: "basic", Layers: []int{1, 1}, Widths: []int{4, 8}, Pool: "flatten", Head: []int{12}, Dropout: 0.3, InputAdapter: 3, Input: [3]int{12, 12, 1}, Classes: 4},
+	"v2-bottleneck-big": {Version: 2, Block: "bottleneck", Layers: []int{2, 1}, Widths: []int{4, 8}, Stem: "imagenet", Input: [3]int{24, 24, 3}, Classes: 3},
+}
+
+// TestExportImportRoundTrip: ours -> ONNX -> our importer gives our
+// logits.
+func TestExportImportRoundTrip(t *testing.T) {
+	for name, cfg := range roundTripConfigs {
+		t.Run(name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 8))
+			net, err := model.New(cfg, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perturbBN(net, rng)
+			classes := make([]string, net.Config.Classes)
+			for i := range classes {
+				classes[i] = string(rune('a' + i))
+			}
+			pre := vision.Preprocess{Width: cfg.Input[1], Height: cfg.Input[0], Channels: cfg.Input[2], Mean: []float32{0.5}, Std: []float32{0.25}}
+			var buf bytes.Buffer
+			if err := Export(&buf, net, classes, pre); err != nil {
+				t.Fatal(err)
+			}
+			g, err := Import(bytes.NewReader(buf.Bytes()), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := randomInput(rng, 3, cfg.Input[0], cfg.Input[1], cfg.Input[2])
+			want, err := net.Forward(x, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := g.Forward(x, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tensor.SameShape(got.Shape, want.Shape) {
+				t.Fatalf("shape %v, want %v", got.Shape, want.Shape)
+			}
+			if d := relDiff(got.Data, want.Data); d > 1e-5 {
+				t.Errorf("logits differ by %.3g (relative)", d)
+			}
+			gc, _ := g.Classes()
+			if len(gc) != len(classes) || gc[0] != "a" {
+				t.Errorf("classes %v, want %v", gc, classes)
+			}
+			gp, ok, err := g.Preprocess()
+			if err != nil || !ok || gp.Width != pre.Width || gp.Std[0] != 0.25 {
+				t.Errorf("preprocess %+v %v %v, want %+v", gp, ok, err, pre)
+			}
+		})
+	}
+}
