@@ -77,6 +77,15 @@ type Conv2D struct {
 
 	ph phasePlacement // arguments of the running placePhase
 
+	// Implicit GEMM (see implicit): the zero-padded input, the packed
+	// weights, and the arguments of the running row loop.
+	xpad       padded
+	dypad      padded
+	packW      kernels.ConvWeights
+	packWT     kernels.ConvWeights // flipped weights for the stride-1 dx
+	ir         implicitRun
+	implicitFn func(lo, hi int)
+
 	// Parallel loop bodies, created once so that calls do not allocate.
 	biasFillFn, placeFn func(lo, hi int)
 }
@@ -136,6 +145,7 @@ func NewConv2D(name string, cfg Conv2DConfig, rng *rand.Rand) *Conv2D {
 	c.fwd = newIm2col()
 	c.tr = newIm2col()
 	c.biasFillFn = c.biasFillRows
+	c.implicitFn = c.implicitRows
 	c.placeFn = c.placeRows
 	return c
 }
@@ -207,6 +217,16 @@ func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 		kernels.Sgemm(false, true, c.n*c.h*c.w, cout, k, 1, x.Data, k, c.Weight.Value.Data, k, beta, c.out.Data, cout)
 		return c.out
 	}
+	if c.implicit(c.cfg.InC) {
+		src, h, w := x.Data, c.h, c.w
+		if p := c.cfg.Padding; p > 0 {
+			src = c.xpad.fill(x.Data, c.n, c.h, c.w, c.cfg.InC, p, p)
+			h, w = c.h+2*p, c.w+2*p
+		}
+		c.packW.Pack(c.Weight.Value.Data, cout, c.kh, c.kw*c.cfg.InC, c.wo)
+		c.runImplicit(&c.packW, src, h, w, c.cfg.InC, c.cfg.Stride, c.ho, c.wo, cout, c.out.Data, beta)
+		return c.out
+	}
 	total := c.n * c.ho
 	for r0 := 0; r0 < total; r0 += c.blkRows {
 		r1 := min(total, r0+c.blkRows)
@@ -216,6 +236,49 @@ func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 		kernels.Sgemm(false, true, rows, cout, k, 1, c.cols, k, c.Weight.Value.Data, k, beta, c.out.Data[r0*c.wo*cout:], cout)
 	}
 	return c.out
+}
+
+// implicit reports whether a convolution over cin input channels runs as
+// an implicit GEMM (kernels.ConvWeights.ConvRow): the micro-kernels read
+// the windows straight from the (padded) input, one kernel row of KW*Cin
+// contiguous values at a time. Kernel rows shorter than 16 values (the
+// stem on a gray image) would keep the micro-kernel busy too briefly per
+// call: they go through im2col, whose rows hold the whole KH*KW*Cin field.
+func (c *Conv2D) implicit(cin int) bool { return c.kw*cin >= implicitMinRow }
+
+// implicitMinRow is the shortest kernel row (KW*Cin values) that runs as
+// an implicit GEMM; a variable so that tests can compare both paths.
+var implicitMinRow = 16
+
+// implicitRun holds the arguments of a row loop of runImplicit.
+type implicitRun struct {
+	pw                *kernels.ConvWeights
+	src, y            []float32
+	h, w, cin, stride int // (padded) source geometry
+	ho, wo, cout      int
+	beta              float32
+}
+
+// runImplicit computes y (N,Ho,Wo,Cout) (= beta*y + conv) from the padded
+// source src (N,H,W,Cin) with the packed weights pw, output rows spread
+// over the workers.
+func (c *Conv2D) runImplicit(pw *kernels.ConvWeights, src []float32, h, w, cin, stride, ho, wo, cout int, y []float32, beta float32) {
+	c.ir = implicitRun{pw: pw, src: src, y: y, h: h, w: w, cin: cin, stride: stride, ho: ho, wo: wo, cout: cout, beta: beta}
+	perRow := 2 * wo * cout * c.kh * c.kw * cin
+	parallel.For(c.n*ho, grainFor(perRow, 16*minParallelWork), c.implicitFn)
+	c.ir.src, c.ir.y = nil, nil
+}
+
+// implicitRows computes output rows [lo,hi) (r = n*Ho+oy) of runImplicit.
+func (c *Conv2D) implicitRows(lo, hi int) {
+	scratch := kernels.GetConvScratch()
+	defer kernels.PutConvScratch(scratch)
+	r := &c.ir
+	for i := lo; i < hi; i++ {
+		n, oy := i/r.ho, i%r.ho
+		off := ((n*r.h + oy*r.stride) * r.w) * r.cin
+		r.pw.ConvRow(scratch, r.src, off, r.w*r.cin, r.stride*r.cin, r.wo, r.y[i*r.wo*r.cout:], r.cout, r.beta)
+	}
 }
 
 // setShape records the shapes of a Forward's input and sizes the
@@ -380,6 +443,15 @@ func (c *Conv2D) backwardPhase(dy *tensor.Tensor, a, b int) {
 				}
 			}
 		}
+	}
+	if s == 1 && ta-1-q0 >= 0 && tb-1-p0 >= 0 && c.implicit(cout) {
+		// dx is the stride-1 convolution of dy, zero-padded by
+		// (Ta-1-q0, Tb-1-p0), with wSub: an implicit GEMM.
+		pt, pl := ta-1-q0, tb-1-p0
+		src := c.dypad.fill(dy.Data, c.n, c.ho, c.wo, cout, pt, pl)
+		c.packWT.Pack(c.wSub, cin, ta, tb*cout, wq)
+		c.runImplicit(&c.packWT, src, c.ho+2*pt, c.wo+2*pl, cout, 1, hq, wq, cin, c.dx.Data, 0)
+		return
 	}
 	// im2col of dy over the phase grid (Hq,Wq): output (r,col) reads dy rows
 	// q0+r-(Ta-1)+t', i.e. stride 1 and padding Ta-1-q0 (maybe negative).

@@ -61,7 +61,22 @@ var convCases = []struct {
 	{"3x3s1p0c8", Conv2DConfig{InC: 8, OutC: 5, Kernel: 3}, 6, 5},
 }
 
-func TestConv2DMatchesDirectConvolution(t *testing.T) {
+// convPaths runs f with each way of computing a convolution (im2col +
+// GEMM, implicit GEMM) forced on every layer.
+func convPaths(t *testing.T, f func(t *testing.T)) {
+	defer func(v int) { implicitMinRow = v }(implicitMinRow)
+	for _, p := range []struct {
+		name   string
+		minRow int
+	}{{"im2col", math.MaxInt}, {"implicit", 1}} {
+		implicitMinRow = p.minRow
+		t.Run(p.name, f)
+	}
+}
+
+func TestConv2DMatchesDirectConvolution(t *testing.T) { convPaths(t, testConv2DMatchesDirect) }
+
+func testConv2DMatchesDirect(t *testing.T) {
 	for _, tc := range convCases {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, 2))
@@ -83,7 +98,9 @@ func TestConv2DMatchesDirectConvolution(t *testing.T) {
 	}
 }
 
-func TestConv2DGradients(t *testing.T) {
+func TestConv2DGradients(t *testing.T) { convPaths(t, testConv2DGradients) }
+
+func testConv2DGradients(t *testing.T) {
 	for _, tc := range convCases {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(5, 6))
@@ -96,7 +113,9 @@ func TestConv2DGradients(t *testing.T) {
 
 // TestConv2DBlocks forces one row per block, so that Forward and Backward
 // go through many blocks, accumulating dW across them.
-func TestConv2DBlocks(t *testing.T) {
+func TestConv2DBlocks(t *testing.T) { convPaths(t, testConv2DBlocks) }
+
+func testConv2DBlocks(t *testing.T) {
 	defer func(v int) { colsBlockFloats = v }(colsBlockFloats)
 	colsBlockFloats = 1
 	for _, tc := range convCases {
@@ -110,7 +129,7 @@ func TestConv2DBlocks(t *testing.T) {
 					t.Fatalf("y[%d] = %g, want %g", i, y.Data[i], v)
 				}
 			}
-			if !c.direct() && c.blkRows != 1 {
+			if !c.direct() && !c.implicit(tc.cfg.InC) && c.blkRows != 1 {
 				t.Fatalf("%d rows per block, want 1", c.blkRows)
 			}
 			gcLayer(t, c, x, 1e-2, 1e-3, nil)
@@ -305,6 +324,7 @@ func BenchmarkConv2D1x1S2C16to32Backward(b *testing.B) {
 // the direct convolution and finite differences.
 func TestConv2DRandomConfigs(t *testing.T) {
 	defer func(v int) { colsBlockFloats = v }(colsBlockFloats)
+	defer func(v int) { implicitMinRow = v }(implicitMinRow)
 	rng := rand.New(rand.NewPCG(11, 12))
 	for i := 0; i < 40; i++ {
 		cfg := Conv2DConfig{
@@ -314,6 +334,7 @@ func TestConv2DRandomConfigs(t *testing.T) {
 		}
 		h, w := cfg.KernelH+rng.IntN(5), cfg.KernelW+rng.IntN(5)
 		colsBlockFloats = []int{1, 50, 1 << 21}[rng.IntN(3)]
+		implicitMinRow = []int{1, math.MaxInt}[rng.IntN(2)]
 		c := NewConv2D("conv", cfg, rng)
 		x := gcRandn(rng, 1+rng.IntN(3), h, w, cfg.InC)
 		if _, err := c.OutShape(x.Shape); err != nil {
@@ -327,7 +348,36 @@ func TestConv2DRandomConfigs(t *testing.T) {
 		}
 		gcLayer(t, c, x, 1e-2, 1e-3, nil)
 		if t.Failed() {
-			t.Fatalf("config %+v, input %v, block %d", cfg, x.Shape, colsBlockFloats)
+			t.Fatalf("config %+v, input %v, block %d, implicit from %d", cfg, x.Shape, colsBlockFloats, implicitMinRow)
+		}
+	}
+}
+
+// BenchmarkConv2DPaths compares im2col + GEMM with the implicit GEMM on
+// the reference network's 3x3 convolutions, forward and backward.
+func BenchmarkConv2DPaths(b *testing.B) {
+	defer func(v int) { implicitMinRow = v }(implicitMinRow)
+	for _, s := range []struct {
+		name string
+		hw   int
+		cfg  Conv2DConfig
+	}{
+		{"C16", 48, Conv2DConfig{InC: 16, OutC: 16, Kernel: 3, Padding: 1}},
+		{"C32", 24, Conv2DConfig{InC: 32, OutC: 32, Kernel: 3, Padding: 1}},
+		{"C64", 12, Conv2DConfig{InC: 64, OutC: 64, Kernel: 3, Padding: 1}},
+		{"S2C16to32", 48, Conv2DConfig{InC: 16, OutC: 32, Kernel: 3, Stride: 2, Padding: 1}},
+	} {
+		for _, backward := range []bool{false, true} {
+			for _, p := range []struct {
+				name   string
+				minRow int
+			}{{"im2col", math.MaxInt}, {"implicit", 1}} {
+				name := s.name + "/" + map[bool]string{false: "fwd", true: "bwd"}[backward] + "/" + p.name
+				b.Run(name, func(b *testing.B) {
+					implicitMinRow = p.minRow
+					benchConv(b, 64, s.hw, s.hw, s.cfg, backward)
+				})
+			}
 		}
 	}
 }

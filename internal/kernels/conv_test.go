@@ -1,0 +1,66 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestConvRow checks ConvRow against the loop-by-loop definition on
+// shapes that hit full tiles, edge tiles (wo or Cout not a multiple of the
+// kernel's tile) and strides, with every variant, and beta 0 and 1.
+func TestConvRow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, v := range Variants() {
+		restore, err := Use(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer restore()
+		for _, tc := range []struct{ cout, kh, k, wo, pix, tap int }{
+			{16, 3, 48, 48, 16, 50 * 16},
+			{32, 3, 96, 24, 32, 26 * 32},
+			{64, 3, 192, 12, 64, 14 * 64},
+			{5, 2, 7, 13, 3, 40},         // edges everywhere
+			{32, 3, 48, 24, 32, 50 * 16}, // stride 2: windows 2*C apart
+			{16, 1, 16, 7, 32, 0},        // strided 1x1
+		} {
+			src := make([]float32, (tc.kh-1)*tc.tap+(tc.wo-1)*tc.pix+tc.k+5)
+			for i := range src {
+				src[i] = float32(rng.NormFloat64())
+			}
+			w := make([]float32, tc.cout*tc.kh*tc.k)
+			for i := range w {
+				w[i] = float32(rng.NormFloat64())
+			}
+			var cw ConvWeights
+			cw.Pack(w, tc.cout, tc.kh, tc.k, tc.wo)
+			ldy := tc.cout + 3
+			for _, beta := range []float32{0, 1} {
+				y := make([]float32, tc.wo*ldy)
+				for i := range y {
+					y[i] = float32(i % 7)
+				}
+				s := GetConvScratch()
+				cw.ConvRow(s, src, 5, tc.tap, tc.pix, tc.wo, y, ldy, beta)
+				PutConvScratch(s)
+				for ox := 0; ox < tc.wo; ox++ {
+					for j := 0; j < ldy; j++ {
+						want := float64((ox*ldy + j) % 7)
+						if j < tc.cout {
+							want *= float64(beta)
+							for ky := 0; ky < tc.kh; ky++ {
+								for p := 0; p < tc.k; p++ {
+									want += float64(src[5+ky*tc.tap+ox*tc.pix+p]) * float64(w[(j*tc.kh+ky)*tc.k+p])
+								}
+							}
+						}
+						if got := y[ox*ldy+j]; math.Abs(float64(got)-want) > 1e-3*(1+math.Abs(want)) {
+							t.Fatalf("%s %+v beta %g: y[%d,%d] = %g, want %g", v, tc, beta, ox, j, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
