@@ -1,0 +1,93 @@
+//go:build ort
+
+// Run with ONNX Runtime installed through npm (not needed by the default
+// `go test ./...`):
+//
+//	mkdir -p /tmp/ort && (cd /tmp/ort && npm install --no-audit --no-fund --ignore-scripts onnxruntime-node@1.30.0)
+//	ORT_DIR=/tmp/ort go test -tags ort -run ONNXRuntime ./onnx
+package onnx
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"residual/model"
+	"residual/tensor"
+	"residual/vision"
+)
+
+// runORT runs model bytes on x (logical NCHW) in ONNX Runtime through
+// scripts/ort_check.mjs and returns the first output.
+func runORT(t *testing.T, modelBytes []byte, x *tensor.Tensor) *tensor.Tensor {
+	t.Helper()
+	dir := t.TempDir()
+	mp := filepath.Join(dir, "model.onnx")
+	if err := os.WriteFile(mp, modelBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := json.Marshal(map[string]any{"name": InputName, "shape": x.Shape, "data": x.Data})
+	ip := filepath.Join(dir, "input.json")
+	if err := os.WriteFile(ip, in, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", "../scripts/ort_check.mjs", mp, ip)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ort_check.mjs: %v\n%s", err, stderr.String())
+	}
+	var res struct {
+		Outputs map[string]struct {
+			Shape []int     `json:"shape"`
+			Data  []float32 `json:"data"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("ort output: %v", err)
+	}
+	o, ok := res.Outputs[OutputName]
+	if !ok {
+		t.Fatalf("ort output has no %q: %s", OutputName, out)
+	}
+	return tensor.FromData(o.Data, o.Shape...)
+}
+
+// TestExportRunsInONNXRuntime exports every round-trip configuration and
+// checks that ONNX Runtime gives our logits within 1e-4.
+func TestExportRunsInONNXRuntime(t *testing.T) {
+	for name, cfg := range roundTripConfigs {
+		t.Run(name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(11, 12))
+			net, err := model.New(cfg, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perturbBN(net, rng)
+			var buf bytes.Buffer
+			pre := vision.Preprocess{Width: cfg.Input[1], Height: cfg.Input[0], Channels: cfg.Input[2]}
+			if err := Export(&buf, net, nil, pre); err != nil {
+				t.Fatal(err)
+			}
+			x := randomInput(rng, 2, cfg.Input[0], cfg.Input[1], cfg.Input[2])
+			want, err := net.Forward(x, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := runORT(t, buf.Bytes(), permute(nil, x, toNCHWPerm))
+			if !tensor.SameShape(got.Shape, want.Shape) {
+				t.Fatalf("ORT shape %v, ours %v", got.Shape, want.Shape)
+			}
+			if d := relDiff(got.Data, want.Data); d > 1e-4 {
+				t.Errorf("ORT logits differ from ours by %.3g (relative)", d)
+			} else {
+				t.Logf("ORT vs ours: %.2g", d)
+			}
+		})
+	}
+}
