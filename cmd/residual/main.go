@@ -26,5 +26,8 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newSummaryCmd())
 	root.AddCommand(newDataCmd())
+	root.AddCommand(newTrainCmd())
+	root.AddCommand(newEvalCmd())
+	root.AddCommand(newPredictCmd())
 	return root
 }

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"residual/model"
+	"residual/train"
+)
+
+// trainFlags maps each flag to the Config field it sets, so that a flag
+// given on the command line overrides the --config file and an absent one
+// leaves it alone.
+var trainFlags = map[string]func(dst, src *train.Config){
+	"data":            func(d, s *train.Config) { d.Data = s.Data },
+	"format":          func(d, s *train.Config) { d.Format = s.Format },
+	"val-split":       func(d, s *train.Config) { d.ValSplit = s.ValSplit },
+	"val-groups":      func(d, s *train.Config) { d.ValGroups = s.ValGroups },
+	"random-split":    func(d, s *train.Config) { d.RandomSplit = s.RandomSplit },
+	"skip-bad":        func(d, s *train.Config) { d.SkipBad = s.SkipBad },
+	"max-per-class":   func(d, s *train.Config) { d.MaxPerClass = s.MaxPerClass },
+	"image-size":      func(d, s *train.Config) { d.ImageSize = s.ImageSize },
+	"channels":        func(d, s *train.Config) { d.Channels = s.Channels },
+	"task":            func(d, s *train.Config) { d.Task = s.Task },
+	"model":           func(d, s *train.Config) { d.Model = s.Model },
+	"width-mult":      func(d, s *train.Config) { d.WidthMult = s.WidthMult },
+	"dropout":         func(d, s *train.Config) { d.Dropout = s.Dropout },
+	"epochs":          func(d, s *train.Config) { d.Epochs = s.Epochs },
+	"batch":           func(d, s *train.Config) { d.BatchSize = s.BatchSize },
+	"lr":              func(d, s *train.Config) { d.LR = s.LR },
+	"optimizer":       func(d, s *train.Config) { d.Optimizer = s.Optimizer },
+	"momentum":        func(d, s *train.Config) { d.Momentum = s.Momentum },
+	"wd":              func(d, s *train.Config) { d.WeightDecay = s.WeightDecay },
+	"schedule":        func(d, s *train.Config) { d.Schedule = s.Schedule },
+	"warmup":          func(d, s *train.Config) { d.Warmup = s.Warmup },
+	"min-lr":          func(d, s *train.Config) { d.MinLR = s.MinLR },
+	"milestones":      func(d, s *train.Config) { d.Milestones = s.Milestones },
+	"gamma":           func(d, s *train.Config) { d.Gamma = s.Gamma },
+	"label-smoothing": func(d, s *train.Config) { d.LabelSmoothing = s.LabelSmoothing },
+	"class-weights":   func(d, s *train.Config) { d.ClassWeights = s.ClassWeights },
+	"sampler":         func(d, s *train.Config) { d.Sampler = s.Sampler },
+	"augment":         func(d, s *train.Config) { d.Augment = s.Augment },
+	"tta":             func(d, s *train.Config) { d.TTA = s.TTA },
+	"metric":          func(d, s *train.Config) { d.Metric = s.Metric },
+	"patience":        func(d, s *train.Config) { d.Patience = s.Patience },
+	"seed":            func(d, s *train.Config) { d.Seed = s.Seed },
+	"out":             func(d, s *train.Config) { d.Out = s.Out },
+	"workers":         func(d, s *train.Config) { d.Workers = s.Workers },
+	"steps-per-epoch": func(d, s *train.Config) { d.StepsPerEpoch = s.StepsPerEpoch },
+	"log-every":       func(d, s *train.Config) { d.LogEvery = s.LogEvery },
+}
+
+// resumeFlags may change on --resume without changing the run's results
+// (epochs extends or shortens it).
+var resumeFlags = []string{"epochs", "patience", "workers", "log-every", "steps-per-epoch"}
+
+func newTrainCmd() *cobra.Command {
+	var (
+		fc         = train.Defaults()
+		configFile string
+		resume     string
+		progress   string
+		printCfg   bool
+	)
+	fc.Warmup = 1
+	cmd := &cobra.Command{
+		Use:   "train --data PATH [flags]",
+		Short: "Train a ResNet classifier (FER2013, gestures, any image folders)",
+		Long: `train trains a ResNet on a dataset and writes a run directory:
+
+  config.json              the resolved configuration
+  checkpoint.safetensors   the last checkpoint (every epoch; Ctrl-C saves one too)
+  best.residual            the best model so far (by --metric), for eval/predict/serve
+  metrics.csv, metrics.jsonl, training_curves.png
+  report.txt, metrics.json, confusion.png, per_class_accuracy.png
+                           the best model on the validation set, at the end
+
+The data layout is detected (--format auto): a FER2013 CSV (Training rows
+train, PublicTest rows validate), the FER2013 folders (train/, publictest/),
+LeapGestRecog, the sign-digits set or <class>/ image folders (split by
+--val-split, by subject/session when the data has groups). Input size,
+channels and classes come from the data. Settings can come from a JSON file
+(--config, field names as in config.json); flags given override it.
+--resume continues a run exactly where it stopped (only --epochs,
+--patience, --workers, --log-every and --steps-per-epoch may change).`,
+		Example: `  residual train --data ../shared/data/fer2013 --model resnet20 --epochs 30 --out runs/fer-r20
+  residual train --data fer2013.csv --optimizer adamw --lr 0.001 --class-weights auto --label-smoothing 0.1
+  residual train --resume runs/fer-r20`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := train.Options{Out: cmd.OutOrStdout(), Progress: progress}
+			if !map[string]bool{"auto": true, "bar": true, "lines": true, "none": true}[progress] {
+				return fmt.Errorf("train: --progress %q, want auto, bar, lines or none", progress)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+
+			var (
+				t   *train.Trainer
+				err error
+			)
+			if resume != "" {
+				var bad []string
+				cmd.Flags().Visit(func(f *pflag.Flag) {
+					if _, ok := trainFlags[f.Name]; ok && !contains(resumeFlags, f.Name) {
+						bad = append(bad, "--"+f.Name)
+					}
+				})
+				if len(bad) > 0 || configFile != "" {
+					return fmt.Errorf("train: --resume continues the saved configuration; %s cannot change (only --%s)", strings.Join(append(bad, nonEmpty(configFile, "--config")...), ", "), strings.Join(resumeFlags, ", --"))
+				}
+				t, err = train.Resume(resume, opts, func(c *train.Config) { applyFlags(cmd.Flags(), c, &fc) })
+			} else {
+				var cfg train.Config
+				if configFile != "" {
+					if cfg, err = train.LoadConfig(configFile); err != nil {
+						return err
+					}
+				}
+				applyFlags(cmd.Flags(), &cfg, &fc)
+				if cmd.Flags().Changed("warmup") && fc.Warmup == 0 {
+					cfg.Warmup = -1 // explicit "no warm-up" (0 means the default)
+				}
+				cfg.Resolve()
+				if err := cfg.Validate(); err != nil {
+					return err
+				}
+				if printCfg {
+					_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s", mustJSON(cfg))
+					return err
+				}
+				tv, err := train.LoadData(&cfg)
+				if err != nil {
+					return err
+				}
+				t, err = train.New(cfg, tv, opts)
+				if err != nil {
+					return err
+				}
+			}
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			res, err := t.Run(ctx)
+			if errors.Is(err, train.ErrInterrupted) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "interrupted: checkpoint saved; continue with\n  residual train --resume %s\n", t.Dir())
+				return err
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "done: %d epochs, best epoch %d, validation accuracy %.2f%%, macro-F1 %.4f\n",
+				res.Epochs, res.BestEpoch, 100*res.Val.Accuracy, res.Val.MacroF1)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "JSON configuration file (train.Config fields); flags given override it")
+	f.StringVar(&resume, "resume", "", "continue the run in this directory (or from this checkpoint file)")
+	f.StringVar(&progress, "progress", "auto", "progress output: auto (bar on a terminal, lines otherwise), bar, lines or none")
+	f.BoolVar(&printCfg, "print-config", false, "print the resolved configuration as JSON and exit")
+
+	f.StringVar(&fc.Data, "data", "", "dataset path (FER2013 CSV or folders, LeapGestRecog, sign digits, <class>/ folders)")
+	f.StringVar(&fc.Format, "format", fc.Format, "data layout: "+strings.Join(train.Formats, "|"))
+	f.Float64Var(&fc.ValSplit, "val-split", fc.ValSplit, "validation share when the layout has no validation split (not FER2013)")
+	f.StringSliceVar(&fc.ValGroups, "val-groups", nil, "hold out exactly these subjects/sessions (grouped data)")
+	f.BoolVar(&fc.RandomSplit, "random-split", false, "split grouped data at random (leaks near-duplicate frames; warns)")
+	f.BoolVar(&fc.SkipBad, "skip-bad", false, "skip unreadable images and bad CSV rows (counted) instead of failing")
+	f.IntVar(&fc.MaxPerClass, "max-per-class", 0, "load at most this many files per class folder (0: all)")
+	f.IntVar(&fc.ImageSize, "image-size", 0, "model input side in pixels; images are resized (0: the data's size)")
+	f.IntVar(&fc.Channels, "channels", 0, "model input channels, 1 or 3 (0: the data's)")
+	f.StringVar(&fc.Task, "task", "", "task name stored in the model (default: the data format)")
+
+	f.StringVar(&fc.Model, "model", fc.Model, "architecture preset: "+strings.Join(model.Presets(), ", "))
+	f.Float64Var(&fc.WidthMult, "width-mult", fc.WidthMult, "channel width multiplier")
+	f.Float64Var(&fc.Dropout, "dropout", 0, "dropout before the classifier")
+
+	f.IntVar(&fc.Epochs, "epochs", fc.Epochs, "epochs to train")
+	f.IntVar(&fc.BatchSize, "batch", fc.BatchSize, "batch size")
+	f.Float64Var(&fc.LR, "lr", 0, "peak learning rate (default 0.1 for sgd/nesterov, 0.001 for adamw)")
+	f.StringVar(&fc.Optimizer, "optimizer", fc.Optimizer, "optimizer: "+strings.Join(train.Optimizers, "|"))
+	f.Float64Var(&fc.Momentum, "momentum", fc.Momentum, "SGD momentum")
+	f.Float64Var(&fc.WeightDecay, "wd", 0, "weight decay (default 5e-4 for sgd/nesterov, 0.05 for adamw)")
+	f.StringVar(&fc.Schedule, "schedule", fc.Schedule, "learning-rate schedule: "+strings.Join(train.Schedules, "|"))
+	f.Float64Var(&fc.Warmup, "warmup", 1, "linear warm-up in epochs (0: none)")
+	f.Float64Var(&fc.MinLR, "min-lr", 0, "cosine schedule floor")
+	f.IntSliceVar(&fc.Milestones, "milestones", nil, "step schedule epochs (default 50% and 75% of --epochs)")
+	f.Float64Var(&fc.Gamma, "gamma", fc.Gamma, "step/plateau factor")
+	f.Float64Var(&fc.LabelSmoothing, "label-smoothing", 0, "label smoothing in [0,1)")
+	f.StringVar(&fc.ClassWeights, "class-weights", fc.ClassWeights, "class weights in the loss: none|auto (inverse frequency)")
+	f.StringVar(&fc.Sampler, "sampler", fc.Sampler, "training sampler: shuffle|balanced (equal samples per class)")
+	f.StringVar(&fc.Augment, "augment", fc.Augment, "augmentation: "+strings.Join(train.AugmentSets, "|"))
+	f.BoolVar(&fc.TTA, "tta", false, "validate on each image and its mirror (flip test-time augmentation)")
+	f.StringVar(&fc.Metric, "metric", fc.Metric, "best-model and early-stopping metric: "+strings.Join(train.Metrics, "|"))
+	f.IntVar(&fc.Patience, "patience", 0, "stop after this many epochs without improvement (0: never)")
+	f.Uint64Var(&fc.Seed, "seed", fc.Seed, "random seed (weights, split, shuffling, augmentation, dropout)")
+	f.StringVar(&fc.Out, "out", "", "run directory (default runs/<task>-<model>)")
+	f.IntVar(&fc.Workers, "workers", fc.Workers, "data-preparation goroutines")
+	f.IntVar(&fc.StepsPerEpoch, "steps-per-epoch", 0, "cap the steps of each epoch (quick checks; 0: all)")
+	f.IntVar(&fc.LogEvery, "log-every", fc.LogEvery, "steps between progress lines when not on a terminal")
+	return cmd
+}
+
+// applyFlags copies the flags set on the command line from src to dst.
+func applyFlags(fs *pflag.FlagSet, dst, src *train.Config) {
+	fs.Visit(func(f *pflag.Flag) {
+		if set, ok := trainFlags[f.Name]; ok {
+			set(dst, src)
+		}
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func nonEmpty(v, name string) []string {
+	if v == "" {
+		return nil
+	}
+	return []string{name}
+}
+
+// mustJSON formats v as indented JSON (v is always encodable here).
+func mustJSON(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return []byte(err.Error())
+	}
+	return append(b, '\n')
+}
