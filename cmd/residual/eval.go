@@ -1,7 +1,7 @@
 package main
 
 import (
-		"fmt"
+	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,8 +14,8 @@ import (
 
 type evalOptions struct {
 	model, data, format, split, tta, out string
-	batch, digits                         int
-	jsonOut, skipBad                      bool
+	batch, digits                        int
+	jsonOut, skipBad                     bool
 }
 
 func newEvalCmd() *cobra.Command {
