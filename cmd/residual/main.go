@@ -29,5 +29,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newTrainCmd())
 	root.AddCommand(newEvalCmd())
 	root.AddCommand(newPredictCmd())
+	root.AddCommand(newServeCmd())
+	root.AddCommand(newWebcamCmd())
 	return root
 }

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"residual/serve"
+	"residual/vision"
+)
+
+// mkShipped copies a model file to root/models/emotion-fer2013.residual.
+func mkShipped(root, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(root, "models"), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(root, "models", "emotion-fer2013.residual"), b, 0o644)
+}
+
+// TestWebcamNoDevice: there is no camera here; the command must say so.
+func TestWebcamNoDevice(t *testing.T) {
+	_, err := runCLI(t, "webcam", "--device", "/dev/video-does-not-exist")
+	if err == nil || !strings.Contains(err.Error(), "no video device at /dev/video-does-not-exist") {
+		t.Errorf("missing device: %v", err)
+	}
+	// A file that exists but is not a camera.
+	err = runWebcam(context.Background(), webcamOptions{device: "/dev/null", size: "640x480"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "/dev/null") {
+		t.Errorf("/dev/null: %v", err)
+	}
+	if err := runWebcam(context.Background(), webcamOptions{device: "/dev/null", size: "big"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--size") {
+		t.Errorf("bad size: %v", err)
+	}
+}
+
+func TestYUYVImage(t *testing.T) {
+	// 4x2 frame: Y rises along x, U=100, V=200.
+	w, h := 4, 2
+	b := make([]byte, w*h*2)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w/2; x++ {
+			o := (y*w + 2*x) * 2
+			b[o], b[o+1], b[o+2], b[o+3] = byte(10*(2*x)+y), 100, byte(10*(2*x+1)+y), 200
+		}
+	}
+	img, err := yuyvImage(b, w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			c := img.YCbCrAt(x, y)
+			if want := (color.YCbCr{Y: byte(10*x + y), Cb: 100, Cr: 200}); c != want {
+				t.Errorf("(%d,%d) = %v, want %v", x, y, c, want)
+			}
+		}
+	}
+	if _, err := yuyvImage(b[:5], w, h); err == nil {
+		t.Error("short frame accepted")
+	}
+	if _, err := yuyvImage(b, 3, 2); err == nil {
+		t.Error("odd width accepted")
+	}
+}
+
+// photoSource replays one image as camera frames.
+type photoSource struct {
+	img image.Image
+	n   int
+}
+
+func (s *photoSource) next(ctx context.Context) (image.Image, error) {
+	if s.n == 0 {
+		return nil, errors.New("camera unplugged")
+	}
+	s.n--
+	return s.img, nil
+}
+
+func (s *photoSource) Close() error { return nil }
+
+// TestRecognise runs the camera pipeline on the astronaut photo as frames,
+// with the MJPEG preview.
+func TestRecognise(t *testing.T) {
+	path := filepath.Join("..", "..", "..", "shared", "data", "faces", "astronaut.png")
+	img, err := vision.DecodeFile(path, 0)
+	if err != nil {
+		t.Skipf("shared photo %s absent (%v)", path, err)
+	}
+	model := saveTestModel(t, t.TempDir(), "emo.residual")
+	var out bytes.Buffer
+	o := webcamOptions{model: "emotion=" + model, faces: true, frames: 2}
+	if err := recognise(context.Background(), o, &photoSource{img: img, n: 5}, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], "frame 2:") || !strings.Contains(lines[0], "1 face(s)") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	// The source failing ends the command with its error.
+	o.frames = 0
+	if err := recognise(context.Background(), o, &photoSource{img: img, n: 1}, io.Discard); err == nil || !strings.Contains(err.Error(), "unplugged") {
+		t.Errorf("source error: %v", err)
+	}
+}
+
+func TestMJPEGPreview(t *testing.T) {
+	p := newMJPEGPreview()
+	ts := httptest.NewServer(p)
+	defer ts.Close()
+	frame := serve.Annotate(image.NewGray(image.Rect(0, 0, 64, 48)), &serve.Result{Faces: []serve.Prediction{{Box: serve.Box{X: 8, Y: 8, W: 30, H: 30}, Label: "happy", Confidence: 0.5}}})
+	go func() {
+		for i := 0; i < 50; i++ {
+			p.publish(frame)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	resp, err := http.Get(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/x-mixed-replace" {
+		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(bufio.NewReader(resp.Body), params["boundary"])
+	part, err := mr.NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(part)
+	img, err := vision.DecodeBytes(data, 0)
+	if err != nil || img.Bounds().Dx() != 64 {
+		t.Errorf("first preview frame: %v, %v", img, err)
+	}
+}
