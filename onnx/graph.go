@@ -53,6 +53,7 @@ type Graph struct {
 	grads    []*tensor.Tensor
 	gradSet  []bool
 	needGrad []bool
+	folded   int  // nodes evaluated at import (constant folding)
 	input    int  // slot of the data input
 	output   int  // slot of the first graph output
 	inNCHW   bool // the graph's input is logically (N,C,H,W)
@@ -163,7 +164,22 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 			continue
 		}
 		build, ok := builders[n.OpType]
-		if !ok || (n.Domain != "" && n.Domain != "ai.onnx") {
+		_, foldOnly := folders[n.OpType]
+		stdDomain := n.Domain == "" || n.Domain == "ai.onnx"
+		if gn.konst && stdDomain && (ok || foldOnly) && n.OpType != "Dropout" && !hasMissing(gn.in, n) {
+			// Constant folding: evaluate now, once.
+			t, err := c.foldNode(n)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("node %q (%s) on constants: %v", name, n.OpType, err))
+				continue
+			}
+			c.konsts[n.Outputs[0]] = t
+			g.slots[n.Outputs[0]] = len(g.vals)
+			g.vals = append(g.vals, &value{t: t, konst: true})
+			g.folded++
+			continue
+		}
+		if !ok || !stdDomain {
 			key := n.OpType
 			if n.Domain != "" && n.Domain != "ai.onnx" {
 				key = n.Domain + "." + n.OpType
@@ -179,11 +195,6 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 		gn.out = len(g.vals)
 		g.slots[n.Outputs[0]] = gn.out
 		g.vals = append(g.vals, &value{t: &tensor.Tensor{}, konst: gn.konst})
-		if n.OpType == "Constant" {
-			if t, ok := c.konsts[n.Outputs[0]]; ok {
-				g.vals[gn.out] = &value{t: t, konst: true}
-			}
-		}
 		g.nodes = append(g.nodes, gn)
 	}
 	if len(unsupported) > 0 {
@@ -212,6 +223,16 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 	g.gradSet = make([]bool, len(g.vals))
 	g.updateNeedGrad()
 	return g, nil
+}
+
+// hasMissing reports whether an input of n is undefined.
+func hasMissing(slots []int, n *NodeProto) bool {
+	for i, s := range slots {
+		if s < 0 && n.Inputs[i] != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func quoteAll(s []string) []string {
@@ -297,9 +318,6 @@ func (g *Graph) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 	}
 	g.vals[g.input] = &value{t: x, nhwc: g.inNCHW}
 	for _, n := range g.nodes {
-		if n.konst && n.proto.OpType == "Constant" {
-			continue
-		}
 		g.ins = g.ins[:0]
 		for _, s := range n.in {
 			if s < 0 {
