@@ -63,11 +63,13 @@ func newGestureModel(t testing.TB) *Model {
 	return m
 }
 
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 // newTestServer serves both test models; it quiets the request log.
 func newTestServer(t testing.TB, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = quietLogger()
 	}
 	s, err := New(cfg, newEmotionModel(t, 2), newGestureModel(t))
 	if err != nil {

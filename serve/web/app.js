@@ -22,6 +22,7 @@ const state = {
   sentAt: 0,
   paused: false,
   skipped: 0,        // ticks skipped because a frame was in flight
+  results: 0,        // results received
   resultTimes: [],   // arrival times of the last second's results
   tracks: [],        // {id, box, probs, seen}
   nextTrack: 1,
@@ -188,6 +189,7 @@ function onReply(msg) {
     return;
   }
   state.inFlight = false;
+  state.results++;
   setConnection("connected");
   state.resultTimes.push(now);
   while (state.resultTimes.length && now - state.resultTimes[0] > 1000) state.resultTimes.shift();
@@ -362,4 +364,5 @@ async function main() {
   restartTimer();
 }
 
+window.residualState = state; // for debugging and the browser test
 main();

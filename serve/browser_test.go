@@ -1,0 +1,159 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// fakeCameraVideo builds a 640x480 Y4M video (4 s at 15 fps) from the
+// shared face photos with ffmpeg, for Chromium's fake camera.
+func fakeCameraVideo(t *testing.T) string {
+	t.Helper()
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("ffmpeg not found (apt-get install -y --no-install-recommends ffmpeg): the browser test needs it to make a fake camera video")
+	}
+	var inputs []string
+	for _, name := range []string{"astronaut.png", "grace_hopper.jpg"} {
+		path := filepath.Join(facesDir, name)
+		if _, err := os.Stat(path); err != nil {
+			t.Skipf("shared photo %s absent (%v): the browser test films it", path, err)
+		}
+		inputs = append(inputs, "-loop", "1", "-t", "2", "-i", path)
+	}
+	out := filepath.Join(t.TempDir(), "faces.y4m")
+	// Each photo scaled to 480x480 and centred on gray, 2 s each.
+	each := "scale=480:480,pad=640:480:80:0:gray,setsar=1,fps=15,format=yuv420p"
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-y"}, inputs...)
+	args = append(args,
+		"-filter_complex", fmt.Sprintf("[0:v]%s[a];[1:v]%s[b];[a][b]concat=n=2:v=1[v]", each, each),
+		"-map", "[v]", "-f", "yuv4mpegpipe", out)
+	if msg, err := exec.Command(ffmpeg, args...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, msg)
+	}
+	return out
+}
+
+func findChromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("chromium not found (apt-get install -y --no-install-recommends chromium): skipping the browser test")
+	return ""
+}
+
+// TestWebcamPageInBrowser is the end-to-end test of the webcam page:
+// headless Chromium with a fake camera playing the face photos opens the
+// page served in-process; a face box with an emotion label must appear.
+// It logs the result rate reached and saves a screenshot to
+// docs/webcam.png.
+func TestWebcamPageInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium := findChromium(t)
+	video := fakeCameraVideo(t)
+
+	// The shipped emotion model when there is one, else an untrained
+	// network (its label is arbitrary, but must be shown).
+	var m *Model
+	if path, err := FindShipped(filepath.Join("..")); err == nil {
+		if m, err = LoadModel("emotion", path, 0); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		m = newEmotionModel(t, 0)
+	}
+	s, err := New(Config{Logger: quietLogger()}, m, newGestureModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCtx, stopServer := context.WithCancel(context.Background())
+	defer stopServer()
+	go s.Run(srvCtx, ln)
+	url := "http://" + ln.Addr().String() + "/"
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 820),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-video-capture", video),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("opening %s in %s: %v", url, chromium, err)
+	}
+
+	// Wait for a face box carrying a label (at most 30 s).
+	label, err := chromedp.Run(ctx, chromedp.Poll[string](
+		`(() => { const b = document.querySelector(".face-box"); const l = b && b.querySelector(".face-label"); return b && l && l.textContent ? b.dataset.label : ""; })()`,
+		chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("message").textContent + " | " + document.getElementById("connection").textContent`))
+		t.Fatalf("no labelled face box appeared: %v (page says: %q)", err, msg)
+	}
+	if !slices.Contains(m.Classes, label) {
+		t.Errorf("face label %q is not one of the model's classes %v", label, m.Classes)
+	}
+
+	// Measure the result rate over 3 s.
+	count := func() float64 {
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`window.residualState.results`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	n0, t0 := count(), time.Now()
+	time.Sleep(3 * time.Second)
+	n1, el := count(), time.Since(t0)
+	rate := (n1 - n0) / el.Seconds()
+	page, _ := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](
+		`({fps: document.getElementById("fps").textContent, latency: document.getElementById("latency").textContent, server: document.getElementById("server").textContent, skipped: document.getElementById("dropped").textContent, label: document.querySelector(".face-label") ? document.querySelector(".face-label").textContent : ""})`))
+	t.Logf("browser: face labelled %q; %.1f results/s over %.1f s (page shows %v results/s, round trip %v ms, server %v ms, %v frames skipped)",
+		label, rate, el.Seconds(), page["fps"], page["latency"], page["server"], page["skipped"])
+	if rate < 1 {
+		t.Errorf("only %.2f results/s: the page is not streaming", rate)
+	}
+
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join("..", "docs", "webcam.png")
+	if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot saved to %s", shot)
+}
