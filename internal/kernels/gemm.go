@@ -213,8 +213,10 @@ func (p *problem) run(ws *workspace) {
 				packA = grow(&ws.packA, mr*kc)
 			}
 			// While the kernels run on this block, they prefetch the
-			// input that comes next from memory (see prefetchNextB).
-			pfNext, pfEnd := p.prefetchNextB(j0, nc, p0+kc, kcb)
+			// input that the next block reads from memory.
+			var pfs prefetcher
+			pfs.add(p.nextBRange(j0, nc, p0+kc, kcb))
+			pfs.add(p.nextARange(p0+kc, kcb))
 			for i0 := 0; i0 < p.m; i0 += mr {
 				rows := min(mr, p.m-i0)
 				var aPtr *float32
@@ -224,6 +226,9 @@ func (p *problem) run(ws *workspace) {
 					// The next panel of A (its rows are contiguous when
 					// lda == kc, as in an im2col matrix).
 					pf = uintptr(unsafe.Pointer(aPtr)) + uintptr(mr)*rs
+				} else if p.transA && rows == mr {
+					// A stored k x m: a full panel is k-major in place.
+					aPtr, rs = &p.a[p0*p.lda+i0], uintptr(p.lda)*4
 				} else if p.transA {
 					p.packA(packA, i0, rows, p0, kc, mr)
 					aPtr, rs = &packA[0], uintptr(mr)*4
@@ -239,11 +244,7 @@ func (p *problem) run(ws *workspace) {
 						bPtr, bs = &p.b[p0*p.ldb+j], uintptr(p.ldb)*4
 					}
 					if !direct {
-						pf = uintptr(unsafe.Pointer(aPtr)) // in L1: a no-op
-						if pfNext < pfEnd {
-							pf = pfNext
-							pfNext += uintptr(mr * kc * 4)
-						}
+						pf = pfs.take(uintptr(mr*kc*4), uintptr(unsafe.Pointer(aPtr)))
 					}
 					if rows == mr && cols == nr {
 						cPtr := &p.c[i0*p.ldc+j]
@@ -278,18 +279,54 @@ func (p *problem) mergeTile(tile []float32, nr, i0, j, rows, cols int, beta floa
 	}
 }
 
-// prefetchNextB returns the byte range of B that the next k block
-// [p1, p1+kcb) will pack, when it is one dense stretch of memory (B stored
-// k x n with ldb close to nc, as the im2col matrix of a weight gradient),
-// so the kernels of the current block can prefetch it piece by piece.
-// Otherwise the range is empty. Prefetching never faults, so the range
-// may run past the end of B.
-func (p *problem) prefetchNextB(j0, nc, p1, kcb int) (from, to uintptr) {
+// prefetcher hands out consecutive pieces of up to two byte ranges, one
+// piece per kernel call, for the kernels to prefetch.
+type prefetcher struct {
+	from, to [2]uintptr
+	n        int
+}
+
+func (f *prefetcher) add(from, to uintptr) {
+	if from < to && f.n < len(f.from) {
+		f.from[f.n], f.to[f.n] = from, to
+		f.n++
+	}
+}
+
+// take returns the start of the next piece of size bytes, or idle (an
+// address already in cache) when everything has been handed out.
+func (f *prefetcher) take(size, idle uintptr) uintptr {
+	for i := 0; i < f.n; i++ {
+		if f.from[i] < f.to[i] {
+			at := f.from[i]
+			f.from[i] += size
+			return at
+		}
+	}
+	return idle
+}
+
+// nextBRange returns the bytes of B that the k block [p1, p1+kcb) will
+// read, when they are one dense stretch of memory (B stored k x n with ldb
+// close to nc, as the im2col matrix of a weight gradient). Otherwise the
+// range is empty. Prefetching never faults, so a range may run past the
+// end of its matrix.
+func (p *problem) nextBRange(j0, nc, p1, kcb int) (from, to uintptr) {
 	if p.transB || p1 >= p.k || p.ldb > 2*nc {
 		return 0, 0
 	}
-	from = uintptr(unsafe.Pointer(&p.b[p1*p.ldb+j0]))
+	from = uintptr(unsafe.Pointer(&p.b[p1*p.ldb]))
 	return from, from + uintptr(min(kcb, p.k-p1)*p.ldb*4)
+}
+
+// nextARange is nextBRange for a transposed A (stored k x m, as the output
+// gradient in a weight gradient).
+func (p *problem) nextARange(p1, kcb int) (from, to uintptr) {
+	if !p.transA || p1 >= p.k || p.lda > 2*p.m {
+		return 0, 0
+	}
+	from = uintptr(unsafe.Pointer(&p.a[p1*p.lda]))
+	return from, from + uintptr(min(kcb, p.k-p1)*p.lda*4)
 }
 
 // packB copies op(B)[p0:p0+kc, j0:j0+nc] into dst as panels of nr columns:
