@@ -14,8 +14,10 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"residual/optim"
@@ -48,17 +50,11 @@ func (t *Trainer) saveCheckpoint() error {
 	for _, p := range state {
 		entries = append(entries, safetensors.Float32("model/"+p.Name, p.Value))
 	}
-	for _, p := range t.Net.Params() {
-		// Buffers are keyed "<param>.<buffer>"; walk them in parameter
-		// order so the file is deterministic.
-		for key, v := range bufs {
-			if strings.HasPrefix(key, p.Name+".") && !strings.Contains(key[len(p.Name)+1:], ".") {
-				entries = append(entries, safetensors.Float32("optim/"+key, tensor.FromData(v, len(v))))
-			}
-		}
-	}
-	if len(entries) != len(state)+len(bufs) {
-		return fmt.Errorf("train: checkpoint: %d optimizer buffers do not match parameter names", len(bufs))
+	// Optimizer buffers are keyed "<param>.<buffer>"; sorted keys keep the
+	// file deterministic.
+	for _, key := range slices.Sorted(maps.Keys(bufs)) {
+		v := bufs[key]
+		entries = append(entries, safetensors.Float32("optim/"+key, tensor.FromData(v, len(v))))
 	}
 	meta := checkpointMeta{
 		Version: checkpointVersion, Config: t.Config, Preprocess: t.Preprocess, Classes: t.Classes,

@@ -35,7 +35,7 @@ func synthCSV(t testing.TB, train, val int) string {
 
 func tinyConfig(path, out string) Config {
 	return Config{
-		Data: path, Out: out, Arch: tinyArch(), Epochs: 4, BatchSize: 16, LR: 0.05,
+		Data: path, Out: out, Arch: tinyArch(), ImageSize: 24, Epochs: 4, BatchSize: 16, LR: 0.05,
 		Warmup: 1, Seed: 3, LabelSmoothing: 0.1, ClassWeights: "auto",
 	}
 }
@@ -171,7 +171,7 @@ func TestRunDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(meta.Classes, ",") != strings.Join(data.FER2013ClassNames(), ",") || meta.Preprocess.Width != 48 || len(meta.Preprocess.Mean) != 1 {
+	if strings.Join(meta.Classes, ",") != strings.Join(data.FER2013ClassNames(), ",") || meta.Preprocess.Width != 24 || len(meta.Preprocess.Mean) != 1 {
 		t.Errorf("meta %+v", meta)
 	}
 	if meta.Training == nil || meta.Training.BestEpoch != res.BestEpoch || meta.Task != data.FormatFERCSV {
@@ -275,7 +275,7 @@ func TestStepDoesNotAllocate(t *testing.T) {
 	for _, opt := range []string{"nesterov", "adamw"} {
 		cfg.Optimizer = opt
 		tr := mustTrainer(t, cfg, Options{})
-		x := tensor.New(16, 48, 48, 1)
+		x := tensor.New(16, 24, 24, 1)
 		for i := range x.Data {
 			x.Data[i] = float32(i%97) / 97
 		}
