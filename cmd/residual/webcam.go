@@ -180,8 +180,57 @@ func (s *v4l2Source) next(ctx context.Context) (image.Image, error) {
 		if s.format == fourccYUYV {
 			return yuyvImage(s.buf, s.w, s.h)
 		}
-		return vision.DecodeBytes(s.buf, 0)
+		return vision.DecodeBytes(withHuffmanTables(s.buf), 0)
 	}
+}
+
+// standardDHT is a JPEG DHT segment with the four "typical" Huffman tables
+// of the JPEG standard (Annex K.3), taken once from image/jpeg's encoder,
+// which writes exactly those.
+var standardDHT = func() []byte {
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, image.NewRGBA(image.Rect(0, 0, 8, 8)), nil); err != nil {
+		panic(err) // encoding an 8x8 image in memory cannot fail
+	}
+	data := b.Bytes()
+	i := bytes.Index(data, []byte{0xFF, 0xC4})
+	if i < 0 {
+		panic("image/jpeg wrote no DHT segment")
+	}
+	n := int(data[i+2])<<8 | int(data[i+3])
+	return append([]byte(nil), data[i:i+2+n]...)
+}()
+
+// withHuffmanTables returns an MJPEG frame decodable by image/jpeg. Many
+// USB cameras leave out the Huffman tables and rely on the standard ones
+// (as Motion-JPEG allows); image/jpeg does not, so a frame without a DHT
+// segment before its scan gets standardDHT inserted before the SOS marker.
+func withHuffmanTables(frame []byte) []byte {
+	// Walk the marker segments from SOI up to SOS.
+	if len(frame) < 4 || frame[0] != 0xFF || frame[1] != 0xD8 {
+		return frame // not a JPEG: let the decoder say so
+	}
+	for i := 2; i+4 <= len(frame); {
+		if frame[i] != 0xFF {
+			return frame
+		}
+		marker := frame[i+1]
+		switch {
+		case marker == 0xC4: // DHT present
+			return frame
+		case marker == 0xDA: // SOS without any DHT before it
+			out := make([]byte, 0, len(frame)+len(standardDHT))
+			out = append(out, frame[:i]...)
+			out = append(out, standardDHT...)
+			return append(out, frame[i:]...)
+		case marker == 0xFF: // fill byte
+			i++
+			continue
+		}
+		n := int(frame[i+2])<<8 | int(frame[i+3])
+		i += 2 + n
+	}
+	return frame
 }
 
 func (s *v4l2Source) Close() error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -150,5 +151,54 @@ func TestMJPEGPreview(t *testing.T) {
 	img, err := vision.DecodeBytes(data, 0)
 	if err != nil || img.Bounds().Dx() != 64 {
 		t.Errorf("first preview frame: %v, %v", img, err)
+	}
+}
+
+// TestWithHuffmanTables strips the Huffman tables from a JPEG, as many
+// MJPEG cameras send it, and checks that the standard ones put back make
+// it decode to the same pixels.
+func TestWithHuffmanTables(t *testing.T) {
+	src := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i * 7 % 256)
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, src, &jpeg.Options{Quality: 80}); err != nil {
+		t.Fatal(err)
+	}
+	full := b.Bytes()
+	// Remove every DHT segment.
+	var stripped []byte
+	for i := 0; ; {
+		j := bytes.Index(full[i:], []byte{0xFF, 0xC4})
+		if j < 0 || bytes.Index(full[i:], []byte{0xFF, 0xDA}) < j {
+			stripped = append(stripped, full[i:]...)
+			break
+		}
+		stripped = append(stripped, full[i:i+j]...)
+		n := int(full[i+j+2])<<8 | int(full[i+j+3])
+		i += j + 2 + n
+	}
+	if _, err := vision.DecodeBytes(stripped, 0); err == nil {
+		t.Fatal("a JPEG without Huffman tables decoded: the test is not testing anything")
+	}
+	want, err := vision.DecodeBytes(full, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := vision.DecodeBytes(withHuffmanTables(stripped), 0)
+	if err != nil {
+		t.Fatalf("with the standard tables: %v", err)
+	}
+	wy, gy := want.(*image.YCbCr), got.(*image.YCbCr)
+	if !bytes.Equal(wy.Y, gy.Y) || !bytes.Equal(wy.Cb, gy.Cb) || !bytes.Equal(wy.Cr, gy.Cr) {
+		t.Error("pixels differ after restoring the standard tables")
+	}
+	// A frame with tables, and non-JPEG data, are left alone.
+	if out := withHuffmanTables(full); !bytes.Equal(out, full) {
+		t.Error("a complete JPEG was changed")
+	}
+	if out := withHuffmanTables([]byte("junk")); string(out) != "junk" {
+		t.Error("non-JPEG data was changed")
 	}
 }
