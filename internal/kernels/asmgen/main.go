@@ -167,13 +167,25 @@ func gen(w *writer, s kernelSpec) {
 		w.op("CMPQ CX, $4")
 		w.op("JLT tail")
 		w.label("loop")
+		idx := []string{"", "(SI*1)", "(SI*2)", "(DI*1)"}
+		aidx := []string{"", "(BX*1)", "(BX*2)", "(DX*1)"}
 		for u := 0; u < 4; u++ {
 			step(u)
 			genPrefetch(w, s, u)
+			// A and B rows kmajorAhead steps ahead: they are strided, so
+			// the hardware prefetchers may not see them coming.
+			for off := 0; off < s.nv*vbytes; off += 64 {
+				w.op("PREFETCHT0 %d(R8)%s", off, idx[u])
+			}
+			for off := 0; off < s.mr*4; off += 64 {
+				w.op("PREFETCHT0 %d(R9)%s", off, aidx[u])
+			}
 		}
 		w.op("ADDQ $%d, BP", s.mr*4*4)
 		w.op("LEAQ (AX)(BX*4), AX")
 		w.op("LEAQ (R15)(SI*4), R15")
+		w.op("LEAQ (R8)(SI*4), R8")
+		w.op("LEAQ (R9)(BX*4), R9")
 		w.op("SUBQ $4, CX")
 		w.op("CMPQ CX, $4")
 		w.op("JGE loop")
@@ -395,8 +407,13 @@ func genSetupRows(w *writer, s kernelSpec, nacc int) {
 	genZero(w, s, nacc)
 }
 
+// kmajorAhead (a power of two) is how many k steps ahead the k-major
+// kernels prefetch their A and B rows.
+const kmajorAheadLog2 = 4
+
 // genSetupKMajor loads the arguments of a k-major kernel: AX = a, BX = rs,
-// DX = 3*rs, CX = k, R15 = b, SI = bs, DI = 3*bs, BP = pf.
+// DX = 3*rs, CX = k, R15 = b, SI = bs, DI = 3*bs, BP = pf, and R8, R9 the
+// A and B prefetch pointers.
 func genSetupKMajor(w *writer, s kernelSpec, nacc int) {
 	w.op("MOVQ k+0(FP), CX")
 	w.op("MOVQ a+8(FP), AX")
@@ -405,6 +422,12 @@ func genSetupKMajor(w *writer, s kernelSpec, nacc int) {
 	w.op("MOVQ b+32(FP), R15")
 	w.op("MOVQ bs+40(FP), SI")
 	w.op("LEAQ (SI)(SI*2), DI")
+	w.op("MOVQ SI, R8")
+	w.op("SHLQ $%d, R8", kmajorAheadLog2)
+	w.op("ADDQ R15, R8 // R8 = b, kmajorAhead rows on")
+	w.op("MOVQ BX, R9")
+	w.op("SHLQ $%d, R9", kmajorAheadLog2)
+	w.op("ADDQ AX, R9 // R9 = a, kmajorAhead rows on")
 	w.op("MOVQ pf+48(FP), BP")
 	genZero(w, s, nacc)
 }
