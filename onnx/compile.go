@@ -48,6 +48,36 @@ func init() {
 	}
 }
 
+// minInputs is the number of leading inputs each operator requires.
+var minInputs = map[string]int{
+	"Conv": 2, "BatchNormalization": 5, "MaxPool": 1, "AveragePool": 1, "GlobalAveragePool": 1,
+	"Gemm": 2, "MatMul": 2, "Relu": 1, "LeakyRelu": 1, "Sigmoid": 1, "Clip": 1,
+	"Add": 2, "Sub": 2, "Mul": 2, "Div": 2, "Concat": 1, "Flatten": 1, "Reshape": 2,
+	"Transpose": 1, "Softmax": 1, "Dropout": 1, "Identity": 1, "Constant": 0, "Pad": 1,
+	"Cast": 1, "ConstantOfShape": 1, "Slice": 3, "Unsqueeze": 1, "Squeeze": 1, "Gather": 2,
+}
+
+// checkArity reports a missing required input of n.
+func checkArity(n *NodeProto) error {
+	want := minInputs[n.OpType]
+	if len(n.Inputs) < want {
+		return fmt.Errorf("%d inputs, want at least %d", len(n.Inputs), want)
+	}
+	for i := 0; i < want; i++ {
+		if n.Inputs[i] == "" {
+			return fmt.Errorf("required input %d is empty", i)
+		}
+	}
+	if n.OpType == "Concat" {
+		for i, in := range n.Inputs {
+			if in == "" {
+				return fmt.Errorf("input %d is empty", i)
+			}
+		}
+	}
+	return nil
+}
+
 // konst returns input i of n, which must be a constant known at import.
 func (c *compiler) konst(n *NodeProto, i int, what string) (*tensor.Tensor, error) {
 	if i >= len(n.Inputs) || n.Inputs[i] == "" {

@@ -14,6 +14,10 @@ import (
 // supported only that way; every other supported operator can be folded
 // too, by running it.
 
+// maxFoldElems bounds the size of a tensor made by constant folding
+// (64 MiB of float32), so a tiny file cannot ask for a huge allocation.
+const maxFoldElems = 1 << 24
+
 // folders evaluate constant-only operators. Integer tensors are held as
 // float32, exact up to 2^24, which is plenty for shapes and pads.
 var folders = map[string]func(n *NodeProto, in []*tensor.Tensor) (*tensor.Tensor, error){
@@ -30,7 +34,11 @@ func (c *compiler) foldNode(n *NodeProto) (*tensor.Tensor, error) {
 	in := make([]*tensor.Tensor, len(n.Inputs))
 	for i, name := range n.Inputs {
 		if name != "" {
-			in[i] = c.konsts[name]
+			t, ok := c.konsts[name]
+			if !ok {
+				return nil, fmt.Errorf("input %q is not a known constant", name)
+			}
+			in[i] = t
 		}
 	}
 	if f, ok := folders[n.OpType]; ok {
@@ -88,7 +96,7 @@ func foldConstantOfShape(n *NodeProto, in []*tensor.Tensor) (*tensor.Tensor, err
 	}
 	total := 1
 	for _, d := range shape {
-		if d < 0 || (d > 0 && total > maxTensorElems/d) {
+		if d < 0 || (d > 0 && total > maxFoldElems/d) {
 			return nil, fmt.Errorf("shape %v is negative or too large", shape)
 		}
 		total *= d

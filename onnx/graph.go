@@ -154,6 +154,7 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 			if !ok {
 				problems = append(problems, fmt.Sprintf("node %q (%s) uses %q before it is defined", name, n.OpType, in))
 				s = -1
+				gn.konst = false
 			} else if !g.vals[s].konst {
 				gn.konst = false
 			}
@@ -166,6 +167,10 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 		build, ok := builders[n.OpType]
 		_, foldOnly := folders[n.OpType]
 		stdDomain := n.Domain == "" || n.Domain == "ai.onnx"
+		if err := checkArity(n); stdDomain && (ok || foldOnly) && err != nil {
+			problems = append(problems, fmt.Sprintf("node %q (%s): %v", name, n.OpType, err))
+			continue
+		}
 		if gn.konst && stdDomain && (ok || foldOnly) && n.OpType != "Dropout" && !hasMissing(gn.in, n) {
 			// Constant folding: evaluate now, once.
 			t, err := c.foldNode(n)

@@ -1,0 +1,33 @@
+package onnx
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzRead feeds arbitrary bytes to the reader and the compiler: they
+// must return a model or an error, never panic. The seed corpus is in
+// testdata/fuzz/FuzzRead (tiny exported models, whole and truncated).
+func FuzzRead(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("testdata", "keras_style.onnx")); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeModel(b)
+		if err != nil {
+			return
+		}
+		// Re-encoding and decoding again must give the same bytes.
+		enc := EncodeModel(m)
+		m2, err := DecodeModel(enc)
+		if err != nil {
+			t.Fatalf("re-encoded model does not decode: %v", err)
+		}
+		if !bytes.Equal(EncodeModel(m2), enc) {
+			t.Fatalf("encoding is not stable")
+		}
+		Compile(m, Options{})
+	})
+}
