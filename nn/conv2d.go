@@ -85,6 +85,10 @@ type Conv2D struct {
 	packWT     kernels.ConvWeights // flipped weights for the stride-1 dx
 	ir         implicitRun
 	implicitFn func(lo, hi int)
+	wgrad      kernels.ConvWeightGrad
+	dwPart     []float32 // (chunks, Cout*KH*KW*Cin) partial weight gradients
+	wg         wgRun
+	wgFn       func(lo, hi int)
 
 	// Parallel loop bodies, created once so that calls do not allocate.
 	biasFillFn, placeFn func(lo, hi int)
@@ -146,6 +150,7 @@ func NewConv2D(name string, cfg Conv2DConfig, rng *rand.Rand) *Conv2D {
 	c.tr = newIm2col()
 	c.biasFillFn = c.biasFillRows
 	c.implicitFn = c.implicitRows
+	c.wgFn = c.wgChunksRange
 	c.placeFn = c.placeRows
 	return c
 }
@@ -351,6 +356,76 @@ func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		kernels.Sgemm(false, false, m, k, cout, 1, dy.Data, cout, W, k, 0, c.dx.Data, k)
 		return c.dx
 	}
+	if !c.Weight.Frozen && c.implicit(c.cfg.InC) && c.wgrad.Plan(cout, c.kh, c.kw*c.cfg.InC) {
+		c.implicitWeightGrad(dy, dW)
+	} else if !c.Weight.Frozen {
+		c.im2colWeightGrad(dy, dW)
+	}
+	if c.cfg.NoInputGrad {
+		return nil
+	}
+	c.dx = tensor.Ensure(c.dx, c.n, c.h, c.w, c.cfg.InC)
+	c.backwardData(dy)
+	return c.dx
+}
+
+// wgChunks is the number of blocks of output rows whose weight gradients
+// implicitWeightGrad sums separately (in parallel) and then adds up in
+// order: fixed, so that results do not depend on the core count.
+const wgChunks = 8
+
+// implicitWeightGrad computes dW from dy and the padded input that
+// Forward left in xpad (or x itself without padding), row by row with
+// kernels.ConvWeightGrad: each of wgChunks blocks of rows into its own
+// partial sum, then the partial sums in order.
+func (c *Conv2D) implicitWeightGrad(dy *tensor.Tensor, dW []float32) {
+	size := len(dW)
+	chunks := min(wgChunks, c.n*c.ho)
+	c.dwPart = growFloats(c.dwPart, chunks*size)
+	c.wg = wgRun{dy: dy.Data, chunks: chunks, src: c.x.Data, h: c.h, w: c.w}
+	if p := c.cfg.Padding; p > 0 {
+		c.wg.src, c.wg.h, c.wg.w = c.xpad.buf, c.h+2*p, c.w+2*p
+	}
+	parallel.For(chunks, 1, c.wgFn)
+	copy(dW, c.dwPart[:size])
+	for ch := 1; ch < chunks; ch++ {
+		part := c.dwPart[ch*size : (ch+1)*size]
+		for i, v := range part {
+			dW[i] += v
+		}
+	}
+	c.wg.dy, c.wg.src = nil, nil
+}
+
+// wgRun holds the arguments of implicitWeightGrad's parallel loop.
+type wgRun struct {
+	dy, src []float32
+	chunks  int
+	h, w    int // (padded) source size
+}
+
+// wgChunksRange sums the weight gradients of row blocks [lo,hi).
+func (c *Conv2D) wgChunksRange(lo, hi int) {
+	cin, cout, s := c.cfg.InC, c.cfg.OutC, c.cfg.Stride
+	size := cout * c.kh * c.kw * cin
+	g := &c.wg
+	for ch := lo; ch < hi; ch++ {
+		part := c.dwPart[ch*size : (ch+1)*size]
+		clear(part)
+		r0, r1 := chunkBounds(c.n*c.ho, g.chunks, ch)
+		for r := r0; r < r1; r++ {
+			n, oy := r/c.ho, r%c.ho
+			off := (n*g.h + oy*s) * g.w * cin
+			c.wgrad.Row(g.dy[r*c.wo*cout:], cout, g.src, off, g.w*cin, s*cin, c.wo, part)
+		}
+	}
+}
+
+// im2colWeightGrad computes dW block by block from recomputed im2col
+// matrices.
+func (c *Conv2D) im2colWeightGrad(dy *tensor.Tensor, dW []float32) {
+	cout := c.cfg.OutC
+	k := c.kh * c.kw * c.cfg.InC
 	total := c.n * c.ho
 	last := (total - 1) / c.blkRows * c.blkRows
 	if c.Weight.Frozen {
@@ -366,12 +441,6 @@ func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		// dW (Cout,K) += dy[rows]ᵀ (Cout,rows) · cols (rows,K)
 		kernels.Sgemm(true, false, cout, k, (r1-r0)*c.wo, 1, dy.Data[r0*c.wo*cout:], cout, c.cols, k, beta, dW, k)
 	}
-	if c.cfg.NoInputGrad {
-		return nil
-	}
-	c.dx = tensor.Ensure(c.dx, c.n, c.h, c.w, c.cfg.InC)
-	c.backwardData(dy)
-	return c.dx
 }
 
 // backwardData computes dx (N,H,W,Cin) as a transposed convolution of

@@ -59,6 +59,10 @@ var convCases = []struct {
 	{"rect3x1s1p1", Conv2DConfig{InC: 2, OutC: 3, KernelH: 3, KernelW: 1, Padding: 1}, 4, 3}, // padding > KW-1
 	{"1x1s1p1", Conv2DConfig{InC: 2, OutC: 3, Kernel: 1, Padding: 1}, 3, 3},                  // padding > K-1
 	{"3x3s1p0c8", Conv2DConfig{InC: 8, OutC: 5, Kernel: 3}, 6, 5},
+	// Channel counts that suit the implicit weight gradient's kernels.
+	{"3x3s1p1c16", Conv2DConfig{InC: 16, OutC: 16, Kernel: 3, Padding: 1}, 5, 6},
+	{"3x3s2p1c16to32", Conv2DConfig{InC: 16, OutC: 32, Kernel: 3, Stride: 2, Padding: 1}, 6, 5},
+	{"1x1s2c16to32", Conv2DConfig{InC: 16, OutC: 32, Kernel: 1, Stride: 2}, 5, 6},
 }
 
 // convPaths runs f with each way of computing a convolution (im2col +

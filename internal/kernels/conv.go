@@ -165,3 +165,59 @@ func (cw *ConvWeights) ConvRow(scratch *ConvScratch, src []float32, off, tapStri
 		}
 	}
 }
+
+// ConvWeightGrad computes the weight gradient of an implicit-GEMM
+// convolution row by row, reading dy and the padded input in place:
+//
+//	dW[co, ky, p] += sum over ox < Wo of dy[ox, co] * src[off + ky*tapStride + ox*pixStride + p]
+//
+// which is dW = dyᵀ · cols for one output row without the cols matrix. It
+// runs the k-major micro-kernels (A = dy read MR channels at a time, B =
+// the windows read in place, one window per pixel), so it needs Cout to be
+// a multiple of their MR and K of their NR; Plan tells.
+type ConvWeightGrad struct {
+	kern        *kernelInfo
+	cout, kh, k int
+}
+
+// Plan prepares g for a weight (Cout, KH, K) and reports whether the
+// shapes suit it (else use an explicit im2col and Sgemm).
+func (g *ConvWeightGrad) Plan(cout, kh, k int) bool {
+	kern := active.Load().pick(cout, k, true)
+	if kern.fnK == nil || cout%kern.mr != 0 || k%kern.nr != 0 {
+		g.kern = nil
+		return false
+	}
+	g.kern, g.cout, g.kh, g.k = kern, cout, kh, k
+	return true
+}
+
+// Row adds one output row's contribution to dw (Cout, KH, K): dy holds the
+// row's wo pixels, ldy floats apart (ldy >= Cout); src, off, tapStride
+// and pixStride locate the windows as for ConvWeights.ConvRow.
+func (g *ConvWeightGrad) Row(dy []float32, ldy int, src []float32, off, tapStride, pixStride, wo int, dw []float32) {
+	if g.kern == nil {
+		panic("kernels.ConvWeightGrad.Row: not planned")
+	}
+	cout, kh, k := g.cout, g.kh, g.k
+	if wo <= 0 {
+		return
+	}
+	last := off + (kh-1)*tapStride + (wo-1)*pixStride + k
+	if off < 0 || pixStride <= 0 || tapStride < 0 || last > len(src) || ldy < cout || len(dy) < (wo-1)*ldy+cout || len(dw) < cout*kh*k {
+		panic(fmt.Sprintf("kernels.ConvWeightGrad.Row: src of %d values (need %d from offset %d), dy of %d values for %d pixels of stride %d (cout %d), dw of %d values (need %d)",
+			len(src), last, off, len(dy), wo, ldy, cout, len(dw), cout*kh*k))
+	}
+	mr, nr := g.kern.mr, g.kern.nr
+	fn := g.kern.fnK
+	ldw := kh * k
+	for ky := 0; ky < kh; ky++ {
+		for j := 0; j < k; j += nr {
+			b := &src[off+ky*tapStride+j]
+			for co := 0; co < cout; co += mr {
+				fn(wo, &dy[co], uintptr(ldy)*4, mr, b, uintptr(pixStride)*4, uintptr(unsafe.Pointer(b)),
+					&dw[co*ldw+ky*k+j], uintptr(ldw)*4, 1, 1)
+			}
+		}
+	}
+}
