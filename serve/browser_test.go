@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +54,82 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
+// launchBrowser starts headless Chromium with a fresh profile and the
+// given extra flags; it is closed when the test ends.
+func launchBrowser(t *testing.T, chromium string, extra ...chromedp.ExecAllocatorOption) context.Context {
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 820),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	return ctx
+}
+
+// startServer runs s on a free local port until the test ends and
+// returns the page's URL.
+func startServer(t *testing.T, s *Server) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx, ln); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// TestWebcamPageCameraErrors opens the page in a browser that refuses the
+// camera, then in one that has none: each must say so on the page.
+func TestWebcamPageCameraErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium := findChromium(t)
+	s, err := New(Config{Logger: quietLogger()}, newEmotionModel(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startServer(t, s)
+	for _, tc := range []struct {
+		name  string
+		flags []chromedp.ExecAllocatorOption
+		want  string
+	}{
+		// A camera is there but the (fake) permission prompt says no.
+		{"refused", []chromedp.ExecAllocatorOption{chromedp.Flag("use-fake-device-for-media-stream", true), chromedp.Flag("use-fake-ui-for-media-stream", "deny")}, "Camera access was refused"},
+		// The prompt says yes but there is no camera.
+		{"missing", []chromedp.ExecAllocatorOption{chromedp.Flag("use-fake-ui-for-media-stream", true)}, "No camera was found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := launchBrowser(t, chromium, tc.flags...)
+			if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+				t.Fatal(err)
+			}
+			msg, err := chromedp.Run(ctx, chromedp.Poll[string](
+				`(() => { const m = document.getElementById("message"); return m.hidden ? "" : m.textContent; })()`,
+				chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+			if err != nil {
+				t.Fatalf("no message shown: %v", err)
+			}
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("message %q, want %q", msg, tc.want)
+			}
+		})
+	}
+}
+
 // TestWebcamPageInBrowser is the end-to-end test of the webcam page:
 // headless Chromium with a fake camera playing the face photos opens the
 // page served in-process; a face box with an emotion label must appear.
@@ -79,35 +156,12 @@ func TestWebcamPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCtx, stopServer := context.WithCancel(context.Background())
-	defer stopServer()
-	go s.Run(srvCtx, ln)
-	url := "http://" + ln.Addr().String() + "/"
+	url := startServer(t, s)
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 820),
+	ctx := launchBrowser(t, chromium,
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-file-for-fake-video-capture", video),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
+		chromedp.Flag("use-file-for-fake-video-capture", video))
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("opening %s in %s: %v", url, chromium, err)
 	}
