@@ -309,6 +309,14 @@ func TestConfig(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Error(err)
 	}
+	example, err := LoadConfig("testdata/fer_resnet20.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example.Resolve()
+	if err := example.Validate(); err != nil || example.Model != "resnet20" || example.Warmup != 2 || !example.TTA {
+		t.Errorf("example config %+v: %v", example, err)
+	}
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"data":"x.csv","epoch":5}`), 0o644)
 	if _, err := LoadConfig(bad); err == nil || !strings.Contains(err.Error(), `"epoch"`) {

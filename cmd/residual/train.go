@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -127,6 +128,13 @@ channels and classes come from the data. Settings can come from a JSON file
 					}
 				}
 				applyFlags(cmd.Flags(), &cfg, &fc)
+				if cfg.Data != "" {
+					// Record an absolute path, so that --resume and the model
+					// file's training info work from any directory.
+					if abs, err := filepath.Abs(cfg.Data); err == nil {
+						cfg.Data = abs
+					}
+				}
 				if cmd.Flags().Changed("warmup") && fc.Warmup == 0 {
 					cfg.Warmup = -1 // explicit "no warm-up" (0 means the default)
 				}

@@ -157,3 +157,31 @@ func TestTrainPrintConfig(t *testing.T) {
 		t.Errorf("resolved config %v", c)
 	}
 }
+
+// TestTrainRealFER trains one short epoch on a few real FER2013 images per
+// class (the JPEG folder layout), then evaluates the model on them.
+func TestTrainRealFER(t *testing.T) {
+	root := filepath.Join("..", "..", "..", "shared", "data", "fer2013")
+	if _, err := os.Stat(filepath.Join(root, "train")); err != nil {
+		t.Skipf("real FER2013 not found at %s (see /work/shared/data/README.md): %v", root, err)
+	}
+	run := filepath.Join(t.TempDir(), "run")
+	out, err := runCLI(t, "train", "--data", root, "--max-per-class", "12", "--image-size", "24", "--epochs", "1",
+		"--batch", "16", "--out", run, "--progress", "lines")
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "on 84 images, validating on 84; 7 classes") {
+		t.Errorf("train output:\n%s", out)
+	}
+	out, err = runCLI(t, "eval", "--model", filepath.Join(run, "best"+model.FileExt), "--data", root, "--json")
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, out)
+	}
+	var m struct {
+		NumSamples int `json:"num_samples"`
+	}
+	if err := json.Unmarshal([]byte(out), &m); err != nil || m.NumSamples != 3589 {
+		t.Errorf("eval on the real PublicTest split: %v, %d samples", err, m.NumSamples)
+	}
+}
