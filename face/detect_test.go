@@ -293,3 +293,33 @@ func BenchmarkDetectWorkers1(b *testing.B) {
 		}
 	}
 }
+
+// TestDetectConcurrent shares one detector between goroutines (run with
+// -race): every call must find the same faces.
+func TestDetectConcurrent(t *testing.T) {
+	frame := twoFaceFrame(t)
+	d := newDetector(t, Options{})
+	want, err := d.Detect(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			got, err := d.Detect(frame)
+			switch {
+			case err != nil:
+				errs <- err.Error()
+			case len(got) != len(want) || got[0].Box != want[0].Box:
+				errs <- "different faces from concurrent calls"
+			default:
+				errs <- ""
+			}
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+}
