@@ -124,6 +124,9 @@ func Save(path string, net *Net, meta Meta) (err error) {
 	if err = bw.Flush(); err != nil {
 		return err
 	}
+	if err = tmp.Chmod(0o644); err != nil { // CreateTemp makes 0600; a model is not secret
+		return err
+	}
 	if err = tmp.Sync(); err != nil {
 		return err
 	}

@@ -91,6 +91,9 @@ func TestFileRoundTrip(t *testing.T) {
 	if relDiff(a.Data, b.Data) != 0 {
 		t.Error("loaded network computes different logits")
 	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("saved file mode %v (%v), want 0644", fi.Mode(), err)
+	}
 	// No temporary file is left next to it.
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	if len(entries) != 1 {
