@@ -253,4 +253,3 @@ func crossEntropy(y *tensor.Tensor, labels []int) (float64, *tensor.Tensor) {
 	}
 	return loss / float64(n), dy
 }
-
