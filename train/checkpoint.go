@@ -162,5 +162,6 @@ func (t *Trainer) restore(f *safetensors.File, meta *checkpointMeta) error {
 		}
 	}
 	t.st = meta.Progress
+	t.resumed = true
 	return nil
 }

@@ -61,6 +61,9 @@ type Options struct {
 	// StopAfter ends Run after this many epochs of this call, with a
 	// checkpoint, as if interrupted (0: train to the end).
 	StopAfter int
+	// Overwrite lets a new run start in a directory that already holds a
+	// checkpoint (default false: Run refuses, to protect earlier runs).
+	Overwrite bool
 
 	// afterStep, when set, is called after every step (tests).
 	afterStep func(epoch, batch int)
@@ -114,6 +117,7 @@ type Trainer struct {
 	dropouts  []*nn.Dropout
 	pred      *Predictor
 	st        progress
+	resumed   bool // built by Resume: Run continues the run in Out
 }
 
 // New prepares a run of cfg on the loaded data (see LoadData). Input size,
@@ -258,6 +262,9 @@ type Result struct {
 // and returns ErrInterrupted.
 func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	cfg := &t.Config
+	if _, err := os.Stat(filepath.Join(cfg.Out, CheckpointFile)); err == nil && !t.resumed && !t.opts.Overwrite {
+		return nil, fmt.Errorf("train: %s already holds a training run; resume it, choose another output directory, or overwrite it", cfg.Out)
+	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

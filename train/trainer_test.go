@@ -159,6 +159,10 @@ func TestRunDirectory(t *testing.T) {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}
 	}
+	again := mustTrainer(t, cfg, Options{})
+	if _, err := again.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "already holds a training run") {
+		t.Errorf("a new run over an old one: %v", err)
+	}
 	csv, _ := os.ReadFile(filepath.Join(out, MetricsCSVFile))
 	if lines := strings.Split(strings.TrimSpace(string(csv)), "\n"); len(lines) != 3 || lines[0] != MetricsCSVHeader {
 		t.Errorf("metrics.csv:\n%s", csv)

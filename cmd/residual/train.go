@@ -71,6 +71,7 @@ func newTrainCmd() *cobra.Command {
 		resume     string
 		progress   string
 		printCfg   bool
+		overwrite  bool
 	)
 	fc.Warmup = 1
 	cmd := &cobra.Command{
@@ -98,7 +99,7 @@ channels and classes come from the data. Settings can come from a JSON file
   residual train --resume runs/fer-r20`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := train.Options{Out: cmd.OutOrStdout(), Progress: progress}
+			opts := train.Options{Out: cmd.OutOrStdout(), Progress: progress, Overwrite: overwrite}
 			if !map[string]bool{"auto": true, "bar": true, "lines": true, "none": true}[progress] {
 				return fmt.Errorf("train: --progress %q, want auto, bar, lines or none", progress)
 			}
@@ -177,6 +178,7 @@ channels and classes come from the data. Settings can come from a JSON file
 	f.StringVar(&resume, "resume", "", "continue the run in this directory (or from this checkpoint file)")
 	f.StringVar(&progress, "progress", "auto", "progress output: auto (bar on a terminal, lines otherwise), bar, lines or none")
 	f.BoolVar(&printCfg, "print-config", false, "print the resolved configuration as JSON and exit")
+	f.BoolVar(&overwrite, "overwrite", false, "start a new run even if --out already holds one (its files are replaced)")
 
 	f.StringVar(&fc.Data, "data", "", "dataset path (FER2013 CSV or folders, LeapGestRecog, sign digits, <class>/ folders)")
 	f.StringVar(&fc.Format, "format", fc.Format, "data layout: "+strings.Join(train.Formats, "|"))

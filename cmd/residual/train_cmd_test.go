@@ -36,6 +36,10 @@ func TestTrainEvalPredict(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resume: %v\n%s", err, out)
 	}
+	// A new run does not silently replace it.
+	if _, err := runCLI(t, "train", "--data", csv, "--out", run, "--epochs", "1"); err == nil || !strings.Contains(err.Error(), "already holds a training run") {
+		t.Errorf("new run over an old one: %v", err)
+	}
 	csvRows, _ := os.ReadFile(filepath.Join(run, "metrics.csv"))
 	if n := strings.Count(string(csvRows), "\n"); n != 3 {
 		t.Errorf("metrics.csv after resuming has %d lines, want header + 2:\n%s", n, csvRows)
