@@ -39,7 +39,7 @@ func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		return
 	}
 	call := getCall()
-	*call.p = problem{kern: bf16Variant.pick(m, n, false), transA: transA, transB: transB, m: m, n: n, k: k,
+	*call.p = problem{kern: bf16Variant.pickK(m, n, k, false), transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, bf16: true}
 	call.execute()
 }

@@ -59,7 +59,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 	v := active.Load()
-	kern := v.pick(m, n, transA)
+	kern := v.pickK(m, n, k, transA)
 	call := getCall()
 	*call.p = problem{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}

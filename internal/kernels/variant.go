@@ -42,10 +42,12 @@ type variant struct {
 	kernels []kernelInfo // widest first
 }
 
-// pick returns the kernel of v that computes the fewest padded elements
+// pickK returns the kernel of v that computes the fewest padded elements
 // of C for an m x n product, each weighted by the kernel's relative speed.
-// Kernels without a row form (fn == nil) only serve a transposed A.
-func (v *variant) pick(m, n int, transA bool) *kernelInfo {
+// Kernels without a row form (fn == nil) only serve a transposed A. With a
+// short k (< shortK), a call's fixed cost (row pointers, storing C) weighs
+// more, and kernels with more rows amortise it better: they get a bonus.
+func (v *variant) pickK(m, n, k int, transA bool) *kernelInfo {
 	var best *kernelInfo
 	var bestCost float64
 	for i := range v.kernels {
@@ -53,13 +55,25 @@ func (v *variant) pick(m, n int, transA bool) *kernelInfo {
 		if (transA && kk.fnK == nil) || (!transA && kk.fn == nil) {
 			continue
 		}
-		cost := float64(roundUp(m, kk.mr)*roundUp(n, kk.nr)) / kk.speed
+		speed := kk.speed
+		if k < shortK && !transA && kk.mr >= 12 {
+			speed *= 1.12
+		}
+		cost := float64(roundUp(m, kk.mr)*roundUp(n, kk.nr)) / speed
 		if best == nil || cost < bestCost {
 			best, bestCost = kk, cost
 		}
 	}
 	return best
 }
+
+// pick is pickK for a long k.
+func (v *variant) pick(m, n int, transA bool) *kernelInfo {
+	return v.pickK(m, n, shortK, transA)
+}
+
+// shortK is the k below which pick favours kernels with more rows.
+const shortK = 64
 
 // variants lists the usable variants, fastest first. The amd64 build adds
 // its SIMD variants in an init function when the CPU supports them.
