@@ -275,3 +275,117 @@ func checkBlock(kind string) error {
 	}
 	return fmt.Errorf("model: unknown block %q (want basic or bottleneck)", kind)
 }
+
+// The inference plan (see Net.Forward) runs the network in evaluation
+// mode with every convolution+BN pair folded into one convolution
+// (nn.ConvBN), and a block's residual add and final ReLU done in the
+// epilogue of its last convolution: no BN, ReLU or Add pass over memory.
+
+// inferStep is one step of the inference plan.
+type inferStep interface {
+	forward(x *tensor.Tensor) *tensor.Tensor
+}
+
+// layerStep runs a layer as is, in evaluation mode.
+type layerStep struct{ l nn.Layer }
+
+func (s layerStep) forward(x *tensor.Tensor) *tensor.Tensor { return s.l.Forward(x, false) }
+
+// convBNStep is a folded convolution + BN (+ ReLU).
+type convBNStep struct{ f *nn.ConvBN }
+
+func (s convBNStep) forward(x *tensor.Tensor) *tensor.Tensor { return s.f.Forward(x, nil) }
+
+// fusedBlock is a v1 residual block with folded convolutions: the last
+// one adds the shortcut (and applies the join's ReLU) in its epilogue.
+type fusedBlock struct {
+	branch   []*nn.ConvBN
+	shortcut *nn.ConvBN // nil for the identity
+}
+
+func (b *fusedBlock) forward(x *tensor.Tensor) *tensor.Tensor {
+	identity := x
+	if b.shortcut != nil {
+		identity = b.shortcut.Forward(x, nil)
+	}
+	h := x
+	for i, f := range b.branch {
+		var res *tensor.Tensor
+		if i == len(b.branch)-1 {
+			res = identity
+		}
+		h = f.Forward(h, res)
+	}
+	return h
+}
+
+// fuseSeq folds a chain of (conv, BN) pairs; relu applies to the last
+// pair, the others keep their BN's fused ReLU. ok is false when s is not
+// such a chain.
+func fuseSeq(s seq, lastReLU bool) (fs []*nn.ConvBN, ok bool) {
+	if len(s)%2 != 0 {
+		return nil, false
+	}
+	for i := 0; i < len(s); i += 2 {
+		conv, ok1 := s[i].(*nn.Conv2D)
+		bn, ok2 := s[i+1].(*nn.BatchNorm2D)
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		relu := bn.Config().ReLU
+		if i == len(s)-2 {
+			if relu { // a ReLU before the residual add: cannot move it after
+				return nil, false
+			}
+			relu = lastReLU
+		}
+		f, err := nn.NewConvBN(conv, bn, relu)
+		if err != nil {
+			return nil, false
+		}
+		fs = append(fs, f)
+	}
+	return fs, true
+}
+
+// fuseBlock returns the fused form of a v1 block, or nil.
+func fuseBlock(b *Block) *fusedBlock {
+	branch, ok := fuseSeq(b.branch, b.join.ReLU())
+	if !ok {
+		return nil
+	}
+	fb := &fusedBlock{branch: branch}
+	if b.shortcut != nil {
+		sc, ok := fuseSeq(b.shortcut, false)
+		if !ok || len(sc) != 1 {
+			return nil
+		}
+		fb.shortcut = sc[0]
+	}
+	return fb
+}
+
+// buildPlan returns the inference plan of a chain of layers: conv+BN
+// pairs and v1 blocks fused, every other layer as is.
+func buildPlan(layers seq) []inferStep {
+	var steps []inferStep
+	for i := 0; i < len(layers); i++ {
+		if conv, ok := layers[i].(*nn.Conv2D); ok && i+1 < len(layers) {
+			if bn, ok := layers[i+1].(*nn.BatchNorm2D); ok {
+				if f, err := nn.NewConvBN(conv, bn, bn.Config().ReLU); err == nil {
+					steps = append(steps, convBNStep{f})
+					i++
+					continue
+				}
+			}
+		}
+		if b, ok := layers[i].(*Block); ok {
+			if fb := fuseBlock(b); fb != nil {
+				steps = append(steps, fb)
+				continue
+			}
+		}
+		steps = append(steps, layerStep{layers[i]})
+	}
+	return steps
+}

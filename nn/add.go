@@ -29,6 +29,9 @@ func NewAdd(name string, relu bool) *Add {
 // Name returns the layer's name.
 func (s *Add) Name() string { return s.name }
 
+// ReLU reports whether a ReLU follows the sum.
+func (s *Add) ReLU() bool { return s.relu }
+
 // OutShape checks that a and b have the same non-empty shape and returns it.
 func (s *Add) OutShape(a, b []int) ([]int, error) {
 	if len(a) < 1 || tensor.Numel(a) <= 0 || !tensor.SameShape(a, b) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"unsafe"
 
 	"residual/internal/kernels"
 	"residual/internal/parallel"
@@ -89,6 +90,7 @@ type Conv2D struct {
 	dwPart     []float32 // (chunks, Cout*KH*KW*Cin) partial weight gradients
 	wg         wgRun
 	wgFn       func(lo, hi int)
+	epiFn      func(lo, hi int)
 
 	// Parallel loop bodies, created once so that calls do not allocate.
 	biasFillFn, placeFn func(lo, hi int)
@@ -151,6 +153,7 @@ func NewConv2D(name string, cfg Conv2DConfig, rng *rand.Rand) *Conv2D {
 	c.biasFillFn = c.biasFillRows
 	c.implicitFn = c.implicitRows
 	c.wgFn = c.wgChunksRange
+	c.epiFn = c.epiRows
 	c.placeFn = c.placeRows
 	return c
 }
@@ -206,6 +209,13 @@ func (c *Conv2D) direct() bool {
 
 // Forward computes y = conv(x) + bias. x is (N,H,W,Cin), y (N,Ho,Wo,Cout).
 func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
+	return c.forward(x, c.Weight.Value.Data, &c.packW, true, nil)
+}
+
+// forward computes y = conv(x) with weight w (Cout,KH,KW,Cin), packed in
+// pw for the implicit GEMM (packed again first when repack is set), then
+// either adds the layer's bias (epi == nil) or applies epi.
+func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights, repack bool, epi *epilogue) *tensor.Tensor {
 	c.setShape(x)
 	cout := c.cfg.OutC
 	k := c.kh * c.kw * c.cfg.InC
@@ -213,35 +223,80 @@ func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	// Bias epilogue: pre-fill y with the bias and let the GEMM accumulate
 	// onto it (beta = 1), instead of a separate pass over y.
 	beta := float32(0)
-	if c.Bias != nil {
+	if c.Bias != nil && epi == nil {
 		parallel.For(c.n*c.ho*c.wo, grainFor(cout, minParallelWork), c.biasFillFn)
 		beta = 1
 	}
-	if c.direct() {
+	switch {
+	case c.direct():
 		// y (N*H*W,Cout) = x (N*H*W,Cin) · W(Cout,Cin)ᵀ
-		kernels.Sgemm(false, true, c.n*c.h*c.w, cout, k, 1, x.Data, k, c.Weight.Value.Data, k, beta, c.out.Data, cout)
-		return c.out
-	}
-	if c.implicit(c.cfg.InC) {
-		src, h, w := x.Data, c.h, c.w
+		kernels.Sgemm(false, true, c.n*c.h*c.w, cout, k, 1, x.Data, k, w, k, beta, c.out.Data, cout)
+	case c.implicit(c.cfg.InC):
+		src, h, wd := x.Data, c.h, c.w
 		if p := c.cfg.Padding; p > 0 {
 			src = c.xpad.fill(x.Data, c.n, c.h, c.w, c.cfg.InC, p, p)
-			h, w = c.h+2*p, c.w+2*p
+			h, wd = c.h+2*p, c.w+2*p
 		}
-		c.packW.Pack(c.Weight.Value.Data, cout, c.kh, c.kw*c.cfg.InC, c.wo)
-		c.runImplicit(&c.packW, src, h, w, c.cfg.InC, c.cfg.Stride, c.ho, c.wo, cout, c.out.Data, beta)
+		if repack {
+			pw.Pack(w, cout, c.kh, c.kw*c.cfg.InC, c.wo)
+		}
+		// The epilogue runs on each output row right after its GEMM,
+		// while the row is in L1.
+		c.ir.epi = epi
+		c.runImplicit(pw, src, h, wd, c.cfg.InC, c.cfg.Stride, c.ho, c.wo, cout, c.out.Data, beta)
+		c.ir.epi = nil
 		return c.out
+	default:
+		total := c.n * c.ho
+		for r0 := 0; r0 < total; r0 += c.blkRows {
+			r1 := min(total, r0+c.blkRows)
+			c.im2col(r0, r1)
+			// y[rows] (rows,Cout) = cols (rows,K) · W(Cout,K)ᵀ
+			rows := (r1 - r0) * c.wo
+			kernels.Sgemm(false, true, rows, cout, k, 1, c.cols, k, w, k, beta, c.out.Data[r0*c.wo*cout:], cout)
+		}
 	}
-	total := c.n * c.ho
-	for r0 := 0; r0 < total; r0 += c.blkRows {
-		r1 := min(total, r0+c.blkRows)
-		c.im2col(r0, r1)
-		// y[rows] (rows,Cout) = cols (rows,K) · W(Cout,K)ᵀ
-		rows := (r1 - r0) * c.wo
-		kernels.Sgemm(false, true, rows, cout, k, 1, c.cols, k, c.Weight.Value.Data, k, beta, c.out.Data[r0*c.wo*cout:], cout)
+	if epi != nil {
+		c.ir.epi, c.ir.y = epi, c.out.Data
+		parallel.For(c.n*c.ho*c.wo, grainFor(cout, minParallelWork), c.epiFn)
+		c.ir.epi, c.ir.y = nil, nil
 	}
 	return c.out
 }
+
+// epilogue is what a fused (inference) convolution does to its output
+// pixels: y = y + bias, plus the residual if any, then ReLU if set.
+type epilogue struct {
+	bias     []float32 // (Cout)
+	residual []float32 // (N,Ho,Wo,Cout) or nil
+	relu     bool
+}
+
+// apply runs the epilogue on pixels [p0,p1) of y (pixels of cout values).
+func (e *epilogue) apply(y []float32, cout, p0, p1 int) {
+	b := e.bias[:cout]
+	for p := p0; p < p1; p++ {
+		row := y[p*cout : (p+1)*cout]
+		if e.residual != nil {
+			res := e.residual[p*cout : (p+1)*cout]
+			for j := range row {
+				row[j] += b[j] + res[j]
+			}
+		} else {
+			for j := range row {
+				row[j] += b[j]
+			}
+		}
+		if e.relu {
+			for j, v := range row {
+				row[j] = max(v, 0)
+			}
+		}
+	}
+}
+
+// epiRows applies c.ir.epi to pixels [lo,hi) of c.ir.y.
+func (c *Conv2D) epiRows(lo, hi int) { c.ir.epi.apply(c.ir.y, c.cfg.OutC, lo, hi) }
 
 // implicit reports whether a convolution over cin input channels runs as
 // an implicit GEMM (kernels.ConvWeights.ConvRow): the micro-kernels read
@@ -262,13 +317,14 @@ type implicitRun struct {
 	h, w, cin, stride int // (padded) source geometry
 	ho, wo, cout      int
 	beta              float32
+	epi               *epilogue // applied to each row after its GEMM, or nil
 }
 
 // runImplicit computes y (N,Ho,Wo,Cout) (= beta*y + conv) from the padded
 // source src (N,H,W,Cin) with the packed weights pw, output rows spread
 // over the workers.
 func (c *Conv2D) runImplicit(pw *kernels.ConvWeights, src []float32, h, w, cin, stride, ho, wo, cout int, y []float32, beta float32) {
-	c.ir = implicitRun{pw: pw, src: src, y: y, h: h, w: w, cin: cin, stride: stride, ho: ho, wo: wo, cout: cout, beta: beta}
+	c.ir = implicitRun{pw: pw, src: src, y: y, h: h, w: w, cin: cin, stride: stride, ho: ho, wo: wo, cout: cout, beta: beta, epi: c.ir.epi}
 	perRow := 2 * wo * cout * c.kh * c.kw * cin
 	parallel.For(c.n*ho, grainFor(perRow, 16*minParallelWork), c.implicitFn)
 	c.ir.src, c.ir.y = nil, nil
@@ -283,6 +339,9 @@ func (c *Conv2D) implicitRows(lo, hi int) {
 		n, oy := i/r.ho, i%r.ho
 		off := ((n*r.h + oy*r.stride) * r.w) * r.cin
 		r.pw.ConvRow(scratch, r.src, off, r.w*r.cin, r.stride*r.cin, r.wo, r.y[i*r.wo*r.cout:], r.cout, r.beta)
+		if r.epi != nil {
+			r.epi.apply(r.y, r.cout, i*r.wo, (i+1)*r.wo)
+		}
 	}
 }
 
@@ -581,4 +640,125 @@ func growFloats(buf []float32, n int) []float32 {
 		return make([]float32, n)
 	}
 	return buf[:n]
+}
+
+// ConvBN is a convolution followed by a batch normalisation in evaluation
+// mode, folded into one convolution with a bias, optionally followed by a
+// residual add and a ReLU, all in the convolution's epilogue:
+//
+//	y = relu( conv(x; W*s) + (b*s + beta - mean*s) + residual ),  s = gamma/sqrt(var+eps)
+//
+// with the running mean and var. It is for inference only (no Backward)
+// and shares the convolution's buffers: its output is the convolution's,
+// valid until the next Forward of either. The folded weights follow the
+// layers' current parameters: Forward compares them with a snapshot taken
+// at folding time (a fast memory compare) and folds again when any
+// changed, so training in between needs no notification.
+type ConvBN struct {
+	Conv *Conv2D
+	BN   *BatchNorm2D
+	ReLU bool // apply a ReLU last (after the residual)
+
+	w        []float32 // folded weight (Cout,KH,KW,Cin)
+	epi      epilogue
+	packed   kernels.ConvWeights
+	packedWo int       // output width packed for (0: not packed)
+	snapshot []float32 // the parameters w and epi.bias were folded from
+}
+
+// NewConvBN fuses conv and bn (which must have conv's output channels).
+func NewConvBN(conv *Conv2D, bn *BatchNorm2D, relu bool) (*ConvBN, error) {
+	if conv.err != nil || bn.err != nil || bn.cfg.C != conv.cfg.OutC {
+		return nil, fmt.Errorf("nn: cannot fuse %s (%d output channels) with %s (%d channels)", conv.name, conv.cfg.OutC, bn.name, bn.cfg.C)
+	}
+	return &ConvBN{Conv: conv, BN: bn, ReLU: relu}, nil
+}
+
+// sources lists the parameters the folded convolution is computed from
+// (an array, so that Forward does not allocate; the conv bias may be nil).
+func (f *ConvBN) sources() [6][]float32 {
+	src := [6][]float32{f.Conv.Weight.Value.Data, f.BN.Weight.Value.Data, f.BN.Bias.Value.Data,
+		f.BN.RunningMean.Value.Data, f.BN.RunningVar.Value.Data}
+	if f.Conv.Bias != nil {
+		src[5] = f.Conv.Bias.Value.Data
+	}
+	return src
+}
+
+// stale reports whether a parameter changed since the last fold.
+func (f *ConvBN) stale() bool {
+	if f.snapshot == nil {
+		return true
+	}
+	off := 0
+	for _, s := range f.sources() {
+		if !sameBits(s, f.snapshot[off:off+len(s)]) {
+			return true
+		}
+		off += len(s)
+	}
+	return false
+}
+
+// sameBits reports whether a and b (of equal length) hold the same bits.
+func sameBits(a, b []float32) bool {
+	if len(a) == 0 {
+		return true
+	}
+	ab := unsafe.Slice((*byte)(unsafe.Pointer(&a[0])), 4*len(a))
+	bb := unsafe.Slice((*byte)(unsafe.Pointer(&b[0])), 4*len(b))
+	return string(ab) == string(bb) // compiled to a memory compare, no copy
+}
+
+// fold computes the folded weight and bias from the current parameters.
+func (f *ConvBN) fold() {
+	cout := f.Conv.cfg.OutC
+	W := f.Conv.Weight.Value.Data
+	per := len(W) / cout
+	f.w = growFloats(f.w, len(W))
+	f.epi.bias = growFloats(f.epi.bias, cout)
+	bn := f.BN
+	for j := 0; j < cout; j++ {
+		// The scale and shift of BatchNorm2D.Forward in evaluation.
+		s := float32(float64(bn.Weight.Value.Data[j]) / math.Sqrt(float64(bn.RunningVar.Value.Data[j])+float64(bn.cfg.Eps)))
+		shift := bn.Bias.Value.Data[j] - bn.RunningMean.Value.Data[j]*s
+		for i, v := range W[j*per : (j+1)*per] {
+			f.w[j*per+i] = v * s
+		}
+		if f.Conv.Bias != nil {
+			shift += f.Conv.Bias.Value.Data[j] * s
+		}
+		f.epi.bias[j] = shift
+	}
+	n := 0
+	for _, s := range f.sources() {
+		n += len(s)
+	}
+	f.snapshot = growFloats(f.snapshot, n)
+	off := 0
+	for _, s := range f.sources() {
+		off += copy(f.snapshot[off:], s)
+	}
+	f.packedWo = 0
+}
+
+// Forward returns relu(bn(conv(x)) + residual) (residual may be nil; the
+// ReLU only if f.ReLU) with the running statistics. x is (N,H,W,Cin);
+// residual, when given, has the output's shape (N,Ho,Wo,Cout).
+func (f *ConvBN) Forward(x, residual *tensor.Tensor) *tensor.Tensor {
+	if f.stale() {
+		f.fold()
+	}
+	c := f.Conv
+	_, wo := c.outHW(x.Shape[1], x.Shape[2])
+	repack := f.packedWo != wo
+	f.packedWo = wo
+	f.epi.relu = f.ReLU
+	f.epi.residual = nil
+	if residual != nil {
+		f.epi.residual = residual.Data
+	}
+	y := c.forward(x, f.w, &f.packed, repack, &f.epi)
+	f.epi.residual = nil
+	return y
 }

@@ -385,3 +385,66 @@ func BenchmarkConv2DPaths(b *testing.B) {
 		}
 	}
 }
+
+// TestConvBNMatchesLayers checks the folded convolution + BN (+ residual,
+// + ReLU) against the layers run one by one in evaluation mode, on each
+// convolution path, and that it follows parameter changes.
+func TestConvBNMatchesLayers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, tc := range []struct {
+		name     string
+		cfg      Conv2DConfig
+		residual bool
+		relu     bool
+	}{
+		{"implicit3x3", Conv2DConfig{InC: 16, OutC: 16, Kernel: 3, Padding: 1}, true, true},
+		{"implicitS2", Conv2DConfig{InC: 16, OutC: 32, Kernel: 3, Stride: 2, Padding: 1}, false, true},
+		{"direct1x1", Conv2DConfig{InC: 8, OutC: 12, Kernel: 1}, true, false},
+		{"im2colBias", Conv2DConfig{InC: 1, OutC: 5, Kernel: 3, Padding: 1, Bias: true}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conv := NewConv2D("conv", tc.cfg, rng)
+			bn := NewBatchNorm2D("bn", BatchNorm2DConfig{C: tc.cfg.OutC})
+			f, err := NewConvBN(conv, bn, tc.relu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := gcRandn(rng, 3, 7, 6, tc.cfg.InC)
+			shape, _ := conv.OutShape(x.Shape)
+			var res *tensor.Tensor
+			if tc.residual {
+				res = gcRandn(rng, shape...)
+			}
+			for round := 0; round < 2; round++ {
+				// New parameters each round: the fold must follow them.
+				for _, p := range append(conv.Params(), bn.Params()...) {
+					for i := range p.Value.Data {
+						p.Value.Data[i] = float32(rng.NormFloat64())
+					}
+				}
+				for i := range bn.RunningMean.Value.Data {
+					bn.RunningMean.Value.Data[i] = float32(rng.NormFloat64())
+					bn.RunningVar.Value.Data[i] = float32(0.5 + rng.Float64())
+				}
+				want := bn.Forward(conv.Forward(x, false), false).Clone()
+				if res != nil {
+					for i := range want.Data {
+						want.Data[i] += res.Data[i]
+					}
+				}
+				if tc.relu {
+					for i, v := range want.Data {
+						want.Data[i] = max(v, 0)
+					}
+				}
+				got := f.Forward(x, res)
+				for i, v := range want.Data {
+					if math.Abs(float64(got.Data[i]-v)) > 1e-4*(1+math.Abs(float64(v))) {
+						t.Fatalf("round %d: y[%d] = %g, want %g", round, i, got.Data[i], v)
+					}
+				}
+			}
+			gcZeroAllocs(t, "ConvBN", func() { f.Forward(x, res) })
+		})
+	}
+}
