@@ -61,6 +61,7 @@ type Graph struct {
 	outBuf   layouts
 	dyBuf    layouts
 	ins      []*value // forward's scratch
+	inVal    value
 	needs    []bool
 }
 
@@ -321,7 +322,8 @@ func (g *Graph) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	g.vals[g.input] = &value{t: x, nhwc: g.inNCHW}
+	g.inVal = value{t: x, nhwc: g.inNCHW}
+	g.vals[g.input] = &g.inVal
 	for _, n := range g.nodes {
 		g.ins = g.ins[:0]
 		for _, s := range n.in {

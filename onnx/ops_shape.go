@@ -393,13 +393,16 @@ func (o *dropoutOp) backward(dy *tensor.Tensor, needs []bool) ([]*tensor.Tensor,
 }
 
 // identityOp is Identity: the input itself.
-type identityOp struct{ dxs [1]*tensor.Tensor }
+type identityOp struct {
+	out value
+	dxs [1]*tensor.Tensor
+}
 
 func buildIdentity(c *compiler, n *NodeProto) (op, error) { return &identityOp{}, nil }
 
 func (o *identityOp) forward(in []*value, train bool) (*value, error) {
-	v := *in[0]
-	return &v, nil
+	o.out = *in[0]
+	return &o.out, nil
 }
 
 func (o *identityOp) backward(dy *tensor.Tensor, needs []bool) ([]*tensor.Tensor, error) {
