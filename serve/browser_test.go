@@ -210,4 +210,20 @@ func TestWebcamPageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot saved to %s", shot)
+
+	// Switch to the gesture model: the page selects the region of
+	// interest (no hand detector) and labels it with a gesture class.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
+		`(() => { const s = document.getElementById("model"); s.value = "gesture"; s.dispatchEvent(new Event("change")); return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	gesture, err := chromedp.Run(ctx, chromedp.Poll[string](
+		`(() => { if (document.getElementById("mode").value !== "roi" || document.getElementById("roi").hidden) return ""; const b = document.querySelector(".face-box"); return b ? b.dataset.label : ""; })()`,
+		chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		t.Fatalf("no region-of-interest label after switching to the gesture model: %v", err)
+	}
+	if g, _ := s.Model("gesture"); !slices.Contains(g.Classes, gesture) {
+		t.Errorf("region label %q is not a gesture class %v", gesture, g.Classes)
+	}
 }

@@ -23,6 +23,8 @@ const state = {
   paused: false,
   skipped: 0,        // ticks skipped because a frame was in flight
   results: 0,        // results received
+  framesSent: 0,     // frames sent on this connection (the server numbers them the same way)
+  controlAfter: 0,   // frames sent before the last options change: their results are stale
   resultTimes: [],   // arrival times of the last second's results
   tracks: [],        // {id, box, probs, seen}
   nextTrack: 1,
@@ -108,11 +110,13 @@ function selectModel(name) {
   state.model = state.models.find((m) => m.name === name);
   // Gesture models have no hand detector: default to the region of interest.
   $("mode").value = /gesture|hand|sign/i.test(name) ? "roi" : "faces";
-  state.tracks = [];
   applyMode();
 }
 
 function applyMode() {
+  state.tracks = [];
+  overlay.textContent = "";
+  $("panel").textContent = "";
   roiEl.hidden = $("mode").value !== "roi";
   layoutROI();
   state.controlDirty = true;
@@ -131,6 +135,7 @@ function connect() {
     setConnection("connected");
     state.inFlight = false;
     state.controlDirty = true;
+    state.framesSent = state.controlAfter = 0;
   };
   ws.onmessage = (ev) => onReply(JSON.parse(ev.data));
   ws.onclose = () => {
@@ -146,6 +151,7 @@ function sendControl(frameW, frameH) {
   if (mode === "roi") msg.roi = roiInFrame(frameW, frameH);
   state.ws.send(JSON.stringify(msg));
   state.controlDirty = false;
+  state.controlAfter = state.framesSent;
 }
 
 // tick runs at the chosen rate: it sends one frame unless one is in flight.
@@ -171,6 +177,7 @@ function tick() {
   canvas.toBlob((blob) => {
     if (!blob || ws.readyState !== WebSocket.OPEN) { state.inFlight = false; return; }
     state.sentAt = performance.now();
+    state.framesSent++;
     ws.send(blob);
   }, "image/jpeg", JPEG_QUALITY);
 }
@@ -196,6 +203,8 @@ function onReply(msg) {
   $("fps").textContent = state.resultTimes.length.toFixed(0);
   $("latency").textContent = (now - state.sentAt).toFixed(0);
   $("server").textContent = msg.result.timings_ms.total.toFixed(1);
+  // A frame sent before a model or mode change: its result is stale.
+  if (!state.model || msg.frame <= state.controlAfter || msg.result.model !== state.model.name) return;
   updateTracks(msg.result, now);
   render(msg.result);
 }
@@ -344,7 +353,7 @@ function dragROI() {
 
 async function main() {
   $("model").addEventListener("change", (ev) => selectModel(ev.target.value));
-  $("mode").addEventListener("change", () => { state.tracks = []; applyMode(); });
+  $("mode").addEventListener("change", applyMode);
   $("rate").addEventListener("change", restartTimer);
   $("toggle").addEventListener("click", () => {
     state.paused = !state.paused;
