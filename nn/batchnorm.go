@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"residual/internal/kernels"
 	"residual/internal/parallel"
 	"residual/tensor"
 )
@@ -271,6 +272,10 @@ func (b *BatchNorm2D) gradRows(lo, hi int) { bnGrad(b, lo, hi) }
 // and the four accumulation chains run in parallel. Leftover channels
 // (C not a multiple of 4) go one at a time.
 
+// bnMaxVecC is the most channels for which bnGradSums uses the AVX-512
+// kernel (its block sums live in stack arrays).
+const bnMaxVecC = 512
+
 // bnRowBlock is the number of rows of a block for C channels.
 func bnRowBlock(c int) int { return max(1, 2048/c) }
 
@@ -332,6 +337,9 @@ func bnStats(mean, m2 []float64, x []float32, c, r0, r1 int) {
 func bnAffine(y, x, scale, shift []float32, relu bool, c, r0, r1 int) {
 	for b0 := r0; b0 < r1; b0 += bnRowBlock(c) {
 		b1 := min(r1, b0+bnRowBlock(c))
+		if kernels.BNAffine(y[b0*c:], x[b0*c:], scale, shift, b1-b0, c, relu) {
+			continue // AVX-512, 16 channels at a time
+		}
 		j := 0
 		for ; j+4 <= c; j += 4 {
 			sc, sh := scale[j:j+4:j+4], shift[j:j+4:j+4]
@@ -373,8 +381,20 @@ func bnGradSums(sg, sgx []float64, b *BatchNorm2D, r0, r1 int) {
 	x, y, dy := b.x.Data, b.out.Data, b.dy.Data
 	clear(sg)
 	clear(sgx)
+	// The AVX-512 kernel sums a block in float32; the blocks add up in
+	// float64 as below.
+	var bg, bgx [bnMaxVecC]float32
+	vec := c <= bnMaxVecC && kernels.BNSupported(c)
 	for b0 := r0; b0 < r1; b0 += bnRowBlock(c) {
 		b1 := min(r1, b0+bnRowBlock(c))
+		if vec {
+			kernels.BNGradSums(bg[:c], bgx[:c], x[b0*c:], y[b0*c:], dy[b0*c:], b.mean, b.invStd, b1-b0, c, relu)
+			for j := 0; j < c; j++ {
+				sg[j] += float64(bg[j])
+				sgx[j] += float64(bgx[j])
+			}
+			continue
+		}
 		j := 0
 		for ; j+4 <= c; j += 4 {
 			mu, is := b.mean[j:j+4:j+4], b.invStd[j:j+4:j+4]
@@ -434,6 +454,9 @@ func bnGrad(b *BatchNorm2D, r0, r1 int) {
 	x, y, dy, dx := b.x.Data, b.out.Data, b.dy.Data, b.dx.Data
 	for b0 := r0; b0 < r1; b0 += bnRowBlock(c) {
 		b1 := min(r1, b0+bnRowBlock(c))
+		if kernels.BNGrad(dx[b0*c:], x[b0*c:], y[b0*c:], dy[b0*c:], b.gk, b.gA, b.gC, b1-b0, c, relu) {
+			continue
+		}
 		j := 0
 		for ; j+4 <= c; j += 4 {
 			k, a, cc := b.gk[j:j+4:j+4], b.gA[j:j+4:j+4], b.gC[j:j+4:j+4]

@@ -1,0 +1,80 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestBNKernels checks the BN kernels against their definitions, with and
+// without the ReLU mask (y has exact zeros, as after a ReLU).
+func TestBNKernels(t *testing.T) {
+	if !BNSupported(16) {
+		if BNAffine(nil, nil, nil, nil, 1, 16, false) {
+			t.Fatal("BNAffine ran although BNSupported(16) is false")
+		}
+		t.Skip("no AVX-512 BN kernels on this CPU or build")
+	}
+	if BNSupported(24) {
+		t.Fatal("BNSupported(24) = true, want false (c % 16 != 0)")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	vec := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	near := func(got, want float64) bool { return math.Abs(got-want) <= 1e-4*(1+math.Abs(want)) }
+	for _, c := range []int{16, 32, 64} {
+		for _, rows := range []int{1, 37} {
+			for _, relu := range []bool{false, true} {
+				x, dy := vec(rows*c), vec(rows*c)
+				y := vec(rows * c)
+				for i := range y {
+					y[i] = max(y[i], 0)
+				}
+				scale, shift, mean, invStd, k, a, cc := vec(c), vec(c), vec(c), vec(c), vec(c), vec(c), vec(c)
+				g := func(i int) float64 {
+					if relu && !(y[i] > 0) {
+						return 0
+					}
+					return float64(dy[i])
+				}
+				out := make([]float32, rows*c)
+				BNAffine(out, x, scale, shift, rows, c, relu)
+				for i, v := range out {
+					want := float64(x[i])*float64(scale[i%c]) + float64(shift[i%c])
+					if relu {
+						want = max(want, 0)
+					}
+					if !near(float64(v), want) {
+						t.Fatalf("BNAffine c=%d rows=%d relu=%v: y[%d] = %g, want %g", c, rows, relu, i, v, want)
+					}
+				}
+				sg, sgx := make([]float32, c), make([]float32, c)
+				BNGradSums(sg, sgx, x, y, dy, mean, invStd, rows, c, relu)
+				for j := 0; j < c; j++ {
+					var s, sx float64
+					for r := 0; r < rows; r++ {
+						i := r*c + j
+						s += g(i)
+						sx += g(i) * (float64(x[i]) - float64(mean[j])) * float64(invStd[j])
+					}
+					if !near(float64(sg[j]), s) || !near(float64(sgx[j]), sx) {
+						t.Fatalf("BNGradSums c=%d rows=%d relu=%v: channel %d sums %g %g, want %g %g", c, rows, relu, j, sg[j], sgx[j], s, sx)
+					}
+				}
+				BNGrad(out, x, y, dy, k, a, cc, rows, c, relu)
+				for i, v := range out {
+					j := i % c
+					want := float64(k[j])*g(i) + float64(a[j])*float64(x[i]) + float64(cc[j])
+					if !near(float64(v), want) {
+						t.Fatalf("BNGrad c=%d rows=%d relu=%v: dx[%d] = %g, want %g", c, rows, relu, i, v, want)
+					}
+				}
+			}
+		}
+	}
+}
