@@ -107,3 +107,33 @@ func BenchmarkSgemmBF16(b *testing.B) {
 		})
 	}
 }
+
+// TestEveryBF16Kernel forces each bf16 micro-kernel in turn.
+func TestEveryBF16Kernel(t *testing.T) {
+	if !HasBF16() {
+		t.Skip("no AVX512_BF16 on this CPU")
+	}
+	saved := bf16Variant
+	defer func() { bf16Variant = saved }()
+	r := rand.New(rand.NewPCG(23, 24))
+	for _, kk := range saved.kernels {
+		bf16Variant = &variant{name: saved.name, kernels: []kernelInfo{kk}}
+		m, n, k := 2*kk.mr+3, 3*kk.nr+5, 41
+		a, b := randSlice(r, m*k), randSlice(r, k*n)
+		c := make([]float32, m*n)
+		SgemmBF16(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+		ra, rb := make([]float32, len(a)), make([]float32, len(b))
+		for i, x := range a {
+			ra[i] = math.Float32frombits(toBF16(x) << 16)
+		}
+		for i, x := range b {
+			rb[i] = math.Float32frombits(toBF16(x) << 16)
+		}
+		want := refGemm(false, false, m, n, k, 1, ra, k, rb, n, 0, c, n)
+		for i, w := range want {
+			if math.Abs(float64(c[i])-w) > 1e-4 {
+				t.Fatalf("%s: C[%d] = %g, want %g", kk.name, i, c[i], w)
+			}
+		}
+	}
+}

@@ -290,3 +290,34 @@ func TestSgemmNonTemporal(t *testing.T) {
 		}
 	})
 }
+
+// TestEveryKernel forces each micro-kernel of each variant in turn (the
+// automatic choice would leave some unused) through its row, k-major and
+// non-temporal forms, on shapes with edges in every direction.
+func TestEveryKernel(t *testing.T) {
+	saved, savedNT := active.Load(), ntMinBytes
+	defer func() { active.Store(saved); ntMinBytes = savedNT }()
+	ntMinBytes = 0
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, v := range variants {
+		for _, kk := range v.kernels {
+			t.Run(v.name+"/"+kk.name, func(t *testing.T) {
+				active.Store(&variant{name: v.name, kernels: []kernelInfo{kk}})
+				for _, g := range []gemmCase{
+					{m: 2*kk.mr + 3, n: 3*kk.nr + 5, k: 37, alpha: 1, beta: 0},         // edges
+					{m: 2*kk.mr + 3, n: 2 * kk.nr, k: 37, alpha: 2, beta: 0, pad: 16},  // NT stores
+					{m: 3 * kk.mr, n: 2 * kk.nr, k: 300, alpha: 0.5, beta: 1, pad: 16}, // two k blocks
+					{m: 5, n: kk.nr - 1, k: 9, alpha: 1, beta: -1, transB: true},
+				} {
+					for _, transA := range []bool{false, true} {
+						if (transA && kk.fnK == nil) || (!transA && kk.fn == nil) {
+							continue
+						}
+						g.transA = transA
+						checkCase(t, r, g)
+					}
+				}
+			})
+		}
+	}
+}
