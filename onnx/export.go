@@ -334,3 +334,13 @@ func (m *ModelProto) Preprocess() (vision.Preprocess, bool, error) {
 	}
 	return p, true, nil
 }
+
+// ExportFile exports the project model file at modelPath (model.Load),
+// with its class names and preprocessing, to w.
+func ExportFile(w io.Writer, modelPath string) error {
+	net, meta, err := model.Load(modelPath)
+	if err != nil {
+		return err
+	}
+	return Export(w, net, meta.Classes, meta.Preprocess)
+}

@@ -62,7 +62,9 @@ type Graph struct {
 	dyBuf    layouts
 	ins      []*value // forward's scratch
 	inVal    value
-	needs    []bool
+	// headClasses is the output count set by ReplaceHead (0: unchanged).
+	headClasses int
+	needs       []bool
 }
 
 // Options tune Import. The zero value selects the defaults.
@@ -225,6 +227,7 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("onnx: %s", strings.Join(problems, "; "))
 	}
+	g.fuseBiases(c)
 	g.grads = make([]*tensor.Tensor, len(g.vals))
 	g.gradSet = make([]bool, len(g.vals))
 	g.updateNeedGrad()
@@ -491,6 +494,7 @@ func (g *Graph) ReplaceHead(classes int, rng *rand.Rand) (string, error) {
 	for i := len(g.nodes) - 1; i >= 0; i-- {
 		if fc, ok := g.nodes[i].op.(*linearOp); ok {
 			fc.replace(classes, rng)
+			g.headClasses = classes
 			g.nodes[i].frozen = false
 			g.updateNeedGrad()
 			// The declared output shape no longer holds.

@@ -433,6 +433,9 @@ type linearOp struct {
 	shape  []int
 	out    value
 	dxs    [3]*tensor.Tensor
+	// fusedBias: a MatMul whose following Add's constant became fc's bias
+	// (see fuseBiases); the Add node saves it.
+	fusedBias bool
 }
 
 func buildGemm(c *compiler, n *NodeProto) (op, error) {
@@ -525,7 +528,8 @@ func (o *linearOp) backward(dy *tensor.Tensor, needs []bool) ([]*tensor.Tensor, 
 func (o *linearOp) params() []*nn.Param  { return o.fc.Params() }
 func (o *linearOp) buffers() []*nn.Param { return nil }
 
-// replace swaps the layer for a new one with `classes` outputs.
+// replace swaps the layer for a new one with `classes` outputs (with a
+// bias unless the old one had none, as a MatMul).
 func (o *linearOp) replace(classes int, rng *rand.Rand) {
-	o.fc = nn.NewLinear(o.fc.Name(), nn.LinearConfig{In: o.fc.Config().In, Out: classes}, rng)
+	o.fc = nn.NewLinear(o.fc.Name(), nn.LinearConfig{In: o.fc.Config().In, Out: classes, NoBias: o.fc.Bias == nil}, rng)
 }

@@ -117,3 +117,41 @@ func TestExportImportRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestExportFile exports a saved project model file.
+func TestExportFile(t *testing.T) {
+	cfg := roundTripConfigs["v1-basic-small"]
+	net, err := model.New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/m.model"
+	pre := vision.Preprocess{Width: 16, Height: 16, Channels: 1}
+	classes := []string{"a", "b", "c", "d", "e", "f", "g"}
+	if err := model.Save(path, net, model.Meta{Task: "test", Classes: classes, Preprocess: pre}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := ExportFile(&buf, path); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Import(&buf, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := g.Classes(); len(c) != 7 || c[6] != "g" {
+		t.Errorf("classes %v", c)
+	}
+	x := randomInput(rand.New(rand.NewPCG(1, 1)), 2, 16, 16, 1)
+	want, _ := net.Forward(x, false)
+	got, err := g.Forward(x, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := relDiff(got.Data, want.Data); d > 1e-5 {
+		t.Errorf("logits differ by %.3g", d)
+	}
+	if err := ExportFile(&buf, path+".missing"); err == nil {
+		t.Error("missing file: no error")
+	}
+}
