@@ -24,6 +24,16 @@ func kernel8x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs ui
 //go:noescape
 func kernel8x16AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
+// kernel4x32AVX512 is a 4x32 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel4x32AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
+// kernel1x64AVX512 is a 1x64 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel1x64AVX512(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
 // kernel6x16AVX2 is a 6x16 micro-kernel (see microKernel).
 //
 //go:noescape
@@ -48,6 +58,16 @@ func kernel8x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs 
 //
 //go:noescape
 func kernel8x16AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
+// kernel4x32AVX512NT is a 4x32 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel4x32AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
+// kernel1x64AVX512NT is a 1x64 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel1x64AVX512NT(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel6x16AVX2NT is a 6x16 micro-kernel (see microKernel).
 //
@@ -88,6 +108,16 @@ func kernel8x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs u
 //
 //go:noescape
 func kernel16x16AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
+// kernel4x32AVX512K is a 4x32 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel4x32AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
+
+// kernel1x64AVX512K is a 1x64 micro-kernel (see microKernel).
+//
+//go:noescape
+func kernel1x64AVX512K(k int, a *float32, rs uintptr, rows int, b *float32, bs uintptr, pf uintptr, c *float32, ldc uintptr, alpha float32, beta float32)
 
 // kernel6x16AVX2K is a 6x16 micro-kernel (see microKernel).
 //

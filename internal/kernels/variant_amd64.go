@@ -18,6 +18,9 @@ var (
 			{name: "kernel8x32AVX512", mr: 8, nr: 32, speed: 1, fn: kernel8x32AVX512, fnK: kernel8x32AVX512K, fnNT: kernel8x32AVX512NT, ntAlign: 64},
 			{name: "kernel16x16AVX512K", mr: 16, nr: 16, speed: 1.02, fnK: kernel16x16AVX512K},
 			{name: "kernel8x16AVX512", mr: 8, nr: 16, speed: 0.98, fn: kernel8x16AVX512, fnK: kernel8x16AVX512K, fnNT: kernel8x16AVX512NT, ntAlign: 64},
+			// For a few rows (Linear layers on a small batch).
+			{name: "kernel4x32AVX512", mr: 4, nr: 32, speed: 0.8, fn: kernel4x32AVX512, fnK: kernel4x32AVX512K, fnNT: kernel4x32AVX512NT, ntAlign: 64},
+			{name: "kernel1x64AVX512", mr: 1, nr: 64, speed: 0.4, fn: kernel1x64AVX512, fnK: kernel1x64AVX512K, fnNT: kernel1x64AVX512NT, ntAlign: 64},
 		},
 	}
 	avx2Variant = &variant{
