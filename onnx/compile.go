@@ -45,6 +45,7 @@ func init() {
 		"Identity":           buildIdentity,
 		"Constant":           buildConstant,
 		"Pad":                buildPad,
+		"Shape":              buildShape,
 	}
 }
 
@@ -53,7 +54,7 @@ var minInputs = map[string]int{
 	"Conv": 2, "BatchNormalization": 5, "MaxPool": 1, "AveragePool": 1, "GlobalAveragePool": 1,
 	"Gemm": 2, "MatMul": 2, "Relu": 1, "LeakyRelu": 1, "Sigmoid": 1, "Clip": 1,
 	"Add": 2, "Sub": 2, "Mul": 2, "Div": 2, "Concat": 1, "Flatten": 1, "Reshape": 2,
-	"Transpose": 1, "Softmax": 1, "Dropout": 1, "Identity": 1, "Constant": 0, "Pad": 1,
+	"Transpose": 1, "Shape": 1, "Softmax": 1, "Dropout": 1, "Identity": 1, "Constant": 0, "Pad": 1,
 	"Cast": 1, "ConstantOfShape": 1, "Slice": 3, "Unsqueeze": 1, "Squeeze": 1, "Gather": 2,
 }
 

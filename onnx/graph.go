@@ -187,7 +187,11 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 			g.folded++
 			continue
 		}
-		if !ok || !stdDomain {
+		if !ok && foldOnly && stdDomain {
+			// A shape computation on an activation (e.g. Shape -> Gather
+			// -> Unsqueeze -> Concat -> Reshape for a dynamic batch).
+			gn.op = &runtimeFold{node: n, fn: folders[n.OpType]}
+		} else if !ok || !stdDomain {
 			key := n.OpType
 			if n.Domain != "" && n.Domain != "ai.onnx" {
 				key = n.Domain + "." + n.OpType
@@ -402,6 +406,10 @@ func (g *Graph) updateNeedGrad() {
 	g.needGrad = make([]bool, len(g.vals))
 	for _, n := range g.nodes {
 		need := false
+		if n.proto.OpType == "Shape" {
+			g.needGrad[n.out] = false // a shape has no gradient
+			continue
+		}
 		if l, ok := n.op.(layered); ok && !n.frozen {
 			for _, p := range l.params() {
 				need = need || !p.Frozen

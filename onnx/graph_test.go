@@ -253,3 +253,25 @@ func crossEntropy(y *tensor.Tensor, labels []int) (float64, *tensor.Tensor) {
 	}
 	return loss / float64(n), dy
 }
+
+// TestDynamicBatch: a graph whose Reshape target is computed from the
+// input's shape runs, and trains, at any batch size.
+func TestDynamicBatch(t *testing.T) {
+	g, err := ImportFile(filepath.Join("testdata", "dynamic_view.onnx"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 7} {
+		y, err := g.Forward(randomInput(rng, n, 8, 8, 3), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tensor.SameShape(y.Shape, []int{n, 6}) {
+			t.Fatalf("batch %d: output %v, want (%d,6)", n, y.Shape, n)
+		}
+		if err := g.Backward(randomInput(rng, n, 6)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

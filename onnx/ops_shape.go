@@ -14,6 +14,7 @@ type reshapeOp struct {
 	flatten bool
 	axis    int   // Flatten
 	target  []int // Reshape's shape input (0 copies, -1 infers)
+	dynamic bool  // the shape input is not a constant
 	lay     layouts
 	in      *value
 	shape   []int
@@ -27,31 +28,46 @@ func buildReshape(c *compiler, n *NodeProto) (op, error) {
 	if n.OpType == "Flatten" {
 		return &reshapeOp{flatten: true, axis: attrInt(n, "axis", 1)}, nil
 	}
-	s, err := c.konst(n, 1, "shape")
-	if err != nil {
-		return nil, err
+	if attrInt(n, "allowzero", 0) != 0 {
+		return nil, fmt.Errorf("allowzero=1 is not supported")
 	}
 	o := &reshapeOp{}
+	s, ok := c.konsts[n.Inputs[1]]
+	if !ok {
+		o.dynamic = true // the shape is computed from activations: read it in forward
+		return o, nil
+	}
+	return o, o.setTarget(s)
+}
+
+// setTarget reads Reshape's shape input.
+func (o *reshapeOp) setTarget(s *tensor.Tensor) error {
+	if len(s.Shape) > 1 || s.Len() > 8 {
+		return fmt.Errorf("shape input has shape %s, want a 1-D list of at most 8 sizes", tensor.ShapeString(s.Shape))
+	}
+	o.target = o.target[:0]
 	infer := 0
-	for _, v := range s.Data {
+	for _, v := range s.Data[:s.Len()] {
 		o.target = append(o.target, int(v))
 		if v == -1 {
 			infer++
 		} else if v < -1 {
-			return nil, fmt.Errorf("shape %v has a negative size", o.target)
+			return fmt.Errorf("shape %v has a negative size", o.target)
 		}
 	}
 	if infer > 1 {
-		return nil, fmt.Errorf("shape %v has more than one -1", o.target)
+		return fmt.Errorf("shape %v has more than one -1", o.target)
 	}
-	if attrInt(n, "allowzero", 0) != 0 && slices.Contains(o.target, 0) {
-		return nil, fmt.Errorf("allowzero=1 with a 0 in shape %v is not supported", o.target)
-	}
-	return o, nil
+	return nil
 }
 
 func (o *reshapeOp) forward(in []*value, train bool) (*value, error) {
 	o.in = in[0]
+	if o.dynamic {
+		if err := o.setTarget(in[1].t); err != nil {
+			return nil, err
+		}
+	}
 	x := o.lay.plain(in[0])
 	s := x.Shape
 	o.shape = o.shape[:0]
@@ -558,4 +574,76 @@ func copyBox(big, small *tensor.Tensor, begin []int, toBig bool) {
 			copy(small.Data[row*last:(row+1)*last], big.Data[off:off+last])
 		}
 	}
+}
+
+// shapeOp is Shape: the logical shape of its input as a 1-D tensor
+// (optionally the dimensions [start,end), opset 15).
+type shapeOp struct {
+	start, end int
+	out        value
+}
+
+func buildShape(c *compiler, n *NodeProto) (op, error) {
+	return &shapeOp{start: attrInt(n, "start", 0), end: attrInt(n, "end", math.MaxInt32)}, nil
+}
+
+func (o *shapeOp) forward(in []*value, train bool) (*value, error) {
+	s := in[0].logical()
+	r := len(s)
+	lo, hi := o.start, o.end
+	if lo < 0 {
+		lo += r
+	}
+	if hi < 0 {
+		hi += r
+	}
+	lo, hi = min(max(lo, 0), r), min(max(hi, 0), r)
+	hi = max(hi, lo)
+	o.out.t = tensor.Ensure(o.out.t, hi-lo)
+	for i := lo; i < hi; i++ {
+		o.out.t.Data[i-lo] = float32(s[i])
+	}
+	return &o.out, nil
+}
+
+func (o *shapeOp) backward(dy *tensor.Tensor, needs []bool) ([]*tensor.Tensor, error) {
+	return nil, nil
+}
+
+// runtimeFold runs a constant-folding operator (Gather, Unsqueeze,
+// Squeeze, Cast, Slice, ConstantOfShape) on values known only at run
+// time, in logical layout: the shape computations of exports with a
+// dynamic batch. It has no backward.
+type runtimeFold struct {
+	node *NodeProto
+	fn   func(n *NodeProto, in []*tensor.Tensor) (*tensor.Tensor, error)
+	lays []layouts
+	ts   []*tensor.Tensor
+	out  value
+}
+
+func (o *runtimeFold) forward(in []*value, train bool) (*value, error) {
+	if len(o.lays) < len(in) {
+		o.lays = make([]layouts, len(in))
+		o.ts = make([]*tensor.Tensor, len(in))
+	}
+	for i, v := range in {
+		o.ts[i] = nil
+		if v != nil {
+			o.ts[i] = o.lays[i].plain(v)
+		}
+	}
+	t, err := o.fn(o.node, o.ts[:len(in)])
+	if err != nil {
+		return nil, err
+	}
+	o.out = value{t: t}
+	return &o.out, nil
+}
+
+func (o *runtimeFold) backward(dy *tensor.Tensor, needs []bool) ([]*tensor.Tensor, error) {
+	if slices.Contains(needs, true) {
+		return nil, fmt.Errorf("%s on activations has no backward (it runs for inference only)", o.node.OpType)
+	}
+	return nil, nil
 }

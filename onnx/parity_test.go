@@ -77,7 +77,7 @@ func checkParity(t *testing.T, dir, name string, tol float64) *Graph {
 // TestPyTorchParity: PyTorch -> ONNX -> ours gives PyTorch's logits, for
 // the committed fixtures (scripts/onnx_reference.py).
 func TestPyTorchParity(t *testing.T) {
-	for _, name := range []string{"resnet18_small", "resnet50_small", "keras_style", "ferplus_like"} {
+	for _, name := range []string{"resnet18_small", "resnet50_small", "keras_style", "ferplus_like", "dynamic_view"} {
 		t.Run(name, func(t *testing.T) { checkParity(t, "testdata", name, 1e-4) })
 	}
 }

@@ -97,7 +97,7 @@ func lossOf(y, r *tensor.Tensor) float64 {
 // networks unreliable; its gradients are checked exactly against
 // model.Net in TestTrainingMatchesNet.
 func TestGradientsFiniteDifferences(t *testing.T) {
-	for _, name := range []string{"keras_style", "ferplus_like", "resnet50_small"} {
+	for _, name := range []string{"keras_style", "ferplus_like", "resnet50_small", "dynamic_view"} {
 		t.Run(name, func(t *testing.T) {
 			ref, x := loadReference(t, filepath.Join("testdata", name+".json"))
 			g, err := ImportFile(filepath.Join("testdata", name+".onnx"), Options{InputLayout: ref.InputLayout})

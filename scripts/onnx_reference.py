@@ -31,6 +31,8 @@ Committed networks (all small, < 2 MB together):
                     input, Sub/Div preprocessing constants, Conv/Relu/MaxPool
                     stages, Reshape to (1,-1) with a constant shape, Gemm and
                     MatMul layers with Dropout, 8 outputs
+    dynamic_view    x.view(x.size(0), -1) with a dynamic batch axis: the
+                    Shape/Gather/Unsqueeze/Concat -> Reshape pattern
 
     /usr/bin/python3 scripts/onnx_reference.py --full DIR
 
@@ -132,6 +134,20 @@ class KerasStyle(nn.Module):
         return torch.softmax(x, dim=-1)
 
 
+class DynamicView(nn.Module):
+    """x.view(x.size(0), -1) with a dynamic batch: PyTorch exports the shape
+    computation (Shape, Gather, Unsqueeze, Concat) feeding Reshape."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, 2, 1)
+        self.fc = nn.Linear(4 * 4 * 4, 6)
+
+    def forward(self, x):  # x is (N,3,8,8)
+        x = F.relu(self.conv(x))
+        return self.fc(x.view(x.size(0), -1))
+
+
 class FERPlusLike(nn.Module):
     """The structure of emotion-ferplus-8 with fewer channels."""
 
@@ -171,7 +187,7 @@ def randomize_bn(model, gen):
 
 def build(name):
     """Returns (model in eval mode, example input, input layout, training mode, dynamic batch)."""
-    torch.manual_seed({"resnet18_small": 1, "resnet50_small": 2, "keras_style": 3, "ferplus_like": 4, "resnet18": 5, "resnet50": 6}[name])
+    torch.manual_seed({"resnet18_small": 1, "resnet50_small": 2, "keras_style": 3, "ferplus_like": 4, "dynamic_view": 7, "resnet18": 5, "resnet50": 6}[name])
     gen = torch.Generator().manual_seed(100)
     preserve, eval_ = torch.onnx.TrainingMode.PRESERVE, torch.onnx.TrainingMode.EVAL
     if name == "resnet18_small":
@@ -182,6 +198,8 @@ def build(name):
         m, x, layout, mode, dyn = KerasStyle(), torch.randn(2, 16, 16, 3), "NHWC", eval_, False
     elif name == "ferplus_like":
         m, x, layout, mode, dyn = FERPlusLike(), torch.rand(1, 1, 64, 64) * 255, "NCHW", eval_, False
+    elif name == "dynamic_view":
+        m, x, layout, mode, dyn = DynamicView(), torch.randn(3, 3, 8, 8), "NCHW", eval_, True
     elif name == "resnet18":
         m, x, layout, mode, dyn = torchvision.models.resnet18(num_classes=1000), torch.randn(1, 3, 64, 64), "NCHW", preserve, True
     elif name == "resnet50":
@@ -241,6 +259,7 @@ def main():
     ap.add_argument("--bench", metavar="NET", help="time the PyTorch network (resnet18, resnet50, resnet18_small...)")
     ap.add_argument("--size", type=int, default=64, help="input side for --bench (default 64)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for --bench (default 2)")
+    ap.add_argument("--only", nargs="+", metavar="NET", help="regenerate only these committed fixtures")
     a = ap.parse_args()
     torch.set_num_threads(2)
     if a.bench:
@@ -250,7 +269,7 @@ def main():
         for name in ("resnet18", "resnet50"):
             export(name, a.full)
         return
-    for name in ("resnet18_small", "resnet50_small", "keras_style", "ferplus_like"):
+    for name in a.only or ("resnet18_small", "resnet50_small", "keras_style", "ferplus_like", "dynamic_view"):
         export(name, OUT)
 
 
