@@ -274,6 +274,13 @@ type epilogue struct {
 
 // apply runs the epilogue on pixels [p0,p1) of y (pixels of cout values).
 func (e *epilogue) apply(y []float32, cout, p0, p1 int) {
+	var res []float32
+	if e.residual != nil {
+		res = e.residual[p0*cout:]
+	}
+	if kernels.BiasResReLU(y[p0*cout:], e.bias, res, p1-p0, cout, e.relu) {
+		return // AVX-512
+	}
 	b := e.bias[:cout]
 	for p := p0; p < p1; p++ {
 		row := y[p*cout : (p+1)*cout]

@@ -84,3 +84,24 @@ func BNGrad(dx, x, y, dy, k, a, cc []float32, rows, c int, relu bool) bool {
 	bnGradAVX512(&dx[0], &x[0], &y[0], &dy[0], &k[0], &a[0], &cc[0], rows, c, relu)
 	return true
 }
+
+// BiasResReLU sets y[r,j] += bias[j] + res[r,j] (res may be nil), then
+// y = max(y,0) if relu, for r < rows: the epilogue of a convolution with
+// a folded BatchNorm, a residual add and a ReLU.
+func BiasResReLU(y, bias, res []float32, rows, c int, relu bool) bool {
+	if !BNSupported(c) {
+		return false
+	}
+	if rows <= 0 {
+		return true
+	}
+	checkBN("BiasResReLU", rows, c, y)
+	checkVec("BiasResReLU", c, bias)
+	var r *float32
+	if res != nil {
+		checkBN("BiasResReLU", rows, c, res)
+		r = &res[0]
+	}
+	biasResReLUAVX512(&y[0], &bias[0], r, rows, c, relu)
+	return true
+}

@@ -14,3 +14,6 @@ func bnGradSumsAVX512(sg, sgx, x, y, dy, mean, invStd *float32, rows, c int, rel
 
 //go:noescape
 func bnGradAVX512(dx, x, y, dy, k, a, cc *float32, rows, c int, relu bool)
+
+//go:noescape
+func biasResReLUAVX512(y, bias, res *float32, rows, c int, relu bool)

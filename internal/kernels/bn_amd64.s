@@ -172,3 +172,53 @@ gradNext:
 gradDone:
 	VZEROUPPER
 	RET
+
+// func biasResReLUAVX512(y, bias, res *float32, rows, c int, relu bool)
+// y[r,j] += bias[j] (+ res[r,j] when res != nil), then max(.,0) if relu.
+TEXT ·biasResReLUAVX512(SB), NOSPLIT, $0-41
+	MOVQ    y+0(FP), DI
+	MOVQ    bias+8(FP), R8
+	MOVQ    res+16(FP), R9
+	MOVQ    rows+24(FP), CX
+	MOVQ    c+32(FP), R11
+	MOVBLZX relu+40(FP), R10
+	SHLQ    $2, R11
+	VXORPS  Z31, Z31, Z31
+
+epiRow:
+	TESTQ CX, CX
+	JZ    epiDone
+	XORQ  BX, BX
+
+epiGroup:
+	CMPQ    BX, R11
+	JGE     epiNextRow
+	VMOVUPS (DI)(BX*1), Z0
+	VADDPS  (R8)(BX*1), Z0, Z0
+	TESTQ   R9, R9
+	JZ      epiReLU
+	VADDPS  (R9)(BX*1), Z0, Z0
+
+epiReLU:
+	TESTQ  R10, R10
+	JZ     epiStore
+	VMAXPS Z31, Z0, Z0
+
+epiStore:
+	VMOVUPS Z0, (DI)(BX*1)
+	ADDQ    $64, BX
+	JMP     epiGroup
+
+epiNextRow:
+	ADDQ  R11, DI
+	TESTQ R9, R9
+	JZ    epiNoRes
+	ADDQ  R11, R9
+
+epiNoRes:
+	DECQ CX
+	JMP  epiRow
+
+epiDone:
+	VZEROUPPER
+	RET

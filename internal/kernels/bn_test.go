@@ -66,6 +66,26 @@ func TestBNKernels(t *testing.T) {
 						t.Fatalf("BNGradSums c=%d rows=%d relu=%v: channel %d sums %g %g, want %g %g", c, rows, relu, j, sg[j], sgx[j], s, sx)
 					}
 				}
+				for _, withRes := range []bool{false, true} {
+					var res []float32
+					if withRes {
+						res = dy
+					}
+					copy(out, x)
+					BiasResReLU(out, shift, res, rows, c, relu)
+					for i, v := range out {
+						want := float64(x[i]) + float64(shift[i%c])
+						if withRes {
+							want += float64(dy[i])
+						}
+						if relu {
+							want = max(want, 0)
+						}
+						if !near(float64(v), want) {
+							t.Fatalf("BiasResReLU c=%d rows=%d relu=%v res=%v: y[%d] = %g, want %g", c, rows, relu, withRes, i, v, want)
+						}
+					}
+				}
 				BNGrad(out, x, y, dy, k, a, cc, rows, c, relu)
 				for i, v := range out {
 					j := i % c
