@@ -1,9 +1,5 @@
-// Package onnx reads and writes ONNX model files and runs ONNX image
-// classifiers on this project's layers.
-//
-// The files are protocol buffers. Only the messages and fields a CNN
-// needs are handled here (proto.go), read and written field by field with
-// google.golang.org/protobuf's protowire package:
+// This file holds the ONNX messages a CNN needs, read and written field
+// by field with protowire (field numbers from onnx.proto):
 //
 //	ModelProto    ir_version(1) opset_import(8) producer_name(2) producer_version(3)
 //	              domain(4) model_version(5) doc_string(6) graph(7) metadata_props(14)
@@ -18,10 +14,7 @@
 // Unknown fields are skipped. Every length is checked against the bytes
 // that remain, so a truncated or corrupt file gives an error naming the
 // message and field, never a panic or an allocation larger than the input.
-//
-// Export (export.go) writes a model.Net as an opset-13 graph; Import
-// (graph.go, ops_*.go) builds a Graph that runs, and trains, an ONNX CNN
-// on NHWC activations with the nn package's kernels.
+
 package onnx
 
 import (

@@ -51,16 +51,17 @@ func (g *Graph) ModelProto(classes []string, pre *vision.Preprocess) (*ModelProt
 		byName[t.Name] = len(gp.Initializers)
 		gp.Initializers = append(gp.Initializers, t)
 	}
-	nodeByName := map[string]*NodeProto{}
-	for _, n := range gp.Nodes {
-		nodeByName[n.Name] = n
+	// Node names need not be unique: map the original nodes to copies.
+	copyOf := map[*NodeProto]*NodeProto{}
+	for i, n := range src.Graph.Nodes {
+		copyOf[n] = gp.Nodes[i]
 	}
 	for _, gn := range g.nodes {
 		s, ok := gn.op.(saver)
 		if !ok {
 			continue
 		}
-		n := nodeByName[gn.proto.Name]
+		n := copyOf[gn.proto]
 		if n == nil {
 			return nil, fmt.Errorf("onnx: save: node %q is missing from the model", gn.proto.Name)
 		}
