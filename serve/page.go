@@ -13,7 +13,10 @@ import (
 //go:embed web
 var web embed.FS
 
-var webFS, _ = fs.Sub(web, "web")
+var (
+	webFS, _   = fs.Sub(web, "web")
+	webHandler = http.FileServerFS(webFS)
+)
 
 // handlePage serves the page's files; other paths are a JSON 404.
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
@@ -24,6 +27,6 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	w.Header().Set("Cache-Control", "no-cache")
-	http.FileServerFS(webFS).ServeHTTP(w, r)
+	webHandler.ServeHTTP(w, r)
 	return nil
 }

@@ -112,8 +112,9 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/models", s.instrument("models", http.MethodGet, s.handleModels))
 	s.mux.Handle("/v1/stream", s.instrument("stream", http.MethodGet, s.handleStream))
 	s.mux.Handle("/healthz", s.instrument("healthz", http.MethodGet, s.handleHealth))
+	metrics := s.metrics.handler()
 	s.mux.Handle("/metrics", s.instrument("metrics", http.MethodGet, func(w http.ResponseWriter, r *http.Request) error {
-		s.metrics.handler().ServeHTTP(w, r)
+		metrics.ServeHTTP(w, r)
 		return nil
 	}))
 	s.mux.Handle("/", s.instrument("page", http.MethodGet, s.handlePage))
