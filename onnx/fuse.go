@@ -12,14 +12,7 @@ import (
 // resize both at once. The pattern must be exact: the MatMul's output
 // feeds only that Add, and the constant has one value per output.
 func (g *Graph) fuseBiases(c *compiler) {
-	consumers := map[int][]int{}
-	for j, n := range g.nodes {
-		for _, s := range n.in {
-			if s >= 0 {
-				consumers[s] = append(consumers[s], j)
-			}
-		}
-	}
+	consumers := g.consumers()
 	for _, n := range g.nodes {
 		lin, ok := n.op.(*linearOp)
 		if !ok || n.proto.OpType != "MatMul" || lin.fc.Bias != nil || n.out == g.output || len(consumers[n.out]) != 1 {
@@ -84,4 +77,62 @@ func (o *fusedBiasOp) save(n *NodeProto, put func(*TensorProto)) error {
 	}
 	put(FloatTensor(n.Inputs[1-o.k], shape, b.Data))
 	return nil
+}
+
+// consumers maps each value slot to the nodes that read it.
+func (g *Graph) consumers() map[int][]int {
+	consumers := map[int][]int{}
+	for j, n := range g.nodes {
+		for _, s := range n.in {
+			if s >= 0 {
+				consumers[s] = append(consumers[s], j)
+			}
+		}
+	}
+	return consumers
+}
+
+// fuseBNRelu folds a Relu that alone follows a BatchNormalization into
+// the BN (nn.BatchNorm2D's fused ReLU): one pass over the activations
+// instead of two, forward and backward. The Relu node passes through.
+func (g *Graph) fuseBNRelu() {
+	consumers := g.consumers()
+	for _, n := range g.nodes {
+		b, ok := n.op.(*bnOp)
+		if !ok || n.out == g.output || len(consumers[n.out]) != 1 || b.bn.Config().ReLU {
+			continue
+		}
+		r := g.nodes[consumers[n.out][0]]
+		if r.proto.OpType != "Relu" {
+			continue
+		}
+		cfg := b.bn.Config()
+		cfg.ReLU = true
+		bn := nn.NewBatchNorm2D(b.bn.Name(), cfg)
+		for i, p := range b.bn.Params() {
+			copy(bn.Params()[i].Value.Data, p.Value.Data)
+		}
+		for i, p := range b.bn.Buffers() {
+			copy(bn.Buffers()[i].Value.Data, p.Value.Data)
+		}
+		b.bn = bn
+		r.op = &passOp{}
+	}
+}
+
+// passOp is a node whose work another op has taken over: it passes its
+// first input through.
+type passOp struct {
+	out value
+	dxs [1]*tensor.Tensor
+}
+
+func (o *passOp) forward(in []*value, train bool) (*value, error) {
+	o.out = *in[0]
+	return &o.out, nil
+}
+
+func (o *passOp) backward(dy *tensor.Tensor, needs []bool) ([]*tensor.Tensor, error) {
+	o.dxs[0] = dy
+	return o.dxs[:], nil
 }

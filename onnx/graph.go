@@ -232,6 +232,7 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 		return nil, fmt.Errorf("onnx: %s", strings.Join(problems, "; "))
 	}
 	g.fuseBiases(c)
+	g.fuseBNRelu()
 	g.grads = make([]*tensor.Tensor, len(g.vals))
 	g.gradSet = make([]bool, len(g.vals))
 	g.updateNeedGrad()
