@@ -308,14 +308,14 @@ func (c *Conv2D) epiRows(lo, hi int) { c.ir.epi.apply(c.ir.y, c.cfg.OutC, lo, hi
 // implicit reports whether a convolution over cin input channels runs as
 // an implicit GEMM (kernels.ConvWeights.ConvRow): the micro-kernels read
 // the windows straight from the (padded) input, one kernel row of KW*Cin
-// contiguous values at a time. Kernel rows shorter than 16 values (the
-// stem on a gray image) would keep the micro-kernel busy too briefly per
-// call: they go through im2col, whose rows hold the whole KH*KW*Cin field.
+// contiguous values at a time. It does for every shape now: even the
+// stem on a gray image (kernel rows of 3 values) ran 4x faster than
+// through im2col + GEMM (batch 1 and 64, 3x3 conv 1 -> 16 channels).
 func (c *Conv2D) implicit(cin int) bool { return c.kw*cin >= implicitMinRow }
 
 // implicitMinRow is the shortest kernel row (KW*Cin values) that runs as
 // an implicit GEMM; a variable so that tests can compare both paths.
-var implicitMinRow = 16
+var implicitMinRow = 1
 
 // implicitRun holds the arguments of a row loop of runImplicit.
 type implicitRun struct {
