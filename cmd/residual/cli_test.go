@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -108,5 +109,35 @@ func TestBenchJSON(t *testing.T) {
 	r := res["residual"]
 	if r.SgemmGFLOPs <= 0 || r.TrainImagesPerS <= 0 || r.InferImagesPerS <= 0 || r.LatencyBatch1Ms <= 0 || len(r.Convs) != 3 || r.ForwardMFLOPs < 118 {
 		t.Errorf("bench result has unmeasured figures: %+v", r)
+	}
+}
+
+// TestDemo runs the demo on a small synthetic set: it must train a model
+// far above chance and leave the report and a loadable model behind.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("demo trains for a few seconds")
+	}
+	dir := t.TempDir()
+	out, err := runCLI(t, "demo", "--out", dir, "--epochs", "4", "--train", "1400", "--val", "140", "--progress", "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acc float64
+	for _, line := range strings.Split(out, "\n") {
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "3/3 validation accuracy %f%%", &acc); err == nil {
+			break
+		}
+	}
+	if acc < 50 {
+		t.Errorf("demo validation accuracy %.1f%%, want well above chance (14.3%%):\n%s", acc, out)
+	}
+	for _, f := range []string{"run/best.residual", "run/report.txt", "run/confusion.png", "run/metrics.csv", "synthetic-faces.csv"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("demo did not write %s: %v", f, err)
+		}
+	}
+	if _, err := runCLI(t, "demo", "--epochs", "0"); err == nil {
+		t.Error("demo --epochs 0 accepted")
 	}
 }
