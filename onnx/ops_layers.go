@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"residual/nn"
@@ -183,11 +184,16 @@ func (o *convOp) params() []*nn.Param  { return o.layer.Params() }
 func (o *convOp) buffers() []*nn.Param { return o.layer.Buffers() }
 
 // padNHWC copies x (N,H,W,C) into a zeroed (N,H+t+b,W+l+r,C) tensor.
-func padNHWC(dst, x *tensor.Tensor, p [4]int) *tensor.Tensor {
+func padNHWC(dst, x *tensor.Tensor, p [4]int) *tensor.Tensor { return padNHWCFill(dst, x, p, 0) }
+
+// padNHWCFill is padNHWC with the border set to fill.
+func padNHWCFill(dst, x *tensor.Tensor, p [4]int, fill float32) *tensor.Tensor {
 	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	hp, wp := h+p[0]+p[2], w+p[1]+p[3]
 	dst = tensor.Ensure(dst, n, hp, wp, c)
-	dst.Zero()
+	for i := range dst.Data {
+		dst.Data[i] = fill
+	}
 	for i := 0; i < n; i++ {
 		for y := 0; y < h; y++ {
 			src := x.Data[((i*h+y)*w)*c : ((i*h+y)*w+w)*c]
@@ -301,7 +307,9 @@ func (o *bnOp) backward(dy *tensor.Tensor, needs []bool) ([]*tensor.Tensor, erro
 func (o *bnOp) params() []*nn.Param  { return o.bn.Params() }
 func (o *bnOp) buffers() []*nn.Param { return o.bn.Buffers() }
 
-// poolOp is MaxPool or AveragePool on nn's pooling layers.
+// poolOp is MaxPool or AveragePool on nn's pooling layers. auto_pad
+// SAME pads explicitly first (with -Inf for MaxPool; with zeros for
+// AveragePool only when count_include_pad=1).
 type poolOp struct {
 	layer nn.Layer
 	lay   layouts
@@ -309,6 +317,13 @@ type poolOp struct {
 	out   value
 	last  []int
 	dxs   [1]*tensor.Tensor
+
+	same, upper, avg, countPad bool
+	k, s                       int
+	fill                       float32
+	pads                       [4]int
+	h, w                       int
+	padded, dCrop              *tensor.Tensor
 }
 
 func buildPool(c *compiler, n *NodeProto) (op, error) {
@@ -329,9 +344,13 @@ func buildPool(c *compiler, n *NodeProto) (op, error) {
 		}
 		cfg.Padding = p[0]
 	}
-	if ap := attrString(n, "auto_pad", "NOTSET"); ap != "NOTSET" && ap != "VALID" && ap != "" {
-		return nil, fmt.Errorf("auto_pad %q is not supported", ap)
+	autoPad := attrString(n, "auto_pad", "NOTSET")
+	switch autoPad {
+	case "NOTSET", "VALID", "", "SAME_UPPER", "SAME_LOWER":
+	default:
+		return nil, fmt.Errorf("auto_pad %q is not supported", autoPad)
 	}
+	same := autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER"
 	if attrInt(n, "ceil_mode", 0) != 0 {
 		return nil, fmt.Errorf("ceil_mode=1 is not supported")
 	}
@@ -344,12 +363,13 @@ func buildPool(c *compiler, n *NodeProto) (op, error) {
 		if len(n.Outputs) > 1 && n.Outputs[1] != "" {
 			return nil, fmt.Errorf("the Indices output is not supported")
 		}
-		return &poolOp{layer: nn.NewMaxPool2D(n.Name, cfg)}, nil
+		return &poolOp{layer: nn.NewMaxPool2D(n.Name, cfg), same: same, upper: autoPad == "SAME_UPPER", k: cfg.Kernel, s: cfg.Stride, fill: float32(math.Inf(-1))}, nil
 	}
 	if cfg.Padding > 0 && attrInt(n, "count_include_pad", 0) == 0 {
 		return nil, fmt.Errorf("padding %d with count_include_pad=0 is not supported (the average counts the zeros)", cfg.Padding)
 	}
-	return &poolOp{layer: nn.NewAvgPool2D(n.Name, cfg)}, nil
+	return &poolOp{layer: nn.NewAvgPool2D(n.Name, cfg), same: same, upper: autoPad == "SAME_UPPER", k: cfg.Kernel, s: cfg.Stride, avg: true,
+		countPad: attrInt(n, "count_include_pad", 0) != 0}, nil
 }
 
 func (o *poolOp) forward(in []*value, train bool) (*value, error) {
@@ -357,6 +377,19 @@ func (o *poolOp) forward(in []*value, train bool) (*value, error) {
 	x, err := o.lay.channelsLast(in[0], "")
 	if err != nil {
 		return nil, err
+	}
+	o.pads = [4]int{}
+	if o.same {
+		o.h, o.w = x.Shape[1], x.Shape[2]
+		o.pads[0], o.pads[2] = samePads(o.h, o.k, o.s, o.upper)
+		o.pads[1], o.pads[3] = samePads(o.w, o.k, o.s, o.upper)
+		if o.pads != [4]int{} {
+			if o.avg && !o.countPad {
+				return nil, fmt.Errorf("auto_pad SAME pads %v with count_include_pad=0 is not supported", o.pads)
+			}
+			o.padded = padNHWCFill(o.padded, x, o.pads, o.fill)
+			x = o.padded
+		}
 	}
 	if checkShape(&o.last, x.Shape) {
 		if _, err := o.layer.OutShape(x.Shape); err != nil {
@@ -371,6 +404,10 @@ func (o *poolOp) forward(in []*value, train bool) (*value, error) {
 func (o *poolOp) backward(dy *tensor.Tensor, needs []bool) ([]*tensor.Tensor, error) {
 	dx := o.layer.Backward(dy)
 	o.dxs[0] = nil
+	if o.pads != [4]int{} {
+		o.dCrop = cropNHWC(o.dCrop, dx, o.pads[0], o.pads[1], o.h, o.w)
+		dx = o.dCrop
+	}
 	if needs[0] {
 		o.dxs[0] = o.lay.gradFromNHWC(o.in, dx)
 	}
