@@ -272,8 +272,8 @@ func (b *BatchNorm2D) gradRows(lo, hi int) { bnGrad(b, lo, hi) }
 // and the four accumulation chains run in parallel. Leftover channels
 // (C not a multiple of 4) go one at a time.
 
-// bnMaxVecC is the most channels for which bnGradSums uses the AVX-512
-// kernel (its block sums live in stack arrays).
+// bnMaxVecC is the most channels for which bnStats and bnGradSums use the
+// AVX-512 kernels (their block results live in stack arrays).
 const bnMaxVecC = 512
 
 // bnRowBlock is the number of rows of a block for C channels.
@@ -287,9 +287,20 @@ func bnStats(mean, m2 []float64, x []float32, c, r0, r1 int) {
 	clear(mean)
 	clear(m2)
 	var n float64 // rows merged so far
+	var bm, bm2 [bnMaxVecC]float32
+	vec := c <= bnMaxVecC && kernels.BNSupported(c)
 	for b0 := r0; b0 < r1; b0 += bnRowBlock(c) {
 		b1 := min(r1, b0+bnRowBlock(c))
 		nb := float64(b1 - b0)
+		if vec {
+			// The block's statistics in float32 (AVX-512), merged in float64.
+			kernels.BNBlockStats(bm[:c], bm2[:c], x[b0*c:], b1-b0, c)
+			for j := 0; j < c; j++ {
+				mean[j], m2[j], _ = chanMerge(mean[j], m2[j], n, float64(bm[j]), float64(bm2[j]), nb)
+			}
+			n += nb
+			continue
+		}
 		j := 0
 		for ; j+4 <= c; j += 4 {
 			var s0, s1, s2, s3 float64

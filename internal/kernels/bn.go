@@ -105,3 +105,17 @@ func BiasResReLU(y, bias, res []float32, rows, c int, relu bool) bool {
 	biasResReLUAVX512(&y[0], &bias[0], r, rows, c, relu)
 	return true
 }
+
+// BNBlockStats sets mean[j] to the mean of x[r,j] over r < rows (rows > 0)
+// and m2[j] to the sum of squared deviations from it, in float32: two
+// passes over a block small enough to stay in L1 (callers merge blocks in
+// float64).
+func BNBlockStats(mean, m2, x []float32, rows, c int) bool {
+	if !BNSupported(c) || rows <= 0 {
+		return false
+	}
+	checkBN("BNBlockStats", rows, c, x)
+	checkVec("BNBlockStats", c, mean, m2)
+	bnBlockStatsAVX512(&mean[0], &m2[0], &x[0], rows, c, 1/float32(rows))
+	return true
+}

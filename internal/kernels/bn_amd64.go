@@ -17,3 +17,6 @@ func bnGradAVX512(dx, x, y, dy, k, a, cc *float32, rows, c int, relu bool)
 
 //go:noescape
 func biasResReLUAVX512(y, bias, res *float32, rows, c int, relu bool)
+
+//go:noescape
+func bnBlockStatsAVX512(mean, m2, x *float32, rows, c int, inv float32)

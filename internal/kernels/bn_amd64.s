@@ -222,3 +222,76 @@ epiNoRes:
 epiDone:
 	VZEROUPPER
 	RET
+
+// func bnBlockStatsAVX512(mean, m2, x *float32, rows, c int, inv float32)
+// mean[j] = inv * sum x[r,j] (inv = 1/rows), m2[j] = sum (x[r,j]-mean[j])^2.
+TEXT ·bnBlockStatsAVX512(SB), NOSPLIT, $0-44
+	MOVQ         mean+0(FP), DI
+	MOVQ         m2+8(FP), R9
+	MOVQ         x+16(FP), SI
+	MOVQ         rows+24(FP), CX
+	MOVQ         c+32(FP), R11
+	VBROADCASTSS inv+40(FP), Z30
+	SHLQ         $2, R11
+	XORQ         BX, BX
+
+statsGroup:
+	CMPQ   BX, R11
+	JGE    statsDone
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	LEAQ   (SI)(BX*1), R12
+	MOVQ   CX, R14
+
+statsSum: // two accumulators for two independent add chains
+	CMPQ   R14, $2
+	JLT    statsSumTail
+	VADDPS (R12), Z0, Z0
+	VADDPS (R12)(R11*1), Z1, Z1
+	LEAQ   (R12)(R11*2), R12
+	SUBQ   $2, R14
+	JMP    statsSum
+
+statsSumTail:
+	TESTQ  R14, R14
+	JZ     statsMean
+	VADDPS (R12), Z0, Z0
+
+statsMean:
+	VADDPS  Z1, Z0, Z0
+	VMULPS  Z30, Z0, Z0 // mean
+	VMOVUPS Z0, (DI)(BX*1)
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	LEAQ    (SI)(BX*1), R12
+	MOVQ    CX, R14
+
+statsSq:
+	CMPQ        R14, $2
+	JLT         statsSqTail
+	VMOVUPS     (R12), Z4
+	VSUBPS      Z0, Z4, Z4
+	VFMADD231PS Z4, Z4, Z2
+	VMOVUPS     (R12)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD231PS Z5, Z5, Z3
+	LEAQ        (R12)(R11*2), R12
+	SUBQ        $2, R14
+	JMP         statsSq
+
+statsSqTail:
+	TESTQ       R14, R14
+	JZ          statsStore
+	VMOVUPS     (R12), Z4
+	VSUBPS      Z0, Z4, Z4
+	VFMADD231PS Z4, Z4, Z2
+
+statsStore:
+	VADDPS  Z3, Z2, Z2
+	VMOVUPS Z2, (R9)(BX*1)
+	ADDQ    $64, BX
+	JMP     statsGroup
+
+statsDone:
+	VZEROUPPER
+	RET

@@ -53,6 +53,23 @@ func TestBNKernels(t *testing.T) {
 						t.Fatalf("BNAffine c=%d rows=%d relu=%v: y[%d] = %g, want %g", c, rows, relu, i, v, want)
 					}
 				}
+				bm, bm2 := make([]float32, c), make([]float32, c)
+				BNBlockStats(bm, bm2, x, rows, c)
+				for j := 0; j < c; j++ {
+					var s float64
+					for r := 0; r < rows; r++ {
+						s += float64(x[r*c+j])
+					}
+					m := s / float64(rows)
+					var q float64
+					for r := 0; r < rows; r++ {
+						d := float64(x[r*c+j]) - m
+						q += d * d
+					}
+					if !near(float64(bm[j]), m) || !near(float64(bm2[j]), q) {
+						t.Fatalf("BNBlockStats c=%d rows=%d: channel %d mean %g m2 %g, want %g %g", c, rows, j, bm[j], bm2[j], m, q)
+					}
+				}
 				sg, sgx := make([]float32, c), make([]float32, c)
 				BNGradSums(sg, sgx, x, y, dy, mean, invStd, rows, c, relu)
 				for j := 0; j < c; j++ {
