@@ -58,7 +58,7 @@ func (t *Tensor) Dim(i int) int {
 // Reshape sets a new shape with the same number of elements, in place.
 func (t *Tensor) Reshape(shape ...int) error {
 	if Numel(shape) != t.Len() {
-		return fmt.Errorf("tensor: cannot reshape %v (%d values) to %v (%d values)", t.Shape, t.Len(), shape, Numel(shape))
+		return fmt.Errorf("tensor: cannot reshape %s (%d values) to %s (%d values)", ShapeString(t.Shape), t.Len(), ShapeString(shape), Numel(shape))
 	}
 	t.Shape = append(t.Shape[:0], shape...)
 	return nil
