@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"residual/internal/kernels"
 	"residual/nn"
 	"residual/tensor"
 )
@@ -69,10 +70,7 @@ func (s seq) buffers() []*nn.Param {
 // addInto adds src to dst element-wise: the two gradients of a tensor
 // used twice (the residual branch and the shortcut) meet here.
 func addInto(dst, src *tensor.Tensor) {
-	d, s := dst.Data[:dst.Len()], src.Data[:dst.Len()]
-	for i, v := range s {
-		d[i] += v
-	}
+	kernels.AddReLU(dst.Data, dst.Data, src.Data, dst.Len(), false)
 }
 
 // Block is a residual block of the original ResNet (He et al. 2015,

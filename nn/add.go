@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"residual/internal/kernels"
 	"residual/internal/parallel"
 	"residual/tensor"
 )
@@ -50,16 +51,7 @@ func (s *Add) Forward(a, b *tensor.Tensor) *tensor.Tensor {
 }
 
 func (s *Add) forwardRange(lo, hi int) {
-	a, b, y := s.a.Data[lo:hi], s.b.Data[lo:hi], s.out.Data[lo:hi]
-	if s.relu {
-		for i, v := range a {
-			y[i] = max(v+b[i], 0)
-		}
-		return
-	}
-	for i, v := range a {
-		y[i] = v + b[i]
-	}
+	kernels.AddReLU(s.out.Data[lo:hi], s.a.Data[lo:hi], s.b.Data[lo:hi], hi-lo, s.relu)
 }
 
 // Backward returns the gradients of both inputs. Since d(a+b)/da =
@@ -78,10 +70,5 @@ func (s *Add) Backward(dy *tensor.Tensor) (da, db *tensor.Tensor) {
 }
 
 func (s *Add) backwardRange(lo, hi int) {
-	y, dy, dx := s.out.Data[lo:hi], s.dy.Data[lo:hi], s.dx.Data[lo:hi]
-	y = y[:len(dy)]
-	dx = dx[:len(dy)]
-	for i, g := range dy {
-		dx[i] = g * reluMask(y[i]) // y > 0 ? g : 0, without a branch
-	}
+	kernels.ReLUGrad(s.dx.Data[lo:hi], s.dy.Data[lo:hi], s.out.Data[lo:hi], hi-lo) // y > 0 ? g : 0
 }

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"residual/internal/kernels"
 	"residual/internal/parallel"
 	"residual/tensor"
 )
@@ -66,10 +67,5 @@ func (r *ReLU) Backward(dy *tensor.Tensor) *tensor.Tensor {
 }
 
 func (r *ReLU) backwardRange(lo, hi int) {
-	y, dy, dx := r.out.Data[lo:hi], r.dy.Data[lo:hi], r.dx.Data[lo:hi]
-	y = y[:len(dy)]
-	dx = dx[:len(dy)]
-	for i, g := range dy {
-		dx[i] = g * reluMask(y[i]) // y > 0 ? g : 0, without a branch
-	}
+	kernels.ReLUGrad(r.dx.Data[lo:hi], r.dy.Data[lo:hi], r.out.Data[lo:hi], hi-lo) // y > 0 ? g : 0
 }
