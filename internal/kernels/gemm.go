@@ -30,6 +30,10 @@ var directBOK = true
 // and B from the caches. Below it, C may well be read again from L3.
 var ntMinBytes = 16 << 20 // a variable so that tests can lower it
 
+// smallM is the number of rows of A up to which a B stored k x n is read
+// in place by the k-major kernels rather than packed.
+const smallM = 32
+
 // parallelBusy is set while an Sgemm spreads over the workers. A
 // concurrent Sgemm then runs on its own goroutine: the cores are taken
 // anyway, and an Sgemm called from inside a parallel.For body cannot wait
@@ -167,12 +171,16 @@ func (p *problem) run(ws *workspace) {
 		return
 	}
 	mr, nr := p.kern.mr, p.kern.nr
+	// The k-major kernels serve a transposed A, and also a few rows of A
+	// times a B stored k x n: they read that B in place, so the only
+	// packing left is a tiny transpose of A.
+	kmajor := p.transA || (!p.transB && p.m <= smallM && p.kern.fnK != nil)
 	fn := p.kern.fn
-	if p.transA {
+	if kmajor {
 		fn = p.kern.fnK
 	}
 	fnNT, ntAlign := p.kern.fnNT, p.kern.ntAlign
-	useNT := fnNT != nil && !p.transA && p.beta == 0 && p.k <= kcDirect &&
+	useNT := fnNT != nil && !kmajor && p.beta == 0 && p.k <= kcDirect &&
 		p.m*p.n*4 >= ntMinBytes && p.ldc*4%int(ntAlign) == 0
 	if useNT {
 		defer sfenceFn()
@@ -185,16 +193,16 @@ func (p *problem) run(ws *workspace) {
 		// and each of its panels meets only one or two panels of B, or its
 		// rows are short: then packing would cost as much as the
 		// multiplication it speeds up.
-		direct := !p.transA && (panels <= 2 || p.lda <= 128)
+		direct := !kmajor && (panels <= 2 || p.lda <= 128)
 		kcb := kcBlock
 		if direct {
 			// B is at most 2 panels wide: a deeper block still fits in L2,
 			// and whole rows of A make one stream the kernel can prefetch.
 			kcb = kcDirect
 		}
-		// The k-major kernels (transA) read B in place when it is stored
-		// k x n; only a partial last panel is packed (zero-padded).
-		directB := p.transA && !p.transB && directBOK
+		// The k-major kernels read B in place when it is stored k x n;
+		// only a partial last panel is packed (zero-padded).
+		directB := kmajor && !p.transB && directBOK
 		full := nc / nr
 		for p0 := 0; p0 < p.k; p0 += kcb {
 			kc := min(kcb, p.k-p0)
@@ -229,11 +237,11 @@ func (p *problem) run(ws *workspace) {
 				} else if p.transA && rows == mr {
 					// A stored k x m: a full panel is k-major in place.
 					aPtr, rs = &p.a[p0*p.lda+i0], uintptr(p.lda)*4
-				} else if p.transA {
-					p.packA(packA, i0, rows, p0, kc, mr)
+				} else if kmajor {
+					p.packAKMajor(packA, i0, rows, p0, kc, mr)
 					aPtr, rs = &packA[0], uintptr(mr)*4
 				} else {
-					p.packA(packA, i0, rows, p0, kc, mr)
+					p.packARows(packA, i0, rows, p0, kc)
 					aPtr, rs = &packA[0], uintptr(kc)*4
 				}
 				for jp := 0; jp < panels; jp++ {
@@ -419,15 +427,25 @@ func copyRow(dst, src []float32, n int) {
 	}
 }
 
-// packA copies op(A)[i0:i0+rows, p0:p0+kc] into dst for the kernels.
-// When A is stored m x k, the panel is row by row (row stride kc; the
-// kernel repeats the last row when rows < MR). When A is stored k x m
-// (transA), the panel is k-major: kc groups of MR values, zero-padded past
-// rows, since each group is then a contiguous piece of a row of A.
-func (p *problem) packA(dst []float32, i0, rows, p0, kc, mr int) {
+// packARows copies op(A)[i0:i0+rows, p0:p0+kc] (A stored m x k) into dst
+// row by row, with row stride kc; the kernel repeats the last row when
+// rows < MR.
+func (p *problem) packARows(dst []float32, i0, rows, p0, kc int) {
+	for r := 0; r < rows; r++ {
+		copy(dst[r*kc:r*kc+kc], p.a[(i0+r)*p.lda+p0:])
+	}
+}
+
+// packAKMajor copies op(A)[i0:i0+rows, p0:p0+kc] into dst k-major: kc
+// groups of mr values, zero-padded past rows. When A is stored k x m
+// (transA) each group is a contiguous piece of a row of A.
+func (p *problem) packAKMajor(dst []float32, i0, rows, p0, kc, mr int) {
 	if !p.transA {
+		clear(dst[:kc*mr])
 		for r := 0; r < rows; r++ {
-			copy(dst[r*kc:r*kc+kc], p.a[(i0+r)*p.lda+p0:])
+			for q, v := range p.a[(i0+r)*p.lda+p0 : (i0+r)*p.lda+p0+kc] {
+				dst[q*mr+r] = v
+			}
 		}
 		return
 	}
