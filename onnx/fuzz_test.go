@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"residual/tensor"
 )
 
 // FuzzRead feeds arbitrary bytes to the reader and the compiler: they
@@ -28,6 +30,17 @@ func FuzzRead(f *testing.F) {
 		if !bytes.Equal(EncodeModel(m2), enc) {
 			t.Fatalf("encoding is not stable")
 		}
-		Compile(m, Options{})
+		g, err := Compile(m, Options{})
+		if err != nil {
+			return
+		}
+		// Run small graphs once: bad shapes must give errors, not panics.
+		in := g.InputShape()
+		if len(in) == 3 && in[0] > 0 && in[1] > 0 && in[2] > 0 && in[0]*in[1]*in[2] <= 1<<14 {
+			x := tensor.New(2, in[0], in[1], in[2])
+			if y, err := g.Forward(x, true); err == nil {
+				g.Backward(tensor.New(y.Shape...))
+			}
+		}
 	})
 }

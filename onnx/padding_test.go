@@ -56,7 +56,6 @@ func naiveConv(x, w *tensor.Tensor, b []float32, stride, group int, p [4]int) *t
 			}
 		}
 	}
-	_ = c
 	return y
 }
 
