@@ -64,10 +64,19 @@ func (g gemmCase) String() string {
 	return fmt.Sprintf("%s%s_m%d_n%d_k%d_a%g_b%g_pad%d", t(g.transA), t(g.transB), g.m, g.n, g.k, g.alpha, g.beta, g.pad)
 }
 
-// checkCase runs one Sgemm against refGemm, with NaN garbage in C when
-// beta == 0 and sentinels after every row of C that must stay untouched.
-func checkCase(t *testing.T, r *rand.Rand, g gemmCase) {
-	t.Helper()
+// preparedCase holds the inputs of a gemmCase and the reference result.
+type preparedCase struct {
+	g             gemmCase
+	a, b, c0      []float32
+	lda, ldb, ldc int
+	want          []float64
+}
+
+const sentinel = 12345 // in C past each row: must stay untouched
+
+// prepareCase makes random inputs for g, with NaN garbage in C when
+// beta == 0 and sentinels after every row of C, and computes the reference.
+func prepareCase(r *rand.Rand, g gemmCase) *preparedCase {
 	ar, ac := g.m, g.k
 	if g.transA {
 		ar, ac = g.k, g.m
@@ -76,23 +85,30 @@ func checkCase(t *testing.T, r *rand.Rand, g gemmCase) {
 	if g.transB {
 		br, bc = g.n, g.k
 	}
-	lda, ldb, ldc := ac+g.pad, bc+g.pad, g.n+g.pad
-	a := randSlice(r, max(0, (ar-1)*lda+ac))
-	b := randSlice(r, max(0, (br-1)*ldb+bc))
-	c := randSlice(r, max(0, (g.m-1)*ldc+g.n))
-	const sentinel = 12345
+	pc := &preparedCase{g: g, lda: ac + g.pad, ldb: bc + g.pad, ldc: g.n + g.pad}
+	pc.a = randSlice(r, max(0, (ar-1)*pc.lda+ac))
+	pc.b = randSlice(r, max(0, (br-1)*pc.ldb+bc))
+	pc.c0 = randSlice(r, max(0, (g.m-1)*pc.ldc+g.n))
 	for i := 0; i < g.m; i++ {
-		for j := g.n; j < ldc && i*ldc+j < len(c); j++ {
-			c[i*ldc+j] = sentinel
+		for j := g.n; j < pc.ldc && i*pc.ldc+j < len(pc.c0); j++ {
+			pc.c0[i*pc.ldc+j] = sentinel
 		}
 		if g.beta == 0 {
 			for j := 0; j < g.n; j++ {
-				c[i*ldc+j] = float32(math.NaN())
+				pc.c0[i*pc.ldc+j] = float32(math.NaN())
 			}
 		}
 	}
-	want := refGemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, c, ldc)
-	Sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, c, ldc)
+	pc.want = refGemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, pc.a, pc.lda, pc.b, pc.ldb, g.beta, pc.c0, pc.ldc)
+	return pc
+}
+
+// check runs Sgemm on a fresh copy of C and compares with the reference.
+func (pc *preparedCase) check(t *testing.T) {
+	t.Helper()
+	g, ldc := pc.g, pc.ldc
+	c := append([]float32(nil), pc.c0...)
+	Sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, pc.a, pc.lda, pc.b, pc.ldb, g.beta, c, ldc)
 	// Each product is rounded to fp32 and summed k times: allow a few ulps
 	// per term relative to the magnitude of the terms (|a|,|b| <= 1).
 	tol := 1e-6 * float64(g.k+4) * (math.Abs(float64(g.alpha)) + math.Abs(float64(g.beta)) + 1)
@@ -106,7 +122,7 @@ func checkCase(t *testing.T, r *rand.Rand, g gemmCase) {
 				}
 				continue
 			}
-			w := want[i*g.n+j]
+			w := pc.want[i*g.n+j]
 			if math.IsNaN(float64(got)) || math.Abs(float64(got)-w) > tol {
 				if bad++; bad <= 5 {
 					t.Errorf("%v: C[%d,%d] = %g, want %g (tol %g)", g, i, j, got, w, tol)
@@ -117,6 +133,12 @@ func checkCase(t *testing.T, r *rand.Rand, g gemmCase) {
 	if bad > 0 {
 		t.Fatalf("%v: %d wrong values", g, bad)
 	}
+}
+
+// checkCase runs one Sgemm against refGemm (see prepareCase).
+func checkCase(t *testing.T, r *rand.Rand, g gemmCase) {
+	t.Helper()
+	prepareCase(r, g).check(t)
 }
 
 // forEachVariant runs f with every variant usable on this CPU forced.
@@ -180,10 +202,15 @@ func TestSgemmLarge(t *testing.T) {
 		{m: 16, n: 144, k: 2500, alpha: 1, beta: 1, transA: true},         // conv backward weights
 		{m: 64, n: 576, k: 1100, alpha: 1, beta: 0, transA: true, pad: 1}, // conv backward weights
 	}
+	// The references are the slow part: compute each once for all variants.
+	r := rand.New(rand.NewPCG(5, 6))
+	prepared := make([]*preparedCase, len(cases))
+	for i, g := range cases {
+		prepared[i] = prepareCase(r, g)
+	}
 	forEachVariant(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(5, 6))
-		for _, g := range cases {
-			checkCase(t, r, g)
+		for _, pc := range prepared {
+			pc.check(t)
 		}
 	})
 }
