@@ -32,6 +32,7 @@ type webcamOptions struct {
 	model   string // name=path or path; empty: the shipped emotion model
 	size    string // WxH asked of the camera
 	faces   bool
+	roi     string // x,y,w,h classified when faces is false ("" = whole frame)
 	frames  int    // stop after this many frames (0: until interrupted)
 	preview string // address of the MJPEG preview server ("" = none)
 	minFace int
@@ -60,7 +61,8 @@ stream at http://ADDR/ (open it in a browser).`,
 	f.StringVar(&o.device, "device", "/dev/video0", "V4L2 capture device")
 	f.StringVar(&o.model, "model", "", "model as name=path or path (default: the shipped emotion model)")
 	f.StringVar(&o.size, "size", "640x480", "frame size asked of the camera, WxH (the camera may pick another)")
-	f.BoolVar(&o.faces, "faces", true, "detect faces (false: classify the whole frame)")
+	f.BoolVar(&o.faces, "faces", true, "detect faces (false: classify the whole frame or --roi)")
+	f.StringVar(&o.roi, "roi", "", "with --faces=false, the region classified as x,y,w,h in frame pixels (for gesture models)")
 	f.IntVar(&o.frames, "frames", 0, "stop after this many frames (0: until Ctrl-C)")
 	f.StringVar(&o.preview, "preview", "", "serve an annotated MJPEG preview on this address, e.g. 127.0.0.1:8081")
 	f.IntVar(&o.minFace, "min-face", 0, "smallest face side searched, in pixels (0: the detector's default, 48)")
@@ -246,9 +248,24 @@ func parseSize(s string) (int, int, error) {
 	return w, h, nil
 }
 
+// parseROI reads x,y,w,h ("" is no region).
+func parseROI(s string) (image.Rectangle, error) {
+	if s == "" {
+		return image.Rectangle{}, nil
+	}
+	var x, y, w, h int
+	if _, err := fmt.Sscanf(s, "%d,%d,%d,%d", &x, &y, &w, &h); err != nil || w <= 0 || h <= 0 {
+		return image.Rectangle{}, fmt.Errorf("--roi %q: want x,y,w,h with positive w and h", s)
+	}
+	return image.Rect(x, y, x+w, y+h), nil
+}
+
 func runWebcam(ctx context.Context, o webcamOptions, out io.Writer) error {
 	w, h, err := parseSize(o.size)
 	if err != nil {
+		return err
+	}
+	if _, err := parseROI(o.roi); err != nil {
 		return err
 	}
 	cam, format, gw, gh, err := openCamera(o.device, w, h)
@@ -273,6 +290,10 @@ func recognise(ctx context.Context, o webcamOptions, src frameSource, out io.Wri
 		return err
 	}
 	m := models[0]
+	roi, err := parseROI(o.roi)
+	if err != nil {
+		return err
+	}
 	det, err := face.NewDetector(face.Options{MinSize: o.minFace})
 	if err != nil {
 		return err
@@ -302,12 +323,12 @@ func recognise(ctx context.Context, o webcamOptions, src frameSource, out io.Wri
 		if err != nil {
 			return err
 		}
-		res, err := serve.Predict(ctx, m, det, f, serve.FrameOptions{Faces: o.faces})
+		res, err := serve.Predict(ctx, m, det, f, serve.FrameOptions{Faces: o.faces, ROI: roi})
 		if err != nil {
 			return err
 		}
 		res.Timings.Total = float64(time.Since(t0).Microseconds()) / 1000
-		fmt.Fprintln(out, describe(n, res))
+		fmt.Fprintln(out, describe(n, res, o.faces))
 		if preview != nil {
 			preview.publish(serve.Annotate(img, res))
 		}
@@ -315,10 +336,15 @@ func recognise(ctx context.Context, o webcamOptions, src frameSource, out io.Wri
 	return nil
 }
 
-// describe is one line per frame: number, time, each face's box and label.
-func describe(n int, r *serve.Result) string {
+// describe is one line per frame: number, time, each face's (or the
+// region's) box and label.
+func describe(n int, r *serve.Result, faces bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "frame %d: %.1f ms (detect %.1f, classify %.1f), %d face(s)", n, r.Timings.Total, r.Timings.Detect, r.Timings.Classify, len(r.Faces))
+	what := "face(s)"
+	if !faces {
+		what = "region"
+	}
+	fmt.Fprintf(&b, "frame %d: %.1f ms (detect %.1f, classify %.1f), %d %s", n, r.Timings.Total, r.Timings.Detect, r.Timings.Classify, len(r.Faces), what)
 	for _, p := range r.Faces {
 		fmt.Fprintf(&b, "; [%d,%d %dx%d] %s %.0f%%", p.Box.X, p.Box.Y, p.Box.W, p.Box.H, p.Label, 100*p.Confidence)
 	}

@@ -115,6 +115,19 @@ func TestRecognise(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[1], "frame 2:") || !strings.Contains(lines[0], "1 face(s)") {
 		t.Errorf("output:\n%s", out.String())
 	}
+	// Without detection, a region of interest is classified.
+	out.Reset()
+	o.faces, o.roi, o.frames = false, "10,20,100,120", 1
+	if err := recognise(context.Background(), o, &photoSource{img: img, n: 1}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "1 region; [10,20 100x120]") {
+		t.Errorf("roi output: %s", out.String())
+	}
+	if _, err := parseROI("1,2,3"); err == nil {
+		t.Error("--roi 1,2,3 accepted")
+	}
+	o.faces, o.roi = true, ""
 	// The source failing ends the command with its error.
 	o.frames = 0
 	if err := recognise(context.Background(), o, &photoSource{img: img, n: 1}, io.Discard); err == nil || !strings.Contains(err.Error(), "unplugged") {
