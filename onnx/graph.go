@@ -58,6 +58,7 @@ type Graph struct {
 	output   int  // slot of the first graph output
 	inNCHW   bool // the graph's input is logically (N,C,H,W)
 	inShape  []int
+	anySize  bool
 	outBuf   layouts
 	dyBuf    layouts
 	ins      []*value // forward's scratch
@@ -74,6 +75,11 @@ type Options struct {
 	// Default "": NCHW unless the declared input shape is (N,H,W,C) with
 	// C in {1,3,4} and H,W > 4.
 	InputLayout string
+	// AnySize accepts inputs of any height and width, not only the
+	// declared ones: fully convolutional graphs with global pooling (such
+	// as torchvision's ResNets) then run, and fine-tune, on other image
+	// sizes. The channel count must still match. Default false.
+	AnySize bool
 }
 
 // ImportFile reads and compiles the ONNX model at path.
@@ -110,7 +116,7 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 		}
 	}
 	gp := m.Graph
-	g := &Graph{Model: m, slots: map[string]int{}, input: -1, output: -1}
+	g := &Graph{Model: m, slots: map[string]int{}, input: -1, output: -1, anySize: opts.AnySize}
 	c := &compiler{konsts: map[string]*tensor.Tensor{}, opset: opsetOf(m)}
 	for _, t := range gp.Initializers {
 		v, err := t.Tensor()
@@ -325,7 +331,7 @@ func (g *Graph) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 			return nil, fmt.Errorf("onnx: input shape %s, want (N,H,W,C)", tensor.ShapeString(x.Shape))
 		}
 		for i, d := range g.inShape {
-			if d > 0 && x.Shape[i+1] != d {
+			if d > 0 && x.Shape[i+1] != d && !(g.anySize && i < 2) {
 				return nil, fmt.Errorf("onnx: input shape %s, want (N,%d,%d,%d) (0 = any)", tensor.ShapeString(x.Shape), g.inShape[0], g.inShape[1], g.inShape[2])
 			}
 		}

@@ -275,3 +275,34 @@ func TestDynamicBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestAnySize: with Options.AnySize a ResNet imported at 32x32 runs and
+// trains on 48x48 images (global pooling absorbs the size).
+func TestAnySize(t *testing.T) {
+	path := filepath.Join("testdata", "resnet18_small.onnx")
+	x := randomInput(rand.New(rand.NewPCG(1, 2)), 2, 48, 48, 3)
+	g, err := ImportFile(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Forward(x, false); err == nil {
+		t.Error("48x48 input accepted without AnySize")
+	}
+	g, err = ImportFile(path, Options{AnySize: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := g.Forward(x, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tensor.SameShape(y.Shape, []int{2, 10}) {
+		t.Fatalf("output %v, want (2,10)", y.Shape)
+	}
+	if err := g.Backward(tensor.New(2, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Forward(tensor.New(2, 48, 48, 1), false); err == nil {
+		t.Error("1-channel input accepted by a 3-channel graph")
+	}
+}
