@@ -14,7 +14,7 @@ import (
 	"github.com/coder/websocket"
 )
 
-// The WebSocket protocol of GET /v1/stream?model=NAME&faces=true|false&roi=x,y,w,h:
+// StreamControl and StreamReply make the WebSocket protocol of GET /v1/stream?model=NAME&faces=true|false&roi=x,y,w,h:
 //
 // The client sends
 //   - binary messages: one JPEG (or PNG) frame each;
@@ -28,13 +28,12 @@ import (
 // still being processed replaces any frame already waiting, which is then
 // dropped (counted in "dropped"). Clients should also keep one frame in
 // flight (send the next one when the reply arrives).
-
+//
 // StreamControl changes a stream's options.
 type StreamControl struct {
 	Model string          `json:"model,omitempty"`
 	Faces *bool           `json:"faces,omitempty"`
 	ROI   json.RawMessage `json:"roi,omitempty"` // a Box, or null to clear
-
 }
 
 // StreamReply is the server's answer to a frame: a result, or an error
