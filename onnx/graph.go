@@ -59,6 +59,7 @@ type Graph struct {
 	inNCHW   bool // the graph's input is logically (N,C,H,W)
 	inShape  []int
 	anySize  bool
+	trained  bool // the last Forward ran with train=true
 	outBuf   layouts
 	dyBuf    layouts
 	ins      []*value // forward's scratch
@@ -336,6 +337,7 @@ func (g *Graph) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 			}
 		}
 	}
+	g.trained = false
 	g.inVal = value{t: x, nhwc: g.inNCHW}
 	g.vals[g.input] = &g.inVal
 	for _, n := range g.nodes {
@@ -354,6 +356,7 @@ func (g *Graph) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 		v.konst = n.konst
 		g.vals[n.out] = v
 	}
+	g.trained = train
 	return g.outBuf.plain(g.vals[g.output]), nil
 }
 
@@ -361,6 +364,9 @@ func (g *Graph) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 // and leaves the gradients of every trainable parameter in its Grad.
 // Nodes before the freeze point are not visited.
 func (g *Graph) Backward(dy *tensor.Tensor) error {
+	if !g.trained {
+		return fmt.Errorf("onnx: Backward needs a successful Forward with train=true first")
+	}
 	out := g.vals[g.output]
 	if dy == nil || !tensor.SameShape(dy.Shape, out.logical()) {
 		var got []int

@@ -113,6 +113,12 @@ func TestForwardBadInput(t *testing.T) {
 	if _, err := g.Forward(nil, false); err == nil {
 		t.Error("nil input: no error")
 	}
+	if _, err := g.Forward(tensor.New(2, 32, 32, 3), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Backward(tensor.New(2, 10)); err == nil {
+		t.Error("Backward after an inference Forward: no error")
+	}
 }
 
 // TestReplaceHeadAndFreeze fine-tunes an imported ResNet's new head with
