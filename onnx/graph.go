@@ -492,6 +492,13 @@ func (g *Graph) Freeze(upTo string) error {
 			return fmt.Errorf("onnx: freeze: no node or value named %q", upTo)
 		}
 	}
+	g.freezeThrough(last)
+	return nil
+}
+
+// freezeThrough freezes the nodes with index <= last and unfreezes the
+// others.
+func (g *Graph) freezeThrough(last int) {
 	for i, n := range g.nodes {
 		n.frozen = i <= last
 		if l, ok := n.op.(layered); ok {
@@ -501,7 +508,18 @@ func (g *Graph) Freeze(upTo string) error {
 		}
 	}
 	g.updateNeedGrad()
-	return nil
+}
+
+// FreezeBackbone freezes every node before the classifier (the last Gemm
+// or MatMul), as Freeze does, so that only the head trains.
+func (g *Graph) FreezeBackbone() error {
+	for i := len(g.nodes) - 1; i >= 0; i-- {
+		if _, ok := g.nodes[i].op.(*linearOp); ok {
+			g.freezeThrough(i - 1)
+			return nil
+		}
+	}
+	return fmt.Errorf("onnx: freeze backbone: the graph has no Gemm or MatMul node")
 }
 
 // ReplaceHead swaps the classifier, the last Gemm or MatMul node, for a
