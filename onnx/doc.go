@@ -44,8 +44,8 @@
 // Graph.Params; Graph.Backward fills their gradients, so an optimizer from
 // package optim trains the graph like a model.Net:
 //
-//	head, _ := g.ReplaceHead(7, rng)   // new classifier with 7 outputs
-//	g.Freeze(nodeBefore(head))          // optional: train only the head
+//	g.ReplaceHead(7, rng)               // new classifier with 7 outputs
+//	g.FreezeBackbone()                  // optional: train only the head (or g.Freeze(nodeName))
 //	y, _ := g.Forward(x, true); g.Backward(dlogits)
 //	g.Save(w, classes, &pre)            // back to ONNX with the new weights
 //
