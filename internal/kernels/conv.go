@@ -41,7 +41,11 @@ func (cw *ConvWeights) Pack(w []float32, cout, kh, k, wo int) {
 	if cout <= 0 || kh <= 0 || k <= 0 || wo <= 0 || len(w) < cout*kh*k {
 		panic(fmt.Sprintf("kernels.ConvWeights.Pack: weight of %d values for cout=%d kh=%d k=%d wo=%d", len(w), cout, kh, k, wo))
 	}
-	kern := active.Load().pick(wo, cout, false)
+	cw.packFor(active.Load().pick(wo, cout, false), w, cout, kh, k)
+}
+
+// packFor packs w for the micro-kernel kern.
+func (cw *ConvWeights) packFor(kern *kernelInfo, w []float32, cout, kh, k int) {
 	nr := kern.nr
 	panels := (cout + nr - 1) / nr
 	cw.kern, cw.cout, cw.kh, cw.k, cw.panels = kern, cout, kh, k, panels

@@ -64,3 +64,40 @@ func TestConvRow(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkConvRowKernels runs ConvRow over a whole batch-64 image set
+// of the reference network's 3x3 convolutions with each AVX-512
+// micro-kernel, to see which tile suits which shape.
+func BenchmarkConvRowKernels(b *testing.B) {
+	v := active.Load()
+	for _, s := range []struct {
+		name        string
+		c, hw, cout int
+	}{{"C16", 16, 48, 16}, {"C32", 32, 24, 32}, {"C64", 64, 12, 64}} {
+		hp, wp := s.hw+2, s.hw+2
+		src := make([]float32, 64*hp*wp*s.c)
+		w := make([]float32, s.cout*9*s.c)
+		y := make([]float32, 64*s.hw*s.hw*s.cout)
+		for i := range v.kernels {
+			kern := &v.kernels[i]
+			if kern.fn == nil || s.cout%kern.nr != 0 || kern.nr > s.cout {
+				continue
+			}
+			b.Run(s.name+"/"+kern.name, func(b *testing.B) {
+				var cw ConvWeights
+				cw.packFor(kern, w, s.cout, 3, 3*s.c)
+				sc := GetConvScratch()
+				defer PutConvScratch(sc)
+				b.ResetTimer()
+				for it := 0; it < b.N; it++ {
+					for r := 0; r < 64*s.hw; r++ {
+						n, oy := r/s.hw, r%s.hw
+						cw.ConvRow(sc, src, (n*hp+oy)*wp*s.c, wp*s.c, s.c, s.hw, y[r*s.hw*s.cout:], s.cout, 0)
+					}
+				}
+				flops := 2 * float64(64*s.hw*s.hw*s.cout*9*s.c)
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
