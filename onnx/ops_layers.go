@@ -308,8 +308,9 @@ func (o *bnOp) params() []*nn.Param  { return o.bn.Params() }
 func (o *bnOp) buffers() []*nn.Param { return o.bn.Buffers() }
 
 // poolOp is MaxPool or AveragePool on nn's pooling layers. auto_pad
-// SAME pads explicitly first (with -Inf for MaxPool; with zeros for
-// AveragePool only when count_include_pad=1).
+// SAME pads explicitly first (with -Inf for MaxPool, zeros for
+// AveragePool). AveragePool with count_include_pad=0 (ONNX's default)
+// rescales each output by K²/(taps inside the image).
 type poolOp struct {
 	layer nn.Layer
 	lay   layouts
@@ -319,6 +320,10 @@ type poolOp struct {
 	dxs   [1]*tensor.Tensor
 
 	same, upper, avg, countPad bool
+	scaled                     bool      // rescale excludes padding from averages
+	symPad                     int       // nn's own symmetric padding
+	rescale                    []float32 // (Ho*Wo) K²/valid taps
+	dyScaled                   *tensor.Tensor
 	k, s                       int
 	fill                       float32
 	pads                       [4]int
@@ -365,11 +370,8 @@ func buildPool(c *compiler, n *NodeProto) (op, error) {
 		}
 		return &poolOp{layer: nn.NewMaxPool2D(n.Name, cfg), same: same, upper: autoPad == "SAME_UPPER", k: cfg.Kernel, s: cfg.Stride, fill: float32(math.Inf(-1))}, nil
 	}
-	if cfg.Padding > 0 && attrInt(n, "count_include_pad", 0) == 0 {
-		return nil, fmt.Errorf("padding %d with count_include_pad=0 is not supported (the average counts the zeros)", cfg.Padding)
-	}
 	return &poolOp{layer: nn.NewAvgPool2D(n.Name, cfg), same: same, upper: autoPad == "SAME_UPPER", k: cfg.Kernel, s: cfg.Stride, avg: true,
-		countPad: attrInt(n, "count_include_pad", 0) != 0}, nil
+		countPad: attrInt(n, "count_include_pad", 0) != 0, symPad: cfg.Padding}, nil
 }
 
 func (o *poolOp) forward(in []*value, train bool) (*value, error) {
@@ -384,9 +386,6 @@ func (o *poolOp) forward(in []*value, train bool) (*value, error) {
 		o.pads[0], o.pads[2] = samePads(o.h, o.k, o.s, o.upper)
 		o.pads[1], o.pads[3] = samePads(o.w, o.k, o.s, o.upper)
 		if o.pads != [4]int{} {
-			if o.avg && !o.countPad {
-				return nil, fmt.Errorf("auto_pad SAME pads %v with count_include_pad=0 is not supported", o.pads)
-			}
 			o.padded = padNHWCFill(o.padded, x, o.pads, o.fill)
 			x = o.padded
 		}
@@ -397,11 +396,63 @@ func (o *poolOp) forward(in []*value, train bool) (*value, error) {
 			return nil, err
 		}
 	}
-	o.out = value{t: o.layer.Forward(x, train), nhwc: true}
+	y := o.layer.Forward(x, train)
+	o.scaled = o.avg && !o.countPad && (o.symPad > 0 || o.pads != [4]int{})
+	if o.scaled {
+		o.setRescale(in[0].t, y)
+		scaleRows(y, o.rescale)
+	}
+	o.out = value{t: y, nhwc: true}
 	return &o.out, nil
 }
 
+// setRescale computes, for AveragePool with count_include_pad=0, the
+// factor K²/(valid taps) of each output position: nn.AvgPool2D divides
+// every window by K², padding included.
+func (o *poolOp) setRescale(in, y *tensor.Tensor) {
+	h, w := in.Shape[1], in.Shape[2] // before padding (logical H,W of an NHWC or NCHW input)
+	if !o.in.nhwc {
+		h, w = in.Shape[2], in.Shape[3]
+	}
+	top, left := o.symPad+o.pads[0], o.symPad+o.pads[1]
+	ho, wo := y.Shape[1], y.Shape[2]
+	o.rescale = growSlice(o.rescale, ho*wo)
+	span := func(start, size int) int { return min(start+o.k, size) - max(start, 0) }
+	for oy := 0; oy < ho; oy++ {
+		for ox := 0; ox < wo; ox++ {
+			valid := span(oy*o.s-top, h) * span(ox*o.s-left, w)
+			o.rescale[oy*wo+ox] = float32(o.k*o.k) / float32(max(valid, 1))
+		}
+	}
+}
+
+// scaleRows multiplies each pixel (all its channels) of an (N,H,W,C)
+// tensor by f[pixel].
+func scaleRows(t *tensor.Tensor, f []float32) {
+	c := t.Shape[3]
+	for i := 0; i < t.Len(); i += c {
+		s := f[(i/c)%len(f)]
+		row := t.Data[i : i+c]
+		for j := range row {
+			row[j] *= s
+		}
+	}
+}
+
+func growSlice(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
 func (o *poolOp) backward(dy *tensor.Tensor, needs []bool) ([]*tensor.Tensor, error) {
+	if o.scaled {
+		o.dyScaled = tensor.Ensure(o.dyScaled, dy.Shape...)
+		copy(o.dyScaled.Data, dy.Data[:dy.Len()])
+		scaleRows(o.dyScaled, o.rescale)
+		dy = o.dyScaled
+	}
 	dx := o.layer.Backward(dy)
 	o.dxs[0] = nil
 	if o.pads != [4]int{} {

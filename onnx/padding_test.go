@@ -169,3 +169,90 @@ func TestConvAndPoolPadding(t *testing.T) {
 		})
 	}
 }
+
+// naiveAvgPool averages each window over the taps inside the image, or
+// over K² (zeros counted) when countPad.
+func naiveAvgPool(x *tensor.Tensor, k, stride int, p [4]int, countPad bool) *tensor.Tensor {
+	n, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	ho := (h+p[0]+p[2]-k)/stride + 1
+	wo := (w+p[1]+p[3]-k)/stride + 1
+	y := tensor.New(n, c, ho, wo)
+	for i := 0; i < n*c; i++ {
+		for oy := 0; oy < ho; oy++ {
+			for ox := 0; ox < wo; ox++ {
+				var s float64
+				cnt := 0
+				for ky := 0; ky < k; ky++ {
+					for kx := 0; kx < k; kx++ {
+						iy, ix := oy*stride+ky-p[0], ox*stride+kx-p[1]
+						if iy >= 0 && iy < h && ix >= 0 && ix < w {
+							s += float64(x.Data[(i*h+iy)*w+ix])
+							cnt++
+						}
+					}
+				}
+				if countPad {
+					cnt = k * k
+				}
+				y.Data[(i*ho+oy)*wo+ox] = float32(s / float64(cnt))
+			}
+		}
+	}
+	return y
+}
+
+// TestAveragePoolPadding: count_include_pad 0 and 1, with explicit and
+// SAME padding, against direct loops.
+func TestAveragePoolPadding(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct {
+		autoPad  string
+		pads     []int
+		stride   int
+		countPad int
+		want     [4]int
+	}{
+		{"NOTSET", []int{1, 1, 1, 1}, 2, 0, [4]int{1, 1, 1, 1}},
+		{"NOTSET", []int{1, 1, 1, 1}, 1, 1, [4]int{1, 1, 1, 1}},
+		{"SAME_UPPER", nil, 2, 0, [4]int{0, 1, 1, 1}},
+		{"SAME_LOWER", nil, 1, 1, [4]int{1, 1, 1, 1}},
+		{"VALID", nil, 2, 0, [4]int{}},
+	} {
+		t.Run(fmt.Sprintf("%s-s%d-count%d", tc.autoPad, tc.stride, tc.countPad), func(t *testing.T) {
+			n := &NodeProto{Name: "avg", OpType: "AveragePool", Attrs: []*AttributeProto{
+				intsAttr("kernel_shape", 3, 3), intsAttr("strides", tc.stride, tc.stride), intAttr("count_include_pad", tc.countPad),
+				{Name: "auto_pad", Type: AttrString, S: []byte(tc.autoPad)}}}
+			if tc.pads != nil {
+				n.Attrs = append(n.Attrs, intsAttr("pads", tc.pads...))
+			}
+			m := oneNodeModel(n, nil, 2, 6, 7)
+			x := randomInput(rng, 2, 2, 6, 7)
+			want := naiveAvgPool(x, 3, tc.stride, tc.want, tc.countPad == 1)
+			g, err := Compile(m, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := g.Forward(permute(nil, x, toNHWCPerm), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tensor.SameShape(got.Shape, want.Shape) {
+				t.Fatalf("shape %v, want %v", got.Shape, want.Shape)
+			}
+			if d := relDiff(got.Data, want.Data); d > 1e-6 {
+				t.Errorf("differs from direct loops by %.3g", d)
+			}
+			// The op is linear, so its backward is its adjoint:
+			// <dx, x> = <r, y> for dx = backward(r).
+			r := randomInput(rng, got.Shape...)
+			dxs, err := g.nodes[0].op.backward(permute(nil, r, toNHWCPerm), []bool{true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			xh := permute(nil, x, toNHWCPerm)
+			if a, b := lossOf(dxs[0], xh), lossOf(got, r); math.Abs(a-b) > 1e-4*math.Max(1, math.Abs(b)) {
+				t.Errorf("<dx,x> = %.6g, <r,y> = %.6g: backward is not the adjoint", a, b)
+			}
+		})
+	}
+}
