@@ -312,3 +312,33 @@ func TestAnySize(t *testing.T) {
 		t.Error("1-channel input accepted by a 3-channel graph")
 	}
 }
+
+// TestDecodeBudget: a file made of empty messages (2 bytes each) is
+// refused instead of making the decoder allocate ~100x its size.
+func TestDecodeBudget(t *testing.T) {
+	// A graph (field 7) holding 1 MiB of empty nodes (field 1, length 0).
+	var graph []byte
+	for len(graph) < 1<<20 {
+		graph = append(graph, 0x0a, 0x00)
+	}
+	b := append([]byte{0x3a}, protowireLen(len(graph))...)
+	b = append(b, graph...)
+	_, err := DecodeModel(b)
+	if err == nil || !strings.Contains(err.Error(), "too many messages") {
+		t.Fatalf("error %v, want a refusal", err)
+	}
+	// Real models are far within the budget.
+	if _, err := ImportFile(filepath.Join("testdata", "resnet50_small.onnx"), Options{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// protowireLen encodes n as a varint.
+func protowireLen(n int) []byte {
+	var b []byte
+	for n >= 0x80 {
+		b = append(b, byte(n)|0x80)
+		n >>= 7
+	}
+	return append(b, byte(n))
+}

@@ -139,6 +139,33 @@ type Dim struct {
 	Param string
 }
 
+// decoder tracks an allocation budget: every message struct the input
+// makes us allocate is charged, so that a file of tiny empty messages
+// cannot make the decoder allocate far more than its own size.
+type decoder struct{ left int }
+
+// Struct sizes charged per decoded message (rounded up).
+const (
+	graphCost     = 160
+	nodeCost      = 128
+	attrCost      = 256
+	tensorCost    = 256
+	valueInfoCost = 64
+)
+
+// allocBudget allows 16 bytes of message structs per input byte, plus
+// 1 MiB: real models need a few (weights dominate their size), a file
+// of empty messages would need 64 to 128.
+func allocBudget(n int) int { return 16*n + 1<<20 }
+
+func (d *decoder) charge(n int) error {
+	d.left -= n
+	if d.left < 0 {
+		return fmt.Errorf("too many messages for the input size")
+	}
+	return nil
+}
+
 // maxDepth bounds the nesting of graphs inside attributes.
 const maxDepth = 16
 
@@ -160,6 +187,7 @@ func ReadModel(r io.Reader) (*ModelProto, error) {
 
 // DecodeModel parses the bytes of an ONNX ModelProto.
 func DecodeModel(b []byte) (*ModelProto, error) {
+	d := &decoder{left: allocBudget(len(b))}
 	m := &ModelProto{}
 	err := eachField(b, "ModelProto", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		var err error
@@ -178,18 +206,18 @@ func DecodeModel(b []byte) (*ModelProto, error) {
 			m.DocString, err = stringField(typ, v, "doc_string")
 		case 7:
 			if err = wantBytes(typ, "graph"); err == nil {
-				m.Graph, err = decodeGraph(v, 0)
+				m.Graph, err = d.decodeGraph(v, 0)
 			}
 		case 8:
 			var o OpsetID
 			if err = wantBytes(typ, "opset_import"); err == nil {
-				o, err = decodeOpset(v)
+				o, err = d.decodeOpset(v)
 				m.Opsets = append(m.Opsets, o)
 			}
 		case 14:
 			var p StringPair
 			if err = wantBytes(typ, "metadata_props"); err == nil {
-				p, err = decodePair(v)
+				p, err = d.decodePair(v)
 				m.Metadata = append(m.Metadata, p)
 			}
 		}
@@ -262,7 +290,7 @@ func varintField(typ protowire.Type, x uint64, field string) (int64, error) {
 	return int64(x), nil
 }
 
-func decodeOpset(b []byte) (OpsetID, error) {
+func (d *decoder) decodeOpset(b []byte) (OpsetID, error) {
 	var o OpsetID
 	err := eachField(b, "OperatorSetIdProto", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		var err error
@@ -277,7 +305,7 @@ func decodeOpset(b []byte) (OpsetID, error) {
 	return o, err
 }
 
-func decodePair(b []byte) (StringPair, error) {
+func (d *decoder) decodePair(b []byte) (StringPair, error) {
 	var p StringPair
 	err := eachField(b, "StringStringEntryProto", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		var err error
@@ -292,9 +320,12 @@ func decodePair(b []byte) (StringPair, error) {
 	return p, err
 }
 
-func decodeGraph(b []byte, depth int) (*GraphProto, error) {
+func (d *decoder) decodeGraph(b []byte, depth int) (*GraphProto, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("graphs nested more than %d deep", maxDepth)
+	}
+	if err := d.charge(graphCost); err != nil {
+		return nil, err
 	}
 	g := &GraphProto{}
 	err := eachField(b, "GraphProto", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
@@ -303,7 +334,7 @@ func decodeGraph(b []byte, depth int) (*GraphProto, error) {
 		case 1:
 			var n *NodeProto
 			if err = wantBytes(typ, "node"); err == nil {
-				n, err = decodeNode(v, depth)
+				n, err = d.decodeNode(v, depth)
 				g.Nodes = append(g.Nodes, n)
 			}
 		case 2:
@@ -311,13 +342,13 @@ func decodeGraph(b []byte, depth int) (*GraphProto, error) {
 		case 5:
 			var t *TensorProto
 			if err = wantBytes(typ, "initializer"); err == nil {
-				t, err = decodeTensor(v)
+				t, err = d.decodeTensor(v)
 				g.Initializers = append(g.Initializers, t)
 			}
 		case 11, 12, 13:
 			var vi *ValueInfo
 			if err = wantBytes(typ, "input/output/value_info"); err == nil {
-				vi, err = decodeValueInfo(v)
+				vi, err = d.decodeValueInfo(v)
 			}
 			switch num {
 			case 11:
@@ -333,7 +364,10 @@ func decodeGraph(b []byte, depth int) (*GraphProto, error) {
 	return g, err
 }
 
-func decodeNode(b []byte, depth int) (*NodeProto, error) {
+func (d *decoder) decodeNode(b []byte, depth int) (*NodeProto, error) {
+	if err := d.charge(nodeCost); err != nil {
+		return nil, err
+	}
 	n := &NodeProto{}
 	err := eachField(b, "NodeProto", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		var err error
@@ -352,7 +386,7 @@ func decodeNode(b []byte, depth int) (*NodeProto, error) {
 		case 5:
 			var a *AttributeProto
 			if err = wantBytes(typ, "attribute"); err == nil {
-				a, err = decodeAttr(v, depth)
+				a, err = d.decodeAttr(v, depth)
 				n.Attrs = append(n.Attrs, a)
 			}
 		case 7:
@@ -366,7 +400,10 @@ func decodeNode(b []byte, depth int) (*NodeProto, error) {
 	return n, err
 }
 
-func decodeAttr(b []byte, depth int) (*AttributeProto, error) {
+func (d *decoder) decodeAttr(b []byte, depth int) (*AttributeProto, error) {
+	if err := d.charge(attrCost); err != nil {
+		return nil, err
+	}
 	a := &AttributeProto{}
 	err := eachField(b, "AttributeProto", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		var err error
@@ -386,11 +423,11 @@ func decodeAttr(b []byte, depth int) (*AttributeProto, error) {
 			}
 		case 5:
 			if err = wantBytes(typ, "t"); err == nil {
-				a.T, err = decodeTensor(v)
+				a.T, err = d.decodeTensor(v)
 			}
 		case 6:
 			if err = wantBytes(typ, "g"); err == nil {
-				a.G, err = decodeGraph(v, depth+1)
+				a.G, err = d.decodeGraph(v, depth+1)
 			}
 		case 7:
 			a.Floats, err = appendFloats(a.Floats, typ, v, x, "floats")
@@ -403,7 +440,7 @@ func decodeAttr(b []byte, depth int) (*AttributeProto, error) {
 		case 10:
 			var t *TensorProto
 			if err = wantBytes(typ, "tensors"); err == nil {
-				t, err = decodeTensor(v)
+				t, err = d.decodeTensor(v)
 				a.Tensors = append(a.Tensors, t)
 			}
 		case 20:
@@ -484,7 +521,10 @@ func growCap[T any](s []T, n int) []T {
 	return append(make([]T, 0, len(s)+n), s...)
 }
 
-func decodeTensor(b []byte) (*TensorProto, error) {
+func (d *decoder) decodeTensor(b []byte) (*TensorProto, error) {
+	if err := d.charge(tensorCost); err != nil {
+		return nil, err
+	}
 	t := &TensorProto{}
 	err := eachField(b, "TensorProto", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		var err error
@@ -526,7 +566,10 @@ func decodeTensor(b []byte) (*TensorProto, error) {
 	return t, err
 }
 
-func decodeValueInfo(b []byte) (*ValueInfo, error) {
+func (d *decoder) decodeValueInfo(b []byte) (*ValueInfo, error) {
+	if err := d.charge(valueInfoCost); err != nil {
+		return nil, err
+	}
 	vi := &ValueInfo{}
 	err := eachField(b, "ValueInfoProto", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		var err error
@@ -535,7 +578,7 @@ func decodeValueInfo(b []byte) (*ValueInfo, error) {
 			vi.Name, err = stringField(typ, v, "name")
 		case 2:
 			if err = wantBytes(typ, "type"); err == nil {
-				err = decodeType(v, vi)
+				err = d.decodeType(v, vi)
 			}
 		}
 		return err
@@ -545,7 +588,7 @@ func decodeValueInfo(b []byte) (*ValueInfo, error) {
 
 // decodeType reads TypeProto.tensor_type into vi; other kinds (sequences,
 // maps) are ignored.
-func decodeType(b []byte, vi *ValueInfo) error {
+func (d *decoder) decodeType(b []byte, vi *ValueInfo) error {
 	return eachField(b, "TypeProto", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		if num != 1 {
 			return nil
