@@ -25,6 +25,9 @@ import (
 // scripts/ort_check.mjs and returns the first output.
 func runORT(t *testing.T, modelBytes []byte, x *tensor.Tensor) *tensor.Tensor {
 	t.Helper()
+	if os.Getenv("ORT_DIR") == "" {
+		t.Fatal("set ORT_DIR to a directory where `npm install --ignore-scripts onnxruntime-node@1.30.0` was run (see the top of ort_test.go)")
+	}
 	dir := t.TempDir()
 	mp := filepath.Join(dir, "model.onnx")
 	if err := os.WriteFile(mp, modelBytes, 0o644); err != nil {
