@@ -28,6 +28,10 @@
 //     packed A block has in GotoBLAS, which suits this package's shapes,
 //     where B (the weights) is small and A (the im2col matrix) is huge.
 //
+// A product with one row and a transposed B (a Linear layer on one
+// sample) is a matrix-vector product: gemv.go takes dot products with the
+// rows of B in place instead (AVX-512).
+//
 // Kernels prefetch what comes next from memory while they compute: the
 // next panel of A when A is read in place, else a slice of the next block
 // of B. When C is at least 16 MiB and is overwritten in one pass over k, C

@@ -66,7 +66,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	kern := v.pickK(m, n, k, transA)
 	call := getCall()
 	*call.p = problem{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k,
-		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, dot8: v.dot8}
 	call.execute()
 }
 
@@ -143,7 +143,8 @@ type problem struct {
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
-	bf16           bool // multiply in bfloat16 (SgemmBF16)
+	bf16           bool     // multiply in bfloat16 (SgemmBF16)
+	dot8           dot8Func // the variant's matrix-vector kernel, or nil
 }
 
 // workspace holds one worker's packing buffers; they only ever grow, so
@@ -168,6 +169,10 @@ func grow(buf *[]float32, n int) []float32 {
 func (p *problem) run(ws *workspace) {
 	if p.bf16 {
 		p.runBF16(ws)
+		return
+	}
+	if p.useDot() {
+		p.runDot()
 		return
 	}
 	mr, nr := p.kern.mr, p.kern.nr

@@ -150,3 +150,8 @@ func cvtRowBF16AVX512(dst *uint32, src *float32, n int)
 //
 //go:noescape
 func cvtPairsBF16AVX512(dst *uint32, src0 *float32, src1 *float32, n int)
+
+// dot8AVX512 sets out[r] = sum_{p<k} x[p] * b[r*ldb/4 + p] for r < 8 (k > 0).
+//
+//go:noescape
+func dot8AVX512(k int, x *float32, b *float32, ldb uintptr, out *[8]float32)

@@ -181,6 +181,7 @@ func TestSgemmAlphaBetaStrides(t *testing.T) {
 			for tr := 0; tr < 4; tr++ {
 				for _, pad := range []int{0, 3} {
 					checkCase(t, r, gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: 37, n: 45, k: 29, alpha: ab[0], beta: ab[1], pad: pad})
+					checkCase(t, r, gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: 1, n: 21, k: 35, alpha: ab[0], beta: ab[1], pad: pad})
 				}
 			}
 		}

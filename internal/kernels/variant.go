@@ -40,6 +40,7 @@ type kernelInfo struct {
 type variant struct {
 	name    string
 	kernels []kernelInfo // widest first
+	dot8    dot8Func     // matrix-vector kernel (see gemv.go), or nil
 }
 
 // pickK returns the kernel of v that computes the fewest padded elements

@@ -12,6 +12,7 @@ var (
 	// prefetch worse), except for short k (see pick).
 	avx512Variant = &variant{
 		name: "avx512",
+		dot8: dot8AVX512,
 		kernels: []kernelInfo{
 			{name: "kernel12x32AVX512", mr: 12, nr: 32, speed: 0.97, fn: kernel12x32AVX512, fnK: kernel12x32AVX512K, fnNT: kernel12x32AVX512NT, ntAlign: 64},
 			{name: "kernel12x16AVX512", mr: 12, nr: 16, speed: 0.9, fn: kernel12x16AVX512, fnK: kernel12x16AVX512K, fnNT: kernel12x16AVX512NT, ntAlign: 64},

@@ -301,6 +301,7 @@ func main() {
 	w.WriteString(sfence)
 	w.WriteString(transposePack)
 	w.WriteString(cvtBF16)
+	w.WriteString(dot8)
 	if err := os.WriteFile(*out, w.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -340,6 +341,10 @@ func main() {
 	fmt.Fprintln(&g, "// dst[j] = bf16(src0[j]) | bf16(src1[j])<<16.")
 	fmt.Fprintln(&g, "//\n//go:noescape")
 	fmt.Fprintln(&g, "func cvtPairsBF16AVX512(dst *uint32, src0 *float32, src1 *float32, n int)")
+	fmt.Fprintln(&g)
+	fmt.Fprintln(&g, "// dot8AVX512 sets out[r] = sum_{p<k} x[p] * b[r*ldb/4 + p] for r < 8 (k > 0).")
+	fmt.Fprintln(&g, "//\n//go:noescape")
+	fmt.Fprintln(&g, "func dot8AVX512(k int, x *float32, b *float32, ldb uintptr, out *[8]float32)")
 	if err := os.WriteFile(*stubs, g.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -625,6 +630,135 @@ pairsloop:
 	DECQ CX
 	JNZ pairsloop
 pairsdone:
+	VZEROUPPER
+	RET
+`
+
+// dot8 is the matrix-vector kernel of a one-row GEMM with a transposed B
+// (a Linear layer on one sample): 8 dot products of x with 8 rows of B, 16
+// values of k at a time, the last ones under a mask, then 8 horizontal sums.
+const dot8 = `
+// func dot8AVX512(k int, x *float32, b *float32, ldb uintptr, out *[8]float32)
+// Requires: AVX512F
+TEXT ·dot8AVX512(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ b+16(FP), R10
+	MOVQ ldb+24(FP), BX
+	LEAQ (R10)(BX*1), R11
+	LEAQ (R11)(BX*1), R12
+	LEAQ (R12)(BX*1), R13
+	LEAQ (R13)(BX*1), R14
+	LEAQ (R14)(BX*1), R15
+	LEAQ (R15)(BX*1), AX
+	LEAQ (AX)(BX*1), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	XORQ R8, R8 // byte offset along k
+	MOVQ CX, R9
+	SHRQ $4, R9
+	JEQ dottail
+dotloop:
+	VMOVUPS (SI)(R8*1), Z8
+	VFMADD231PS (R10)(R8*1), Z8, Z0
+	VFMADD231PS (R11)(R8*1), Z8, Z1
+	VFMADD231PS (R12)(R8*1), Z8, Z2
+	VFMADD231PS (R13)(R8*1), Z8, Z3
+	VFMADD231PS (R14)(R8*1), Z8, Z4
+	VFMADD231PS (R15)(R8*1), Z8, Z5
+	VFMADD231PS (AX)(R8*1), Z8, Z6
+	VFMADD231PS (DX)(R8*1), Z8, Z7
+	ADDQ $64, R8
+	DECQ R9
+	JNZ dotloop
+dottail:
+	ANDQ $15, CX
+	JEQ dotsum
+	MOVL $1, R9
+	SHLL CX, R9
+	DECL R9
+	KMOVW R9, K1 // the last k % 16 values; masked loads never fault
+	VMOVUPS.Z (SI)(R8*1), K1, Z8
+	VMOVUPS.Z (R10)(R8*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z0
+	VMOVUPS.Z (R11)(R8*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z1
+	VMOVUPS.Z (R12)(R8*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z2
+	VMOVUPS.Z (R13)(R8*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z3
+	VMOVUPS.Z (R14)(R8*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z4
+	VMOVUPS.Z (R15)(R8*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z5
+	VMOVUPS.Z (AX)(R8*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z6
+	VMOVUPS.Z (DX)(R8*1), K1, Z9
+	VFMADD231PS Z9, Z8, Z7
+dotsum:
+	MOVQ out+32(FP), DI
+	VEXTRACTF64X4 $1, Z0, Y9
+	VADDPS Y9, Y0, Y0
+	VEXTRACTF128 $1, Y0, X9
+	VADDPS X9, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, 0(DI)
+	VEXTRACTF64X4 $1, Z1, Y9
+	VADDPS Y9, Y1, Y1
+	VEXTRACTF128 $1, Y1, X9
+	VADDPS X9, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VMOVSS X1, 4(DI)
+	VEXTRACTF64X4 $1, Z2, Y9
+	VADDPS Y9, Y2, Y2
+	VEXTRACTF128 $1, Y2, X9
+	VADDPS X9, X2, X2
+	VHADDPS X2, X2, X2
+	VHADDPS X2, X2, X2
+	VMOVSS X2, 8(DI)
+	VEXTRACTF64X4 $1, Z3, Y9
+	VADDPS Y9, Y3, Y3
+	VEXTRACTF128 $1, Y3, X9
+	VADDPS X9, X3, X3
+	VHADDPS X3, X3, X3
+	VHADDPS X3, X3, X3
+	VMOVSS X3, 12(DI)
+	VEXTRACTF64X4 $1, Z4, Y9
+	VADDPS Y9, Y4, Y4
+	VEXTRACTF128 $1, Y4, X9
+	VADDPS X9, X4, X4
+	VHADDPS X4, X4, X4
+	VHADDPS X4, X4, X4
+	VMOVSS X4, 16(DI)
+	VEXTRACTF64X4 $1, Z5, Y9
+	VADDPS Y9, Y5, Y5
+	VEXTRACTF128 $1, Y5, X9
+	VADDPS X9, X5, X5
+	VHADDPS X5, X5, X5
+	VHADDPS X5, X5, X5
+	VMOVSS X5, 20(DI)
+	VEXTRACTF64X4 $1, Z6, Y9
+	VADDPS Y9, Y6, Y6
+	VEXTRACTF128 $1, Y6, X9
+	VADDPS X9, X6, X6
+	VHADDPS X6, X6, X6
+	VHADDPS X6, X6, X6
+	VMOVSS X6, 24(DI)
+	VEXTRACTF64X4 $1, Z7, Y9
+	VADDPS Y9, Y7, Y7
+	VEXTRACTF128 $1, Y7, X9
+	VADDPS X9, X7, X7
+	VHADDPS X7, X7, X7
+	VHADDPS X7, X7, X7
+	VMOVSS X7, 28(DI)
 	VZEROUPPER
 	RET
 `
