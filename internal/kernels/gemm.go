@@ -195,14 +195,15 @@ func (p *problem) run(ws *workspace) {
 		nc := min(ncBlock, p.n-j0)
 		panels := (nc + nr - 1) / nr
 		// A is read in place (no packing) when it is stored row by row
-		// and each of its panels meets only one or two panels of B, or its
-		// rows are short: then packing would cost as much as the
+		// and its panels meet at most 64 columns of B, or its rows are
+		// short (then k <= lda <= 128): packing would cost as much as the
 		// multiplication it speeds up.
-		direct := !kmajor && (panels <= 2 || p.lda <= 128)
+		direct := !kmajor && (nc <= 64 || p.lda <= 128)
 		kcb := kcBlock
 		if direct {
-			// B is at most 2 panels wide: a deeper block still fits in L2,
-			// and whole rows of A make one stream the kernel can prefetch.
+			// B is at most 64 columns wide (or k <= 128): a deeper block
+			// still fits in L2, and whole rows of A make one stream the
+			// kernel can prefetch.
 			kcb = kcDirect
 		}
 		// The k-major kernels read B in place when it is stored k x n;
