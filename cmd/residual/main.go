@@ -32,5 +32,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newPredictCmd())
 	root.AddCommand(newServeCmd())
 	root.AddCommand(newWebcamCmd())
+	root.AddCommand(newExportCmd())
+	root.AddCommand(newImportCmd())
 	return root
 }

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"residual/model"
+	"residual/safetensors"
+	"residual/tensor"
+	"residual/vision"
+)
+
+// writeTestModel saves a small reference-architecture model with random
+// weights and non-trivial BN statistics.
+func writeTestModel(t *testing.T, dir string, seed uint64) string {
+	t.Helper()
+	cfg, err := model.Preset("reference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Input = [3]int{16, 16, 1}
+	cfg.Classes = 3
+	net, err := model.New(cfg, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Non-trivial BN statistics (and batch counts), so that a layout
+	// mistake shows in the logits.
+	for i, p := range net.Buffers() {
+		for j := range p.Value.Data {
+			k := float32((i + j) % 5)
+			switch {
+			case strings.HasSuffix(p.Name, "running_mean"):
+				p.Value.Data[j] = 0.1 * (k - 2)
+			case strings.HasSuffix(p.Name, "running_var"):
+				p.Value.Data[j] = 0.5 + 0.25*k
+			default:
+				p.Value.Data[j] = 1 + k
+			}
+		}
+	}
+	path := filepath.Join(dir, "m"+model.FileExt)
+	pre := vision.Preprocess{Width: 16, Height: 16, Channels: 1, Mean: []float32{0.5}, Std: []float32{0.25}}
+	if err := model.Save(path, net, model.Meta{Task: "test", Classes: []string{"a", "b", "c"}, Preprocess: pre}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestExportImportSafetensors: ours -> safetensors -> ours gives identical
+// weights; the file has PyTorch layouts; bad files and flags are errors
+// that name the problem.
+func TestExportImportSafetensors(t *testing.T) {
+	dir := t.TempDir()
+	src := writeTestModel(t, dir, 1)
+	st := filepath.Join(dir, "w.safetensors")
+	if out, err := runCLI(t, "export", "--model", src, "--format", "safetensors", "--out", st); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	f, err := safetensors.ReadFile(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, _, err := model.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// conv1 is (16,3,3,1) here, (16,1,3,3) in the file; element [o][kh][kw][i]
+	// must be at [o][i][kh][kw].
+	info, _ := f.Info("conv1.weight")
+	if got := tensor.ShapeString(info.Shape); got != "(16,1,3,3)" {
+		t.Errorf("conv1.weight shape in the file %s, want (16,1,3,3)", got)
+	}
+	w, _ := f.Tensor("layer2.0.conv1.weight") // ours (32,3,3,16), file (32,16,3,3)
+	var ours *tensor.Tensor
+	for _, p := range orig.Params() {
+		if p.Name == "layer2.0.conv1.weight" {
+			ours = p.Value
+		}
+	}
+	if a, b := ours.Data[((5*3+2)*3+1)*16+7], w.Data[((5*16+7)*3+2)*3+1]; a != b {
+		t.Errorf("layer2.0.conv1.weight[5,2,1,7] = %g, the file's [5,7,2,1] = %g", a, b)
+	}
+	if info, _ := f.Info("fc.weight"); tensor.ShapeString(info.Shape) != "(3,64)" {
+		t.Errorf("fc.weight shape %v, want (3,64)", info.Shape)
+	}
+	if info, _ := f.Info("bn1.num_batches_tracked"); info.DType != safetensors.I64 || len(info.Shape) != 0 {
+		t.Errorf("num_batches_tracked is %s %v, want an I64 scalar", info.DType, info.Shape)
+	}
+	if f.Metadata["format"] != "pt" || !strings.Contains(f.Metadata["classes"], `"b"`) || !strings.Contains(f.Metadata["preprocess"], "0.25") {
+		t.Errorf("metadata %v", f.Metadata)
+	}
+
+	// Import into a base with other weights (another seed): the result
+	// equals the exported model exactly.
+	baseDir := filepath.Join(dir, "base")
+	os.Mkdir(baseDir, 0o755)
+	base := writeTestModel(t, baseDir, 2)
+	back := filepath.Join(dir, "back"+model.FileExt)
+	if out, err := runCLI(t, "import", "--weights", st, "--model", base, "--out", back); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	got, meta, err := model.Load(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := orig.State(), got.State()
+	for i := range a {
+		if a[i].Name != b[i].Name || !tensor.SameShape(a[i].Value.Shape, b[i].Value.Shape) {
+			t.Fatalf("tensor %d: %s %v vs %s %v", i, a[i].Name, a[i].Value.Shape, b[i].Name, b[i].Value.Shape)
+		}
+		for j := range a[i].Value.Data {
+			if a[i].Value.Data[j] != b[i].Value.Data[j] {
+				t.Fatalf("%s[%d] = %g after the round trip, want %g", a[i].Name, j, b[i].Value.Data[j], a[i].Value.Data[j])
+			}
+		}
+	}
+	if meta.Task != "test" || len(meta.Classes) != 3 {
+		t.Errorf("meta of the base not kept: %+v", meta)
+	}
+
+	// ONNX export through the same command.
+	if out, err := runCLI(t, "export", "--model", src, "--format", "onnx", "--out", filepath.Join(dir, "m.onnx")); err != nil {
+		t.Fatalf("export onnx: %v\n%s", err, out)
+	}
+
+	// Bad input: a missing tensor, a wrong shape, an extra tensor, an
+	// unknown format.
+	var entries []safetensors.Entry
+	for _, n := range f.Names() {
+		if n == "layer1.0.bn1.running_var" {
+			continue // missing
+		}
+		info, _ := f.Info(n)
+		raw, _ := f.Raw(n)
+		e := safetensors.Entry{Name: n, DType: info.DType, Shape: info.Shape, Data: raw}
+		if n == "fc.weight" {
+			e.Shape = []int{64, 3} // transposed: wrong shape
+		}
+		entries = append(entries, e)
+	}
+	entries = append(entries, safetensors.Float32("extra.weight", tensor.New(2)))
+	bad := filepath.Join(dir, "bad.safetensors")
+	if err := safetensors.WriteFile(bad, entries, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runCLI(t, "import", "--weights", bad, "--model", base, "--out", filepath.Join(dir, "x"+model.FileExt))
+	for _, want := range []string{"bad.safetensors", "missing (1): layer1.0.bn1.running_var (16)", "wrong shape (1): fc.weight is (64,3), want (3,64)", "unexpected (1): extra.weight (2)"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("import of a mismatched file: error %v, want it to contain %q", err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x"+model.FileExt)); err == nil {
+		t.Error("a failed import wrote its output")
+	}
+	if _, err := runCLI(t, "export", "--model", src, "--format", "keras", "--out", filepath.Join(dir, "k")); err == nil || !strings.Contains(err.Error(), `"keras"`) {
+		t.Errorf("unknown format: %v", err)
+	}
+	if _, err := runCLI(t, "export", "--model", filepath.Join(dir, "nope.residual"), "--format", "safetensors", "--out", filepath.Join(dir, "k")); err == nil || !strings.Contains(err.Error(), "nope.residual") {
+		t.Errorf("missing model: %v", err)
+	}
+	if _, err := runCLI(t, "import", "--weights", src, "--model", base, "--out", filepath.Join(dir, "y")); err == nil {
+		t.Error("importing a model file as safetensors succeeded")
+	}
+}
+
+// TestSafetensorsInTorch loads an exported reference network into the
+// torchvision-style PyTorch module of scripts/check_safetensors_torch.py
+// and compares the logits (needs /usr/bin/python3 with torch and numpy).
+func TestSafetensorsInTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Python with torch (a few seconds)")
+	}
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import torch, numpy").Run(); err != nil {
+		t.Skipf("%s with torch and numpy is not available: %v", py, err)
+	}
+	dir := t.TempDir()
+	src := writeTestModel(t, dir, 3)
+	st := filepath.Join(dir, "w.safetensors")
+	if out, err := runCLI(t, "export", "--model", src, "--format", "safetensors", "--out", st); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	net, _, err := model.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(4, 16, 16, 1)
+	for i := range x.Data {
+		x.Data[i] = float32((i*7919)%101)/50 - 1
+	}
+	logits, err := net.Forward(x, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out := filepath.Join(dir, "x.f32"), filepath.Join(dir, "logits.f32")
+	if err := os.WriteFile(in, float32Bytes(x.Data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, float32Bytes(logits.Data[:logits.Len()]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, filepath.Join("..", "..", "scripts", "check_safetensors_torch.py"), st, in, out)
+	res, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, res)
+	}
+	var got struct {
+		MaxAbsDiff  float64 `json:"max_abs_diff"`
+		MaxAbsLogit float64 `json:"max_abs_logit"`
+	}
+	if err := json.Unmarshal(res[bytes.LastIndexByte(bytes.TrimSpace(res), '\n')+1:], &got); err != nil {
+		t.Fatalf("python output %q: %v", res, err)
+	}
+	t.Logf("PyTorch vs residual logits: max |diff| %.3g (max |logit| %.3g)", got.MaxAbsDiff, got.MaxAbsLogit)
+	if got.MaxAbsLogit == 0 || got.MaxAbsDiff > 1e-4*max(1, got.MaxAbsLogit) {
+		t.Errorf("PyTorch logits differ from residual's by %g (max |logit| %g)", got.MaxAbsDiff, got.MaxAbsLogit)
+	}
+}
+
+func float32Bytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return b
+}
