@@ -81,7 +81,7 @@ type Conv2D struct {
 	// Implicit GEMM (see implicit): the zero-padded input, the packed
 	// weights, and the arguments of the running row loop.
 	xpad       padded
-	dypad      padded
+	dypads     []padded // padded dy, one per phase of backwardData
 	packW      kernels.ConvWeights
 	packWT     kernels.ConvWeights // flipped weights for the stride-1 dx
 	ir         implicitRun
@@ -91,6 +91,8 @@ type Conv2D struct {
 	wg         wgRun
 	wgFn       func(lo, hi int)
 	epiFn      func(lo, hi int)
+	pr         phaseRun
+	phaseFn    func(lo, hi int)
 
 	// Parallel loop bodies, created once so that calls do not allocate.
 	biasFillFn, placeFn func(lo, hi int)
@@ -154,6 +156,7 @@ func NewConv2D(name string, cfg Conv2DConfig, rng *rand.Rand) *Conv2D {
 	c.implicitFn = c.implicitRows
 	c.wgFn = c.wgChunksRange
 	c.epiFn = c.epiRows
+	c.phaseFn = c.phaseRows
 	c.placeFn = c.placeRows
 	return c
 }
@@ -234,7 +237,7 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 	case c.implicit(c.cfg.InC):
 		src, h, wd := x.Data, c.h, c.w
 		if p := c.cfg.Padding; p > 0 {
-			src = c.xpad.fill(x.Data, c.n, c.h, c.w, c.cfg.InC, p, p)
+			src = c.xpad.fill(x.Data, c.n, c.h, c.w, c.cfg.InC, p, p, p, p)
 			h, wd = c.h+2*p, c.w+2*p
 		}
 		if repack {
@@ -579,13 +582,8 @@ func (c *Conv2D) backwardPhase(dy *tensor.Tensor, a, b int) {
 			}
 		}
 	}
-	if s == 1 && ta-1-q0 >= 0 && tb-1-p0 >= 0 && c.implicit(cout) {
-		// dx is the stride-1 convolution of dy, zero-padded by
-		// (Ta-1-q0, Tb-1-p0), with wSub: an implicit GEMM.
-		pt, pl := ta-1-q0, tb-1-p0
-		src := c.dypad.fill(dy.Data, c.n, c.ho, c.wo, cout, pt, pl)
-		c.packWT.Pack(c.wSub, cin, ta, tb*cout, wq)
-		c.runImplicit(&c.packWT, src, c.ho+2*pt, c.wo+2*pl, cout, 1, hq, wq, cin, c.dx.Data, 0)
+	if c.implicit(cout) {
+		c.implicitPhase(dy, a, b, ta, tb, q0, p0, hq, wq)
 		return
 	}
 	// im2col of dy over the phase grid (Hq,Wq): output (r,col) reads dy rows
@@ -613,6 +611,52 @@ func (c *Conv2D) backwardPhase(dy *tensor.Tensor, a, b int) {
 		if !direct {
 			c.placePhase(r0, r1, hq, wq, q0, p0, a, b)
 		}
+	}
+}
+
+// implicitPhase computes the dx pixels of phase (a,b) as an implicit
+// GEMM: the stride-1 convolution of dy with wSub (Cin, Ta, Tb*Cout), whose
+// output row r (of image n) is dx row S*(q0+r)+a-P at columns
+// S*(p0+col)+b-P, written in place with a pixel stride of S*Cin (no
+// placement pass). Output r reads dy rows q0+r-(Ta-1)+t' for t' < Ta (and
+// columns likewise): dy is zero-padded where those fall outside it.
+func (c *Conv2D) implicitPhase(dy *tensor.Tensor, a, b, ta, tb, q0, p0, hq, wq int) {
+	cin, cout, s := c.cfg.InC, c.cfg.OutC, c.cfg.Stride
+	pt, pb := max(0, ta-1-q0), max(0, q0+hq-1-(c.ho-1))
+	pl, pr := max(0, tb-1-p0), max(0, p0+wq-1-(c.wo-1))
+	if len(c.dypads) != s*s {
+		c.dypads = make([]padded, s*s) // one per phase: no re-zeroing
+	}
+	src := c.dypads[a*s+b].fill(dy.Data, c.n, c.ho, c.wo, cout, pt, pb, pl, pr)
+	c.packWT.Pack(c.wSub, cin, ta, tb*cout, wq)
+	c.pr = phaseRun{src: src, hp: pt + c.ho + pb, wp: pl + c.wo + pr,
+		row0: q0 - (ta - 1) + pt, col0: p0 - (tb - 1) + pl, hq: hq, wq: wq,
+		iy0: s*q0 + a - c.cfg.Padding, ix0: s*p0 + b - c.cfg.Padding}
+	perRow := 2 * wq * cin * ta * tb * cout
+	parallel.For(c.n*hq, grainFor(perRow, 16*minParallelWork), c.phaseFn)
+	c.pr.src = nil
+}
+
+// phaseRun holds the arguments of implicitPhase's row loop.
+type phaseRun struct {
+	src        []float32 // padded dy (N, hp, wp, Cout)
+	hp, wp     int
+	row0, col0 int // padded position of output (0,0)'s first window
+	hq, wq     int // phase grid
+	iy0, ix0   int // dx position of phase output (0,0)
+}
+
+// phaseRows computes phase output rows [lo,hi) (indexed n*Hq+r).
+func (c *Conv2D) phaseRows(lo, hi int) {
+	scratch := kernels.GetConvScratch()
+	defer kernels.PutConvScratch(scratch)
+	cin, cout, s := c.cfg.InC, c.cfg.OutC, c.cfg.Stride
+	r := &c.pr
+	for i := lo; i < hi; i++ {
+		n, q := i/r.hq, i%r.hq
+		off := ((n*r.hp+r.row0+q)*r.wp + r.col0) * cout
+		y := ((n*c.h+r.iy0+s*q)*c.w + r.ix0) * cin
+		c.packWT.ConvRow(scratch, r.src, off, r.wp*cout, cout, r.wq, c.dx.Data[y:], s*cin, 0)
 	}
 }
 

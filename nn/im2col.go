@@ -79,20 +79,21 @@ func (j *im2col) rows(lo, hi int) {
 // implicit-GEMM convolution. Its borders are zeroed when the geometry
 // changes and never written again; each fill rewrites the interior only.
 type padded struct {
-	buf                []float32
-	n, h, w, c, pt, pl int // geometry of the last fill
-	src                []float32
-	fn                 func(lo, hi int)
+	buf            []float32
+	n, h, w, c     int // geometry of the last fill
+	pt, pb, pl, pr int // padding at the top, bottom, left and right
+	src            []float32
+	fn             func(lo, hi int)
 }
 
-// fill copies src (N,H,W,C) into the interior of a (N, H+2*pt, W+2*pl, C)
-// buffer with zero borders and returns the buffer.
-func (p *padded) fill(src []float32, n, h, w, c, pt, pl int) []float32 {
-	size := n * (h + 2*pt) * (w + 2*pl) * c
-	if p.n != n || p.h != h || p.w != w || p.c != c || p.pt != pt || p.pl != pl || len(p.buf) != size {
+// fill copies src (N,H,W,C) into the interior of a
+// (N, pt+H+pb, pl+W+pr, C) buffer with zero borders and returns the buffer.
+func (p *padded) fill(src []float32, n, h, w, c, pt, pb, pl, pr int) []float32 {
+	size := n * (pt + h + pb) * (pl + w + pr) * c
+	if p.n != n || p.h != h || p.w != w || p.c != c || p.pt != pt || p.pb != pb || p.pl != pl || p.pr != pr || len(p.buf) != size {
 		p.buf = growFloats(p.buf, size)
 		clear(p.buf)
-		p.n, p.h, p.w, p.c, p.pt, p.pl = n, h, w, c, pt, pl
+		p.n, p.h, p.w, p.c, p.pt, p.pb, p.pl, p.pr = n, h, w, c, pt, pb, pl, pr
 	}
 	if p.fn == nil {
 		p.fn = p.rows
@@ -106,10 +107,10 @@ func (p *padded) fill(src []float32, n, h, w, c, pt, pl int) []float32 {
 // rows copies source rows [lo,hi) (indexed n*H+y) into place.
 func (p *padded) rows(lo, hi int) {
 	wc := p.w * p.c
-	hp := p.h + 2*p.pt
+	hp, wp := p.pt+p.h+p.pb, p.pl+p.w+p.pr
 	for i := lo; i < hi; i++ {
 		n, y := i/p.h, i%p.h
-		dst := ((n*hp+y+p.pt)*(p.w+2*p.pl) + p.pl) * p.c
+		dst := ((n*hp+y+p.pt)*wp + p.pl) * p.c
 		copy(p.buf[dst:dst+wc], p.src[i*wc:(i+1)*wc])
 	}
 }
