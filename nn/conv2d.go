@@ -370,9 +370,6 @@ func (c *Conv2D) setShape(x *tensor.Tensor) {
 	f.kh, f.kw, f.stride, f.padH, f.padW = c.kh, c.kw, c.cfg.Stride, c.cfg.Padding, c.cfg.Padding
 	rowFloats := c.wo * f.k()
 	c.blkRows = max(1, min(c.n*c.ho, colsBlockFloats/rowFloats))
-	if size := c.blkRows * rowFloats; cap(c.cols) < size {
-		c.cols = make([]float32, size)
-	}
 }
 
 // im2col fills cols with the fields of output rows [r0,r1), unless it
@@ -380,6 +377,11 @@ func (c *Conv2D) setShape(x *tensor.Tensor) {
 func (c *Conv2D) im2col(r0, r1 int) {
 	if c.colsX == c.x && c.colsR0 == r0 && c.colsR1 == r1 {
 		return
+	}
+	// The workspace is allocated on first use: the implicit GEMM needs
+	// none, so most convolutions never hold one.
+	if size := c.blkRows * c.wo * c.fwd.k(); cap(c.cols) < size {
+		c.cols = make([]float32, size)
 	}
 	c.fwd.fill(c.cols, r0, r1)
 	c.colsX, c.colsR0, c.colsR1 = c.x, r0, r1
