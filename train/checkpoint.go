@@ -3,13 +3,15 @@ package train
 // A checkpoint is a safetensors file (written atomically by
 // safetensors.WriteFile: temp file, fsync, rename) holding
 //
-//	model/<name>   every tensor of Net.State() (weights and BN buffers)
+//	model/<name>   every tensor of the network: Params then Buffers
+//	               (weights and BN buffers; Net.State() for a model.Net)
 //	optim/<key>    every optimizer buffer (momentum, Adam moments), 1-D
 //
 // and, in its __metadata__ under "residual.checkpoint", a JSON object
 // (checkpointMeta) with the resolved Config, the preprocessing, the class
 // names, the training position and history, the schedule's plateau state,
-// the optimizer's step count and the dropout random streams.
+// the optimizer's step count, the dropout random streams and whether the
+// backbone is frozen (fine-tuning runs, see transfer.go).
 
 import (
 	"encoding/json"
@@ -40,11 +42,12 @@ type checkpointMeta struct {
 	Schedule   optim.ScheduleState `json:"schedule"`
 	OptSteps   int64               `json:"optimizer_steps"`
 	Dropout    [][]byte            `json:"dropout,omitempty"`
+	Frozen     bool                `json:"frozen,omitempty"`
 }
 
 // saveCheckpoint writes the run's checkpoint.
 func (t *Trainer) saveCheckpoint() error {
-	state := t.Net.State()
+	state := slices.Concat(t.net.Params(), t.net.Buffers())
 	bufs, steps := t.opt.State()
 	entries := make([]safetensors.Entry, 0, len(state)+len(bufs))
 	for _, p := range state {
@@ -58,7 +61,7 @@ func (t *Trainer) saveCheckpoint() error {
 	}
 	meta := checkpointMeta{
 		Version: checkpointVersion, Config: t.Config, Preprocess: t.Preprocess, Classes: t.Classes,
-		Progress: t.st, Schedule: t.sched.State(), OptSteps: steps,
+		Progress: t.st, Schedule: t.sched.State(), OptSteps: steps, Frozen: t.frozen,
 	}
 	for _, d := range t.dropouts {
 		s, err := d.State()
@@ -123,7 +126,7 @@ func Resume(path string, opts Options, edit func(*Config)) (*Trainer, error) {
 
 func (t *Trainer) restore(f *safetensors.File, meta *checkpointMeta) error {
 	var lookupErr error
-	err := t.Net.LoadState(func(name string) (*tensor.Tensor, bool) {
+	err := loadState(t.net, func(name string) (*tensor.Tensor, bool) {
 		v, err := f.Tensor("model/" + name)
 		if err != nil {
 			if _, ok := f.Info("model/" + name); ok {
@@ -161,7 +164,29 @@ func (t *Trainer) restore(f *safetensors.File, meta *checkpointMeta) error {
 			return err
 		}
 	}
+	if err := t.setFrozen(meta.Frozen); err != nil {
+		return err
+	}
 	t.st = meta.Progress
 	t.resumed = true
+	return nil
+}
+
+// loadState copies values into the network's parameters and buffers by
+// name (model.Net.LoadState for any Network).
+func loadState(n Network, lookup func(name string) (*tensor.Tensor, bool)) error {
+	if nn, ok := n.(*NetNetwork); ok {
+		return nn.Net.LoadState(lookup)
+	}
+	for _, p := range slices.Concat(n.Params(), n.Buffers()) {
+		v, ok := lookup(p.Name)
+		if !ok {
+			return fmt.Errorf("no value for %q %s", p.Name, tensor.ShapeString(p.Value.Shape))
+		}
+		if v.Len() != p.Value.Len() {
+			return fmt.Errorf("%q has shape %s, want %s", p.Name, tensor.ShapeString(v.Shape), tensor.ShapeString(p.Value.Shape))
+		}
+		copy(p.Value.Data, v.Data[:v.Len()])
+	}
 	return nil
 }

@@ -57,6 +57,27 @@ type Config struct {
 	// Dropout before the classifier (default 0: none).
 	Dropout float64 `json:"dropout"`
 
+	// From fine-tunes a pretrained network instead of building Model: a
+	// model file (.residual) or an ONNX file (.onnx). Its classifier is
+	// replaced for the data's classes (fresh weights), every other weight
+	// is kept, and its input size, channels and preprocessing (mean/std)
+	// are used (images are resized to its input). See transfer.go.
+	From string `json:"from,omitempty"`
+	// Freeze is "none" (default), "backbone" (everything before the
+	// classifier) or a layer name: that layer and every one before it are
+	// frozen (no updates; BN uses and keeps its running statistics). For
+	// model files the names are the top-level layers ("conv1", "bn1",
+	// "layer2.1"; a stage name "layer2" freezes through its last block);
+	// for ONNX, node or value names. Needs From.
+	Freeze string `json:"freeze,omitempty"`
+	// UnfreezeAfter unfreezes everything after this many epochs
+	// (default 0: stay frozen).
+	UnfreezeAfter int `json:"unfreeze_after,omitempty"`
+	// BackboneLRMult scales the learning rate of every parameter but the
+	// classifier's (default 1; e.g. 0.1 to change pretrained weights
+	// slowly). Needs From.
+	BackboneLRMult float64 `json:"backbone_lr_mult,omitempty"`
+
 	// Epochs to train (default 30).
 	Epochs int `json:"epochs"`
 	// BatchSize per step (default 64).
@@ -225,6 +246,12 @@ func (c *Config) Resolve() {
 	if c.LogEvery == 0 {
 		c.LogEvery = 50
 	}
+	if c.From != "" {
+		def(&c.Freeze, FreezeNone)
+		if c.BackboneLRMult == 0 {
+			c.BackboneLRMult = 1
+		}
+	}
 }
 
 // Validate checks a resolved configuration; errors name the field and the
@@ -282,6 +309,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: image size %d, want 0 (default) to 4096", c.ImageSize)
 	case c.Channels != 0 && c.Channels != 1 && c.Channels != 3:
 		return fmt.Errorf("train: channels %d, want 1 or 3", c.Channels)
+	case c.From == "" && (c.Freeze != "" && c.Freeze != FreezeNone || c.UnfreezeAfter != 0 || c.BackboneLRMult != 0 && c.BackboneLRMult != 1):
+		return fmt.Errorf("train: freeze %q, unfreeze-after %d and backbone-lr-mult %g need a pretrained network (from)", c.Freeze, c.UnfreezeAfter, c.BackboneLRMult)
+	case c.BackboneLRMult < 0:
+		return fmt.Errorf("train: backbone learning-rate multiplier %g, want >= 0", c.BackboneLRMult)
+	case c.UnfreezeAfter < 0:
+		return fmt.Errorf("train: unfreeze-after %d, want >= 0", c.UnfreezeAfter)
+	case c.UnfreezeAfter > 0 && c.Freeze == FreezeNone:
+		return fmt.Errorf("train: unfreeze-after %d without freeze", c.UnfreezeAfter)
 	}
 	return nil
 }

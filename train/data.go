@@ -28,6 +28,9 @@ func LoadData(c *Config) (*data.TrainVal, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if err := c.resolveFrom(); err != nil {
+		return nil, err
+	}
 	opt := data.LoadOptions{
 		Folder: data.FolderOptions{SkipBad: c.SkipBad, MaxPerClass: c.MaxPerClass, Width: c.ImageSize, Height: c.ImageSize, Channels: c.Channels},
 		CSV:    data.CSVOptions{SkipBad: c.SkipBad},

@@ -31,6 +31,11 @@ type Predictor struct {
 	Pad   int // ten-crop shift in pixels (default 4)
 	Chunk int // images per Forward, views included (default 64)
 
+	// other is the network when it is not a model.Net (NewNetworkPredictor).
+	other   Network
+	classes int
+	input   [3]int
+
 	views  int
 	x      *tensor.Tensor // (chunk*views, H,W,C)
 	probs  *tensor.Tensor
@@ -40,7 +45,20 @@ type Predictor struct {
 // NewPredictor returns a predictor for net with the TTA mode ("none",
 // "flip" or "ten-crop"; "" is "none").
 func NewPredictor(net *model.Net, mode string) (*Predictor, error) {
-	p := &Predictor{Net: net, Mode: mode, Pad: 4, Chunk: 64}
+	return newPredictor(&Predictor{Net: net}, mode)
+}
+
+// NewNetworkPredictor returns a predictor for any Network (e.g. an
+// imported onnx.Graph) with `classes` outputs and (H,W,C) input.
+func NewNetworkPredictor(net Network, classes int, input [3]int, mode string) (*Predictor, error) {
+	if classes < 1 {
+		return nil, fmt.Errorf("train: predictor for %d classes, want at least 1", classes)
+	}
+	return newPredictor(&Predictor{other: net, classes: classes, input: input}, mode)
+}
+
+func newPredictor(p *Predictor, mode string) (*Predictor, error) {
+	p.Mode, p.Pad, p.Chunk = mode, 4, 64
 	switch mode {
 	case "", "none":
 		p.Mode, p.views, p.shifts = "none", 1, [][2]int{{0, 0}}
@@ -60,16 +78,16 @@ func (p *Predictor) Views() int { return p.views }
 // Probs writes the (N,K) class probabilities of the batch x (N,H,W,C) of
 // preprocessed images into dst (N*K values).
 func (p *Predictor) Probs(dst []float32, x *tensor.Tensor) error {
-	if err := p.Net.CheckInput(x); err != nil {
+	if err := p.checkInput(x); err != nil {
 		return err
 	}
 	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
-	k := p.Net.Config.Classes
+	k := p.numClasses()
 	if len(dst) < n*k {
 		return fmt.Errorf("train: %d values for %d images of %d classes", len(dst), n, k)
 	}
 	if p.views == 1 {
-		logits, err := p.Net.Forward(x, false)
+		logits, err := p.forward(x)
 		if err != nil {
 			return err
 		}
@@ -97,7 +115,7 @@ func (p *Predictor) Probs(dst []float32, x *tensor.Tensor) error {
 				data.FlipHorizontal(f, v, h, w, c)
 			}
 		}
-		logits, err := p.Net.Forward(p.x, false)
+		logits, err := p.forward(p.x)
 		if err != nil {
 			return err
 		}
@@ -107,6 +125,42 @@ func (p *Predictor) Probs(dst []float32, x *tensor.Tensor) error {
 		}
 	}
 	return nil
+}
+
+func (p *Predictor) checkInput(x *tensor.Tensor) error {
+	if p.Net != nil {
+		return p.Net.CheckInput(x)
+	}
+	if x == nil || len(x.Shape) != 4 || x.Shape[0] < 1 || x.Shape[1] != p.input[0] || x.Shape[2] != p.input[1] || x.Shape[3] != p.input[2] || len(x.Data) < x.Len() {
+		var got []int
+		if x != nil {
+			got = x.Shape
+		}
+		return fmt.Errorf("train: input shape %s, want (N,%d,%d,%d)", tensor.ShapeString(got), p.input[0], p.input[1], p.input[2])
+	}
+	return nil
+}
+
+func (p *Predictor) numClasses() int {
+	if p.Net != nil {
+		return p.Net.Config.Classes
+	}
+	return p.classes
+}
+
+// forward returns the (N,K) logits in evaluation mode.
+func (p *Predictor) forward(x *tensor.Tensor) (*tensor.Tensor, error) {
+	if p.Net != nil {
+		return p.Net.Forward(x, false)
+	}
+	y, err := p.other.Forward(x, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(y.Shape) != 2 || y.Shape[0] != x.Shape[0] || y.Shape[1] != p.classes {
+		return nil, fmt.Errorf("train: network output %s for %d images, want (%d,%d)", tensor.ShapeString(y.Shape), x.Shape[0], x.Shape[0], p.classes)
+	}
+	return y, nil
 }
 
 // Evaluation is the result of running a network over a dataset.

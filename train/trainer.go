@@ -33,6 +33,7 @@ import (
 	"residual/eval"
 	"residual/model"
 	"residual/nn"
+	"residual/onnx"
 	"residual/optim"
 	"residual/tensor"
 	"residual/vision"
@@ -102,8 +103,11 @@ type progress struct {
 
 // Trainer trains one network. Build it with New or Resume, then Run.
 type Trainer struct {
-	Config     Config
+	Config Config
+	// Net is the network trained, unless Graph is: an ONNX network
+	// fine-tuned with Config.From.
 	Net        *model.Net
+	Graph      *onnx.Graph
 	Classes    []string
 	Preprocess vision.Preprocess
 	Data       *data.TrainVal
@@ -117,6 +121,9 @@ type Trainer struct {
 	dropouts  []*nn.Dropout
 	pred      *Predictor
 	st        progress
+	net       Network            // Net (as a *NetNetwork) or Graph
+	head      map[*nn.Param]bool // the new classifier of a fine-tuning run
+	frozen    bool               // the backbone is frozen (Config.Freeze)
 	resumed   bool // built by Resume: Run continues the run in Out
 }
 
@@ -156,29 +163,19 @@ func newTrainer(cfg Config, tv *data.TrainVal, opts Options, pre *vision.Preproc
 		t.Preprocess = preprocessFor(tv.Train, cfg.ImageSize, cfg.Channels)
 	}
 
-	var arch model.Config
-	if cfg.Arch != nil {
-		arch = *cfg.Arch
-	} else {
-		var err error
-		if arch, err = model.Preset(cfg.Model); err != nil {
+	var err error
+	if cfg.From != "" {
+		if err := t.buildPretrained(pre != nil); err != nil {
 			return nil, err
 		}
-		arch.WidthMult = cfg.WidthMult
-	}
-	if cfg.Dropout > 0 {
-		arch.Dropout = cfg.Dropout
-	}
-	arch.Input = [3]int{t.Preprocess.Height, t.Preprocess.Width, t.Preprocess.Channels}
-	arch.Classes = len(t.Classes)
-	net, err := model.New(arch, cfg.Seed)
-	if err != nil {
+	} else if err := t.buildNet(); err != nil {
 		return nil, err
 	}
-	t.Net = net
-	for _, l := range net.Layers() {
-		if d, ok := l.(*nn.Dropout); ok {
-			t.dropouts = append(t.dropouts, d)
+	if t.Net != nil {
+		for _, l := range t.Net.Layers() {
+			if d, ok := l.(*nn.Dropout); ok {
+				t.dropouts = append(t.dropouts, d)
+			}
 		}
 	}
 
@@ -207,13 +204,7 @@ func newTrainer(cfg Config, tv *data.TrainVal, opts Options, pre *vision.Preproc
 		t.Close()
 		return nil, err
 	}
-	switch cfg.Optimizer {
-	case "adamw":
-		t.opt, err = optim.NewAdamW(net.Params(), optim.AdamWConfig{WeightDecay: cfg.WeightDecay})
-	default:
-		t.opt, err = optim.NewSGD(net.Params(), optim.SGDConfig{Momentum: cfg.Momentum, Nesterov: cfg.Optimizer == "nesterov", WeightDecay: cfg.WeightDecay})
-	}
-	if err != nil {
+	if t.opt, err = newOptimizer(&cfg, t.net.Params(), t.head); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -229,8 +220,89 @@ func newTrainer(cfg Config, tv *data.TrainVal, opts Options, pre *vision.Preproc
 	if cfg.TTA {
 		mode = "flip"
 	}
-	t.pred, _ = NewPredictor(net, mode)
+	if t.Net != nil {
+		t.pred, _ = NewPredictor(t.Net, mode)
+	} else {
+		t.pred, _ = NewNetworkPredictor(t.Graph, len(t.Classes), t.inputShape(), mode)
+	}
 	return t, nil
+}
+
+// buildNet builds the configured architecture with fresh weights.
+func (t *Trainer) buildNet() error {
+	cfg := &t.Config
+	var arch model.Config
+	if cfg.Arch != nil {
+		arch = *cfg.Arch
+	} else {
+		var err error
+		if arch, err = model.Preset(cfg.Model); err != nil {
+			return err
+		}
+		arch.WidthMult = cfg.WidthMult
+	}
+	if cfg.Dropout > 0 {
+		arch.Dropout = cfg.Dropout
+	}
+	arch.Input = t.inputShape()
+	arch.Classes = len(t.Classes)
+	net, err := model.New(arch, cfg.Seed)
+	if err != nil {
+		return err
+	}
+	t.Net, t.net = net, &NetNetwork{Net: net}
+	return nil
+}
+
+// buildPretrained loads Config.From with a new head. A new run takes the
+// pretrained preprocessing (mean/std) at the data's input size; resumed
+// runs keep the checkpoint's.
+func (t *Trainer) buildPretrained(resumed bool) error {
+	p, err := loadPretrained(&t.Config, len(t.Classes))
+	if err != nil {
+		return err
+	}
+	if !resumed && p.pre != nil {
+		in := t.Preprocess
+		t.Preprocess = *p.pre
+		t.Preprocess.Width, t.Preprocess.Height, t.Preprocess.Channels = in.Width, in.Height, in.Channels
+		if len(t.Preprocess.Mean) > 1 && len(t.Preprocess.Mean) != in.Channels || len(t.Preprocess.Std) > 1 && len(t.Preprocess.Std) != in.Channels {
+			return fmt.Errorf("train: --from %s: preprocessing mean %v std %v for %d channels", t.Config.From, p.pre.Mean, p.pre.Std, in.Channels)
+		}
+	}
+	t.head = p.head
+	if p.net != nil {
+		if p.net.Config.Input != t.inputShape() {
+			return fmt.Errorf("train: --from %s takes (H,W,C)=%v, the data is %v", t.Config.From, p.net.Config.Input, t.inputShape())
+		}
+		t.Net, t.net = p.net, &NetNetwork{Net: p.net}
+	} else {
+		t.Graph, t.net = p.graph, p.graph
+	}
+	return nil
+}
+
+// inputShape is the network's (H,W,C) input.
+func (t *Trainer) inputShape() [3]int {
+	return [3]int{t.Preprocess.Height, t.Preprocess.Width, t.Preprocess.Channels}
+}
+
+// bestPath is the best model's file: a model file, or an ONNX file when
+// fine-tuning an ONNX network.
+func (t *Trainer) bestPath() string {
+	if t.Graph != nil {
+		return filepath.Join(t.Config.Out, BestONNXFile)
+	}
+	return filepath.Join(t.Config.Out, BestModelFile)
+}
+
+// numParams counts the learnable values.
+func (t *Trainer) numParams() int {
+	n := 0
+	for _, p := range t.net.Params() {
+		n += p.Value.Len()
+	}
+	return n
 }
 
 // Close stops the data loaders.
@@ -272,7 +344,7 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	t.logf("training %s (%d parameters) on %d images, validating on %d; %d classes; input %dx%dx%d; run dir %s\n",
-		t.describeModel(), t.Net.NumParams(), t.loader.Len(), t.valLoader.Len(), len(t.Classes),
+		t.describeModel(), t.numParams(), t.loader.Len(), t.valLoader.Len(), len(t.Classes),
 		t.Preprocess.Height, t.Preprocess.Width, t.Preprocess.Channels, cfg.Out)
 	if t.Data.Warning != "" {
 		t.logf("warning: %s\n", t.Data.Warning)
@@ -281,7 +353,7 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		t.logf("skipped %d bad samples: %s\n", t.Data.Report.Skipped, strings.Join(t.Data.Report.Reasons, "; "))
 	}
 
-	res := &Result{Dir: cfg.Out, ModelPath: filepath.Join(cfg.Out, BestModelFile)}
+	res := &Result{Dir: cfg.Out, ModelPath: t.bestPath()}
 	done := 0
 	for t.st.Epoch < cfg.Epochs {
 		if t.opts.StopAfter > 0 && done == t.opts.StopAfter {
@@ -305,6 +377,19 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 }
 
 func (t *Trainer) describeModel() string {
+	if t.Config.From != "" {
+		s := "fine-tuning " + t.Config.From
+		if t.Config.Freeze != FreezeNone {
+			s += ", frozen through " + t.Config.Freeze
+			if t.Config.UnfreezeAfter > 0 {
+				s += fmt.Sprintf(" for %d epochs", t.Config.UnfreezeAfter)
+			}
+		}
+		if t.Config.BackboneLRMult != 1 {
+			s += fmt.Sprintf(", backbone lr x%g", t.Config.BackboneLRMult)
+		}
+		return s
+	}
 	if t.Config.Arch != nil {
 		return "custom ResNet"
 	}
@@ -322,6 +407,14 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 	steps := t.loader.BatchesPerEpoch()
 	if cfg.StepsPerEpoch > 0 {
 		steps = min(steps, cfg.StepsPerEpoch)
+	}
+	if on := cfg.frozenPhase(epoch); on != t.frozen {
+		if !on && t.st.Batch == 0 {
+			t.logf("epoch %d: unfreezing every layer\n", epoch+1)
+		}
+		if err := t.setFrozen(on); err != nil {
+			return err
+		}
 	}
 	bar := newProgress(t, epoch, steps)
 	t.loader.Start(epoch, t.st.Batch)
@@ -377,7 +470,7 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 	best := t.st.BestEpoch == 0 || score > t.st.Best
 	if best {
 		t.st.Best, t.st.BestEpoch, t.st.BadEpochs = score, epoch+1, 0
-		if err := model.Save(filepath.Join(cfg.Out, BestModelFile), t.Net, t.meta(s)); err != nil {
+		if err := t.saveBest(s); err != nil {
 			return err
 		}
 	} else {
@@ -402,7 +495,7 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 // step runs one training step: forward, loss, backward, update. After the
 // first steps it allocates nothing.
 func (t *Trainer) step(x *tensor.Tensor, labels []int, lr float64) (float32, int, error) {
-	logits, err := t.Net.Forward(x, true)
+	logits, err := t.net.Forward(x, true)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -410,7 +503,9 @@ func (t *Trainer) step(x *tensor.Tensor, labels []int, lr float64) (float32, int
 	if err != nil {
 		return 0, 0, err
 	}
-	t.Net.Backward(t.loss.Backward())
+	if err := t.net.Backward(t.loss.Backward()); err != nil {
+		return 0, 0, err
+	}
 	t.opt.Step(lr)
 	return loss, t.loss.Correct(), nil
 }
@@ -424,6 +519,15 @@ func (t *Trainer) score(s EpochStats) float64 {
 		return -s.ValLoss
 	}
 	return s.ValAcc
+}
+
+// saveBest writes the current weights as the run's best model.
+func (t *Trainer) saveBest(s EpochStats) error {
+	m := t.meta(s)
+	if t.Graph != nil {
+		return saveGraph(t.bestPath(), t.Graph, t.Classes, t.Preprocess, m.Training)
+	}
+	return model.Save(t.bestPath(), t.Net, m)
 }
 
 // meta describes the current weights for the model file.
@@ -443,13 +547,23 @@ func (t *Trainer) meta(s EpochStats) model.Meta {
 // finalReport evaluates the best model on the validation set and writes
 // the report files into the run directory.
 func (t *Trainer) finalReport(res *Result) error {
-	net, _, err := model.Load(res.ModelPath)
-	if err != nil {
-		return err
-	}
-	p, err := NewPredictor(net, t.pred.Mode)
-	if err != nil {
-		return err
+	var p *Predictor
+	if t.Graph != nil {
+		g, err := onnx.ImportFile(res.ModelPath, onnx.Options{})
+		if err != nil {
+			return err
+		}
+		if p, err = NewNetworkPredictor(g, len(t.Classes), t.inputShape(), t.pred.Mode); err != nil {
+			return err
+		}
+	} else {
+		net, _, err := model.Load(res.ModelPath)
+		if err != nil {
+			return err
+		}
+		if p, err = NewPredictor(net, t.pred.Mode); err != nil {
+			return err
+		}
 	}
 	ev, err := Evaluate(p, t.valLoader, t.Classes)
 	if err != nil {
