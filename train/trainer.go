@@ -124,7 +124,7 @@ type Trainer struct {
 	net       Network            // Net (as a *NetNetwork) or Graph
 	head      map[*nn.Param]bool // the new classifier of a fine-tuning run
 	frozen    bool               // the backbone is frozen (Config.Freeze)
-	resumed   bool // built by Resume: Run continues the run in Out
+	resumed   bool               // built by Resume: Run continues the run in Out
 }
 
 // New prepares a run of cfg on the loaded data (see LoadData). Input size,
