@@ -230,11 +230,13 @@ func BenchmarkDetect640x480(b *testing.B) {
 	d := newDetector(b, Options{})
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		if _, err := d.Detect(frame); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu0)
 }
 
 // TestScaleBands checks that the bands cover exactly the sizes a single
@@ -287,11 +289,13 @@ func BenchmarkDetectWorkers1(b *testing.B) {
 	frame := twoFaceFrame(b)
 	d := newDetector(b, Options{Workers: 1})
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		if _, err := d.Detect(frame); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu0)
 }
 
 // TestDetectConcurrent shares one detector between goroutines (run with

@@ -18,6 +18,7 @@ func BenchmarkFrame640x480(b *testing.B) {
 	ctx := context.Background()
 	var times []time.Duration
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		t0 := time.Now()
 		f, err := NewFrame(img, m.Preprocess.Channels)
@@ -30,6 +31,7 @@ func BenchmarkFrame640x480(b *testing.B) {
 		}
 		times = append(times, time.Since(t0))
 	}
+	reportCPU(b, cpu0)
 	reportMedian(b, times)
 }
 
@@ -43,6 +45,7 @@ func BenchmarkFrame640x480JPEG(b *testing.B) {
 	ctx := context.Background()
 	var times []time.Duration
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		t0 := time.Now()
 		res, err := s.predictBytes(ctx, m, data, FrameOptions{Faces: true})
@@ -51,6 +54,7 @@ func BenchmarkFrame640x480JPEG(b *testing.B) {
 		}
 		times = append(times, time.Since(t0))
 	}
+	reportCPU(b, cpu0)
 	reportMedian(b, times)
 }
 
