@@ -26,7 +26,8 @@ type Conv2DConfig struct {
 	NoInputGrad bool
 }
 
-// Conv2D is a 2-D convolution, computed as im2col followed by one GEMM:
+// Conv2D is a 2-D convolution. Mathematically it is im2col followed by
+// one GEMM:
 //
 //	cols (N*Ho*Wo, KH*KW*Cin) = im2col(x)
 //	y    (N*Ho*Wo, Cout)      = cols · Wᵀ + bias
@@ -34,19 +35,27 @@ type Conv2DConfig struct {
 // The weight is stored (Cout, KH, KW, Cin) ("OHWI"): PyTorch's (Cout, Cin,
 // KH, KW) weight permuted so that one row of W matches one row of cols.
 //
-// The batch is processed in blocks of output rows whose cols matrix fits
-// in cache (colsBlockFloats): im2col and GEMM of a block then work on
-// cache-resident data instead of streaming a (N*Ho*Wo, K) matrix through
-// memory, and the layer needs only block-sized workspaces (at most 8 MiB
-// each). Backward recomputes the blocks' im2col for dW, which is cheap
-// next to the GEMMs.
+// It runs as an implicit GEMM (see implicit and kernels.ConvWeights): the
+// input is copied once into a zero-padded buffer, and for every output
+// row the micro-kernels read the KW*Cin values under each kernel row
+// straight from it (contiguous in NHWC), accumulating the KH kernel rows
+// into the same register tiles. No cols matrix is written. Output rows
+// are spread over the cores.
 //
-// dx is the transposed convolution of dy, computed phase by phase (one
-// phase for stride 1) as im2col + GEMM too, so no pass scatters or adds
-// into dx (see backwardData).
+// Backward reads dy and the padded input in place too: dW per output row
+// with the k-major micro-kernels (kernels.ConvWeightGrad), in a fixed
+// number of row blocks summed in order (deterministic), and dx as the
+// transposed convolution of dy, phase by phase (one phase for stride 1),
+// each phase an implicit GEMM writing its pixels straight into dx (see
+// backwardData). Shapes the implicit kernels do not take (a weight
+// gradient with Cout or KW*Cin not a multiple of the tile) go through
+// im2col + GEMM in cache-sized blocks of output rows (colsBlockFloats).
 //
-// A 1x1 convolution with stride 1 and no padding skips im2col: the input
-// itself is the cols matrix, and the whole batch is one GEMM.
+// A 1x1 convolution with stride 1 and no padding is one plain GEMM: the
+// input itself is the cols matrix.
+//
+// For inference, ConvBN folds a following BatchNorm2D (and a residual add
+// and ReLU) into the convolution and its epilogue.
 type Conv2D struct {
 	name   string
 	cfg    Conv2DConfig
@@ -403,10 +412,12 @@ func (c *Conv2D) biasFillRows(lo, hi int) {
 //	dW    (Cout,K)     = sum over blocks of dy[block]ᵀ · cols[block]
 //	dx    (N,H,W,Cin)  = transposed convolution of dy (see backwardData)
 //
-// It returns dx, or nil when the layer was built with NoInputGrad. Frozen
-// parameters get no gradient (their Grad is left as it was). The dW
-// blocks run last to first, so the first one reuses the cols that Forward
-// left behind (x must not have changed since Forward, as for every layer).
+// (dW without the cols matrix where the implicit kernels take the shape,
+// see Conv2D). It returns dx, or nil when the layer was built with
+// NoInputGrad. Frozen parameters get no gradient (their Grad is left as it
+// was). x, and the padded copy Forward made of it, must not have changed
+// since Forward, as for every layer. On the im2col path the dW blocks run
+// last to first, so the first one reuses the cols Forward left behind.
 func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	cout := c.cfg.OutC
 	k := c.kh * c.kw * c.cfg.InC
@@ -524,11 +535,13 @@ func (c *Conv2D) im2colWeightGrad(dy *tensor.Tensor, dW []float32) {
 //	dx[n,iy,ix,ci] = sum over co,t,u of dy[n,q-t,p-u,co] * W[co,a+S*t,b+S*u,ci]
 //	where iy = S*q + a - P and ix = S*p + b - P.
 //
-// Each phase is im2col + GEMM, like the forward pass, with no scatter-add;
-// together the phases do exactly the forward's multiply-adds. With stride
-// 1 there is one phase, the plain transposed convolution, whose output
-// rows are dx's rows; with stride > 1 each phase's pixels are copied into
-// their places in dx.
+// Each phase is an implicit GEMM over zero-padded dy (implicitPhase),
+// writing its pixels straight into their places in dx (a pixel stride of
+// S*Cin), with no scatter-add; together the phases do exactly the
+// forward's multiply-adds. With stride 1 there is one phase, the plain
+// transposed convolution. (When tests force the im2col path, a phase is
+// im2col + GEMM, and with stride > 1 its pixels are then copied into
+// place.)
 func (c *Conv2D) backwardData(dy *tensor.Tensor) {
 	s := c.cfg.Stride
 	if s > 1 && (c.kh < s || c.kw < s) {
