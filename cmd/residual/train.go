@@ -22,42 +22,46 @@ import (
 // given on the command line overrides the --config file and an absent one
 // leaves it alone.
 var trainFlags = map[string]func(dst, src *train.Config){
-	"data":            func(d, s *train.Config) { d.Data = s.Data },
-	"format":          func(d, s *train.Config) { d.Format = s.Format },
-	"val-split":       func(d, s *train.Config) { d.ValSplit = s.ValSplit },
-	"val-groups":      func(d, s *train.Config) { d.ValGroups = s.ValGroups },
-	"random-split":    func(d, s *train.Config) { d.RandomSplit = s.RandomSplit },
-	"skip-bad":        func(d, s *train.Config) { d.SkipBad = s.SkipBad },
-	"max-per-class":   func(d, s *train.Config) { d.MaxPerClass = s.MaxPerClass },
-	"image-size":      func(d, s *train.Config) { d.ImageSize = s.ImageSize },
-	"channels":        func(d, s *train.Config) { d.Channels = s.Channels },
-	"task":            func(d, s *train.Config) { d.Task = s.Task },
-	"model":           func(d, s *train.Config) { d.Model = s.Model },
-	"width-mult":      func(d, s *train.Config) { d.WidthMult = s.WidthMult },
-	"dropout":         func(d, s *train.Config) { d.Dropout = s.Dropout },
-	"epochs":          func(d, s *train.Config) { d.Epochs = s.Epochs },
-	"batch":           func(d, s *train.Config) { d.BatchSize = s.BatchSize },
-	"lr":              func(d, s *train.Config) { d.LR = s.LR },
-	"optimizer":       func(d, s *train.Config) { d.Optimizer = s.Optimizer },
-	"momentum":        func(d, s *train.Config) { d.Momentum = s.Momentum },
-	"wd":              func(d, s *train.Config) { d.WeightDecay = s.WeightDecay },
-	"schedule":        func(d, s *train.Config) { d.Schedule = s.Schedule },
-	"warmup":          func(d, s *train.Config) { d.Warmup = s.Warmup },
-	"min-lr":          func(d, s *train.Config) { d.MinLR = s.MinLR },
-	"milestones":      func(d, s *train.Config) { d.Milestones = s.Milestones },
-	"gamma":           func(d, s *train.Config) { d.Gamma = s.Gamma },
-	"label-smoothing": func(d, s *train.Config) { d.LabelSmoothing = s.LabelSmoothing },
-	"class-weights":   func(d, s *train.Config) { d.ClassWeights = s.ClassWeights },
-	"sampler":         func(d, s *train.Config) { d.Sampler = s.Sampler },
-	"augment":         func(d, s *train.Config) { d.Augment = s.Augment },
-	"tta":             func(d, s *train.Config) { d.TTA = s.TTA },
-	"metric":          func(d, s *train.Config) { d.Metric = s.Metric },
-	"patience":        func(d, s *train.Config) { d.Patience = s.Patience },
-	"seed":            func(d, s *train.Config) { d.Seed = s.Seed },
-	"out":             func(d, s *train.Config) { d.Out = s.Out },
-	"workers":         func(d, s *train.Config) { d.Workers = s.Workers },
-	"steps-per-epoch": func(d, s *train.Config) { d.StepsPerEpoch = s.StepsPerEpoch },
-	"log-every":       func(d, s *train.Config) { d.LogEvery = s.LogEvery },
+	"data":             func(d, s *train.Config) { d.Data = s.Data },
+	"format":           func(d, s *train.Config) { d.Format = s.Format },
+	"val-split":        func(d, s *train.Config) { d.ValSplit = s.ValSplit },
+	"val-groups":       func(d, s *train.Config) { d.ValGroups = s.ValGroups },
+	"random-split":     func(d, s *train.Config) { d.RandomSplit = s.RandomSplit },
+	"skip-bad":         func(d, s *train.Config) { d.SkipBad = s.SkipBad },
+	"max-per-class":    func(d, s *train.Config) { d.MaxPerClass = s.MaxPerClass },
+	"image-size":       func(d, s *train.Config) { d.ImageSize = s.ImageSize },
+	"channels":         func(d, s *train.Config) { d.Channels = s.Channels },
+	"task":             func(d, s *train.Config) { d.Task = s.Task },
+	"model":            func(d, s *train.Config) { d.Model = s.Model },
+	"width-mult":       func(d, s *train.Config) { d.WidthMult = s.WidthMult },
+	"dropout":          func(d, s *train.Config) { d.Dropout = s.Dropout },
+	"from":             func(d, s *train.Config) { d.From = s.From },
+	"freeze":           func(d, s *train.Config) { d.Freeze = s.Freeze },
+	"unfreeze-after":   func(d, s *train.Config) { d.UnfreezeAfter = s.UnfreezeAfter },
+	"backbone-lr-mult": func(d, s *train.Config) { d.BackboneLRMult = s.BackboneLRMult },
+	"epochs":           func(d, s *train.Config) { d.Epochs = s.Epochs },
+	"batch":            func(d, s *train.Config) { d.BatchSize = s.BatchSize },
+	"lr":               func(d, s *train.Config) { d.LR = s.LR },
+	"optimizer":        func(d, s *train.Config) { d.Optimizer = s.Optimizer },
+	"momentum":         func(d, s *train.Config) { d.Momentum = s.Momentum },
+	"wd":               func(d, s *train.Config) { d.WeightDecay = s.WeightDecay },
+	"schedule":         func(d, s *train.Config) { d.Schedule = s.Schedule },
+	"warmup":           func(d, s *train.Config) { d.Warmup = s.Warmup },
+	"min-lr":           func(d, s *train.Config) { d.MinLR = s.MinLR },
+	"milestones":       func(d, s *train.Config) { d.Milestones = s.Milestones },
+	"gamma":            func(d, s *train.Config) { d.Gamma = s.Gamma },
+	"label-smoothing":  func(d, s *train.Config) { d.LabelSmoothing = s.LabelSmoothing },
+	"class-weights":    func(d, s *train.Config) { d.ClassWeights = s.ClassWeights },
+	"sampler":          func(d, s *train.Config) { d.Sampler = s.Sampler },
+	"augment":          func(d, s *train.Config) { d.Augment = s.Augment },
+	"tta":              func(d, s *train.Config) { d.TTA = s.TTA },
+	"metric":           func(d, s *train.Config) { d.Metric = s.Metric },
+	"patience":         func(d, s *train.Config) { d.Patience = s.Patience },
+	"seed":             func(d, s *train.Config) { d.Seed = s.Seed },
+	"out":              func(d, s *train.Config) { d.Out = s.Out },
+	"workers":          func(d, s *train.Config) { d.Workers = s.Workers },
+	"steps-per-epoch":  func(d, s *train.Config) { d.StepsPerEpoch = s.StepsPerEpoch },
+	"log-every":        func(d, s *train.Config) { d.LogEvery = s.LogEvery },
 }
 
 // resumeFlags may change on --resume without changing the run's results
@@ -93,10 +97,22 @@ LeapGestRecog, the sign-digits set or <class>/ image folders (split by
 channels and classes come from the data. Settings can come from a JSON file
 (--config, field names as in config.json); flags given override it.
 --resume continues a run exactly where it stopped (only --epochs,
---patience, --workers, --log-every and --steps-per-epoch may change).`,
+--patience, --workers, --log-every and --steps-per-epoch may change).
+
+Transfer learning: --from MODEL starts from a pretrained network, a model
+file (.residual) or an ONNX file (.onnx), instead of --model. Its classifier
+is replaced by a new one for the data's classes; every other weight is kept.
+Images are resized to its input size and channels and normalised with its
+preprocessing. --freeze backbone (or a layer name: it and every layer before
+it) trains only the rest, with frozen BatchNorm statistics; --unfreeze-after N
+trains everything from epoch N+1; --backbone-lr-mult 0.1 gives the pretrained
+layers a tenth of the learning rate. Fine-tuning an ONNX network writes
+best.onnx instead of best.residual.`,
 		Example: `  residual train --data ../shared/data/fer2013 --model resnet20 --epochs 30 --out runs/fer-r20
   residual train --data fer2013.csv --optimizer adamw --lr 0.001 --class-weights auto --label-smoothing 0.1
-  residual train --resume runs/fer-r20`,
+  residual train --resume runs/fer-r20
+  residual train --data ../shared/data/gestures/sign-language-digits --from models/emotion-fer2013.residual \
+      --freeze backbone --unfreeze-after 2 --backbone-lr-mult 0.1 --lr 0.01 --epochs 10`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := train.Options{Out: cmd.OutOrStdout(), Progress: progress, Overwrite: overwrite}
@@ -134,6 +150,11 @@ channels and classes come from the data. Settings can come from a JSON file
 					// file's training info work from any directory.
 					if abs, err := filepath.Abs(cfg.Data); err == nil {
 						cfg.Data = abs
+					}
+				}
+				if cfg.From != "" {
+					if abs, err := filepath.Abs(cfg.From); err == nil {
+						cfg.From = abs
 					}
 				}
 				if cmd.Flags().Changed("warmup") && fc.Warmup == 0 {
@@ -194,6 +215,10 @@ channels and classes come from the data. Settings can come from a JSON file
 	f.StringVar(&fc.Model, "model", fc.Model, "architecture preset: "+strings.Join(model.Presets(), ", "))
 	f.Float64Var(&fc.WidthMult, "width-mult", fc.WidthMult, "channel width multiplier")
 	f.Float64Var(&fc.Dropout, "dropout", 0, "dropout before the classifier")
+	f.StringVar(&fc.From, "from", "", "fine-tune this pretrained model (.residual or .onnx) with a new classifier, instead of --model")
+	f.StringVar(&fc.Freeze, "freeze", "none", "with --from: none, backbone, or a layer name (it and every layer before it are frozen)")
+	f.IntVar(&fc.UnfreezeAfter, "unfreeze-after", 0, "with --freeze: unfreeze everything after this many epochs (0: never)")
+	f.Float64Var(&fc.BackboneLRMult, "backbone-lr-mult", 1, "with --from: learning-rate factor of every layer but the classifier")
 
 	f.IntVar(&fc.Epochs, "epochs", fc.Epochs, "epochs to train")
 	f.IntVar(&fc.BatchSize, "batch", fc.BatchSize, "batch size")
