@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"residual/data"
 	"residual/model"
 	"residual/safetensors"
 	"residual/tensor"
@@ -231,4 +232,39 @@ func float32Bytes(v []float32) []byte {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
 	}
 	return b
+}
+
+// TestTrainFrom fine-tunes an exported-and-reimported model through the
+// CLI with the transfer-learning flags, and checks their validation.
+func TestTrainFrom(t *testing.T) {
+	dir := t.TempDir()
+	from := writeTestModel(t, dir, 4) // 16x16 gray, 3 classes
+	csv := filepath.Join(dir, "faces.csv")
+	if err := data.GenerateFER2013CSV(csv, 64, 32, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "run")
+	out, err := runCLI(t, "train", "--data", csv, "--from", from, "--freeze", "backbone", "--unfreeze-after", "1",
+		"--backbone-lr-mult", "0.1", "--epochs", "2", "--batch", "32", "--out", run, "--progress", "lines")
+	if err != nil {
+		t.Fatalf("train --from: %v\n%s", err, out)
+	}
+	for _, want := range []string{"fine-tuning " + from + ", frozen through backbone for 1 epochs, backbone lr x0.1", "input 16x16x1", "epoch 2: unfreezing every layer", "done: 2 epochs"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	net, meta, err := model.Load(filepath.Join(run, "best"+model.FileExt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if net.Config.Classes != 7 || meta.Preprocess.Mean[0] != 0.5 || meta.Preprocess.Std[0] != 0.25 {
+		t.Errorf("fine-tuned model: %d classes, preprocessing %+v; want 7 and the pretrained 0.5/0.25", net.Config.Classes, meta.Preprocess)
+	}
+	if _, err := runCLI(t, "train", "--data", csv, "--freeze", "backbone", "--out", filepath.Join(dir, "x")); err == nil || !strings.Contains(err.Error(), "pretrained") {
+		t.Errorf("--freeze without --from: %v", err)
+	}
+	if _, err := runCLI(t, "train", "--data", csv, "--from", from, "--image-size", "32", "--out", filepath.Join(dir, "y")); err == nil || !strings.Contains(err.Error(), "16x16") {
+		t.Errorf("--image-size against the pretrained input: %v", err)
+	}
 }
