@@ -215,3 +215,17 @@ func TestWithHuffmanTables(t *testing.T) {
 		t.Error("non-JPEG data was changed")
 	}
 }
+
+// FuzzWithHuffmanTables: any camera bytes are handled without panic, and
+// the output only ever grows by the standard tables.
+func FuzzWithHuffmanTables(f *testing.F) {
+	for _, s := range []string{"", "\xff\xd8", "\xff\xd8\xff\xda\x00\x02", "\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xda", "\xff\xd8\xff\xff\xff\xc4\x00\x02"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out := withHuffmanTables(data)
+		if len(out) != len(data) && len(out) != len(data)+len(standardDHT) {
+			t.Errorf("%d bytes became %d", len(data), len(out))
+		}
+	})
+}
