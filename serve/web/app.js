@@ -23,6 +23,7 @@ const state = {
   paused: false,
   skipped: 0,        // ticks skipped because a frame was in flight
   results: 0,        // results received
+  captureMs: 0,      // time the browser took to grab and encode the last frame
   framesSent: 0,     // frames sent on this connection (the server numbers them the same way)
   controlAfter: 0,   // frames sent before the last options change: their results are stale
   resultTimes: [],   // arrival times of the last second's results
@@ -172,11 +173,13 @@ function tick() {
     state.controlDirty = true;
   }
   if (state.controlDirty) sendControl(w, h);
+  const t0 = performance.now();
   ctx2d.drawImage(video, 0, 0, w, h);
   state.inFlight = true;
   canvas.toBlob((blob) => {
     if (!blob || ws.readyState !== WebSocket.OPEN) { state.inFlight = false; return; }
     state.sentAt = performance.now();
+    state.captureMs = state.sentAt - t0; // drawing and JPEG encoding in the browser
     state.framesSent++;
     ws.send(blob);
   }, "image/jpeg", JPEG_QUALITY);
