@@ -105,3 +105,63 @@ func BenchmarkInferencePlan(b *testing.B) {
 		}
 	}
 }
+
+// TestInferenceBF16: with SetBF16 the logits stay within bf16 rounding of
+// the float32 ones and differ from them (the bf16 kernels ran); switching
+// back gives float32 results again.
+func TestInferenceBF16(t *testing.T) {
+	if !HasBF16() {
+		t.Skip("no AVX512_BF16 on this CPU or build")
+	}
+	cfg := Config{Block: "basic", Layers: []int{1, 1, 1}, Widths: []int{16, 32, 64}, Input: [3]int{16, 16, 1}, Classes: 7}
+	net, err := New(cfg, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(6, 7))
+	x := tensor.New(net.InputShape(4)...)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	f32, _ := net.Forward(x, false)
+	want := f32.Clone()
+	net.SetBF16(true)
+	got, _ := net.Forward(x, false)
+	var scale, maxDiff float64
+	for i, v := range want.Data {
+		scale = max(scale, math.Abs(float64(v)))
+		maxDiff = max(maxDiff, math.Abs(float64(got.Data[i]-v)))
+	}
+	if maxDiff == 0 || maxDiff > 0.05*scale {
+		t.Fatalf("bf16 logits differ from float32 by up to %g (largest logit %g), want (0, 5%%]", maxDiff, scale)
+	}
+	net.SetBF16(false)
+	back, _ := net.Forward(x, false)
+	for i, v := range want.Data {
+		if back.Data[i] != v {
+			t.Fatalf("after SetBF16(false): logit %d = %g, want %g", i, back.Data[i], v)
+		}
+	}
+}
+
+// BenchmarkInferenceBF16: fused inference of the reference network in
+// bfloat16 at batch 64 and 1.
+func BenchmarkInferenceBF16(b *testing.B) {
+	cfg, _ := Preset("reference")
+	for _, batch := range []int{64, 1} {
+		net, err := New(cfg, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		net.SetBF16(true)
+		x := tensor.New(net.InputShape(batch)...)
+		b.Run(map[int]string{64: "batch64", 1: "batch1"}[batch], func(b *testing.B) {
+			net.Forward(x, false)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				net.Forward(x, false)
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"residual/internal/kernels"
 	"residual/tensor"
 )
 
@@ -446,5 +447,40 @@ func TestConvBNMatchesLayers(t *testing.T) {
 			}
 			gcZeroAllocs(t, "ConvBN", func() { f.Forward(x, res) })
 		})
+	}
+}
+
+// TestConvBNBF16 compares the bfloat16 folded convolution with the
+// float32 one: within bf16 rounding (~3 significant digits of the inputs),
+// and not bit-identical (so the bf16 kernels did run).
+func TestConvBNBF16(t *testing.T) {
+	if !kernels.HasConvBF16() {
+		t.Skip("no AVX512_BF16 on this CPU or build")
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, cfg := range []Conv2DConfig{
+		{InC: 16, OutC: 16, Kernel: 3, Padding: 1},
+		{InC: 16, OutC: 32, Kernel: 3, Stride: 2, Padding: 1},
+		{InC: 32, OutC: 64, Kernel: 1, Stride: 2},
+		{InC: 8, OutC: 12, Kernel: 1}, // direct: SgemmBF16
+		{InC: 6, OutC: 5, Kernel: 3, Padding: 1},
+	} {
+		conv := NewConv2D("conv", cfg, rng)
+		bn := NewBatchNorm2D("bn", BatchNorm2DConfig{C: cfg.OutC})
+		f, _ := NewConvBN(conv, bn, true)
+		x := gcRandn(rng, 2, 9, 10, cfg.InC)
+		want := f.Forward(x, nil).Clone()
+		f.BF16 = true
+		got := f.Forward(x, nil)
+		var rms, maxDiff float64
+		for i, v := range want.Data {
+			rms += float64(v * v)
+			maxDiff = max(maxDiff, math.Abs(float64(got.Data[i]-v)))
+		}
+		rms = math.Sqrt(rms / float64(want.Len()))
+		if maxDiff > 0.02*rms || maxDiff == 0 {
+			t.Errorf("%+v: bf16 differs from float32 by up to %g (rms of y %g), want (0, 2%%]", cfg, maxDiff, rms)
+		}
+		gcZeroAllocs(t, "ConvBN bf16", func() { f.Forward(x, nil) })
 	}
 }

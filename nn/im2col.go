@@ -1,6 +1,9 @@
 package nn
 
-import "residual/internal/parallel"
+import (
+	"residual/internal/kernels"
+	"residual/internal/parallel"
+)
 
 // im2col lays out the receptive fields of a convolution as the rows of a
 // matrix, so that the convolution becomes one GEMM. Its source is an
@@ -80,20 +83,32 @@ func (j *im2col) rows(lo, hi int) {
 // changes and never written again; each fill rewrites the interior only.
 type padded struct {
 	buf            []float32
-	n, h, w, c     int // geometry of the last fill
-	pt, pb, pl, pr int // padding at the top, bottom, left and right
+	n, h, w, c     int  // geometry of the last fill
+	pt, pb, pl, pr int  // padding at the top, bottom, left and right
+	bf16           bool // values stored as bfloat16 pairs (c counts words)
 	src            []float32
 	fn             func(lo, hi int)
+}
+
+// fillBF16 is fill with the values rounded to bfloat16, two per 32-bit
+// word (kernels.ToBF16Pairs): src is (N,H,W,2*cw), the buffer
+// (N, pt+H+pb, pl+W+pr, cw) words.
+func (p *padded) fillBF16(src []float32, n, h, w, cw, pt, pb, pl, pr int) []float32 {
+	return p.fillMode(true, src, n, h, w, cw, pt, pb, pl, pr)
 }
 
 // fill copies src (N,H,W,C) into the interior of a
 // (N, pt+H+pb, pl+W+pr, C) buffer with zero borders and returns the buffer.
 func (p *padded) fill(src []float32, n, h, w, c, pt, pb, pl, pr int) []float32 {
+	return p.fillMode(false, src, n, h, w, c, pt, pb, pl, pr)
+}
+
+func (p *padded) fillMode(bf16 bool, src []float32, n, h, w, c, pt, pb, pl, pr int) []float32 {
 	size := n * (pt + h + pb) * (pl + w + pr) * c
-	if p.n != n || p.h != h || p.w != w || p.c != c || p.pt != pt || p.pb != pb || p.pl != pl || p.pr != pr || len(p.buf) != size {
+	if p.n != n || p.h != h || p.w != w || p.c != c || p.pt != pt || p.pb != pb || p.pl != pl || p.pr != pr || p.bf16 != bf16 || len(p.buf) != size {
 		p.buf = growFloats(p.buf, size)
 		clear(p.buf)
-		p.n, p.h, p.w, p.c, p.pt, p.pb, p.pl, p.pr = n, h, w, c, pt, pb, pl, pr
+		p.n, p.h, p.w, p.c, p.pt, p.pb, p.pl, p.pr, p.bf16 = n, h, w, c, pt, pb, pl, pr, bf16
 	}
 	if p.fn == nil {
 		p.fn = p.rows
@@ -111,6 +126,10 @@ func (p *padded) rows(lo, hi int) {
 	for i := lo; i < hi; i++ {
 		n, y := i/p.h, i%p.h
 		dst := ((n*hp+y+p.pt)*wp + p.pl) * p.c
-		copy(p.buf[dst:dst+wc], p.src[i*wc:(i+1)*wc])
+		if p.bf16 {
+			kernels.ToBF16Pairs(p.buf[dst:dst+wc], p.src[2*i*wc:2*(i+1)*wc], wc)
+		} else {
+			copy(p.buf[dst:dst+wc], p.src[i*wc:(i+1)*wc])
+		}
 	}
 }

@@ -225,3 +225,67 @@ func (g *ConvWeightGrad) Row(dy []float32, ldy int, src []float32, off, tapStrid
 		}
 	}
 }
+
+// HasConvBF16 reports whether PackBF16 can succeed on this machine (an
+// AVX512_BF16 CPU).
+func HasConvBF16() bool { return bf16Variant != nil }
+
+// PackBF16 packs w (Cout, KH, K) for ConvRow with the bfloat16 micro-
+// kernels (VDPBF16PS: twice the multiply-adds per instruction of float32,
+// with inputs rounded to 8 significant bits; see SgemmBF16). The source
+// given to ConvRow must then hold bf16 pairs (see ToBF16Pairs), one 32-bit
+// word per two consecutive values, and every offset and stride is counted
+// in words. It reports false, packing nothing, when the CPU has no
+// AVX512_BF16 or K is odd (a pair must not straddle two windows).
+func (cw *ConvWeights) PackBF16(w []float32, cout, kh, k, wo int) bool {
+	if bf16Variant == nil || k%2 != 0 {
+		return false
+	}
+	if cout <= 0 || kh <= 0 || k <= 0 || wo <= 0 || len(w) < cout*kh*k {
+		panic(fmt.Sprintf("kernels.ConvWeights.PackBF16: weight of %d values for cout=%d kh=%d k=%d wo=%d", len(w), cout, kh, k, wo))
+	}
+	kern := bf16Variant.pick(wo, cout, false)
+	nr, kp := kern.nr, k/2
+	panels := (cout + nr - 1) / nr
+	cw.kern, cw.cout, cw.kh, cw.k, cw.panels = kern, cout, kh, kp, panels
+	cw.packed = grow(&cw.packed, kh*panels*kp*nr)
+	packed := words(cw.packed)
+	// packed[ky][q][p][jj] = bf16(W[q*NR+jj, ky, 2p]) | bf16(W[.., 2p+1])<<16
+	for ky := 0; ky < kh; ky++ {
+		for q := 0; q < panels; q++ {
+			panel := packed[(ky*panels+q)*kp*nr : (ky*panels+q+1)*kp*nr]
+			for jj := 0; jj < nr; jj++ {
+				co := q*nr + jj
+				if co >= cout {
+					for p := 0; p < kp; p++ {
+						panel[p*nr+jj] = 0
+					}
+					continue
+				}
+				src := w[(co*kh+ky)*k : (co*kh+ky+1)*k]
+				for p := 0; p < kp; p++ {
+					panel[p*nr+jj] = toBF16(src[2*p]) | toBF16(src[2*p+1])<<16
+				}
+			}
+		}
+	}
+	return true
+}
+
+// ToBF16Pairs rounds src[:2*n] to bfloat16 and stores the pairs in dst[:n]
+// (as the bit patterns of 32-bit words): dst[q] = bf16(src[2q]) |
+// bf16(src[2q+1])<<16, the layout of ConvRow's source for PackBF16 weights.
+func ToBF16Pairs(dst, src []float32, n int) {
+	if len(dst) < n || len(src) < 2*n {
+		panic(fmt.Sprintf("kernels.ToBF16Pairs: %d pairs from %d values into %d words", n, len(src), len(dst)))
+	}
+	d := words(dst[:n])
+	q := 0
+	if cvtRowBF16Fn != nil && n >= 8 {
+		q = n &^ 7 // 16 values at a time
+		cvtRowBF16Fn(&d[0], &src[0], 2*q)
+	}
+	for ; q < n; q++ {
+		d[q] = toBF16(src[2*q]) | toBF16(src[2*q+1])<<16
+	}
+}

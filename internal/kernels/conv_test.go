@@ -101,3 +101,22 @@ func BenchmarkConvRowKernels(b *testing.B) {
 		}
 	}
 }
+
+// TestToBF16Pairs checks the vector conversion against toBF16, on lengths
+// around its 8-pair blocks.
+func TestToBF16Pairs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 3, 8, 17} {
+		src := make([]float32, 2*n)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64() * 100)
+		}
+		dst := make([]float32, n)
+		ToBF16Pairs(dst, src, n)
+		for q, w := range words(dst) {
+			if want := toBF16(src[2*q]) | toBF16(src[2*q+1])<<16; w != want {
+				t.Fatalf("n=%d: word %d = %#x, want %#x", n, q, w, want)
+			}
+		}
+	}
+}
