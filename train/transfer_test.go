@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -306,8 +307,8 @@ func TestFromONNX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := stateOf(append(src.Params(), src.Buffers()...))
-	all := append(tr.Graph.Params(), tr.Graph.Buffers()...)
+	want := stateOf(slices.Concat(src.Params(), src.Buffers()))
+	all := slices.Concat(tr.Graph.Params(), tr.Graph.Buffers())
 	headNames := map[string]bool{}
 	for p := range tr.head {
 		headNames[p.Name] = true
@@ -334,6 +335,38 @@ func TestFromONNX(t *testing.T) {
 	}
 	if info, ok := g.Model.Meta(MetaFrom); !ok || !strings.Contains(info, "resnet18_small.onnx") {
 		t.Errorf("metadata %q = %q, want the pretrained file", MetaFrom, info)
+	}
+
+	// Resume across unfreezing is exact for graphs too.
+	dir := t.TempDir()
+	conf := func(name string) Config {
+		c := fromConfig(csv, from, filepath.Join(dir, name))
+		c.Freeze, c.UnfreezeAfter, c.Epochs, c.StepsPerEpoch, c.BackboneLRMult = FreezeBackbone, 1, 2, 2, 0.1
+		return c
+	}
+	full := mustTrainer(t, conf("full"), Options{})
+	if _, err := full.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	half := mustTrainer(t, conf("half"), Options{StopAfter: 1})
+	if _, err := half.Run(context.Background()); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("stopped run: %v", err)
+	}
+	half.Close()
+	resumed, err := Resume(filepath.Join(dir, "half"), Options{Progress: "none"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resumed.Close()
+	if _, err := resumed.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := slices.Concat(full.Graph.Params(), full.Graph.Buffers()), stateOf(slices.Concat(resumed.Graph.Params(), resumed.Graph.Buffers()))
+	if _, changed := compareState(a, b, func(string) bool { return true }); len(changed) > 0 {
+		t.Errorf("resumed ONNX fine-tuning differs from the uninterrupted run in %v", changed)
+	}
+	if same, _ := compareState(a, want, func(n string) bool { return !headNames[n] }); len(same) > 0 {
+		t.Errorf("ONNX backbone tensors unchanged after unfreezing: %v", same)
 	}
 }
 
