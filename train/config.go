@@ -34,6 +34,10 @@ type Config struct {
 	// SkipBad skips unreadable images and malformed CSV rows (counted and
 	// reported) instead of failing on the first.
 	SkipBad bool `json:"skip_bad,omitempty"`
+	// TrainFraction, in (0,1], trains on about this share of the training
+	// split (whole groups when the data has them, else stratified; seeded),
+	// with the same validation set (default 0 or 1: all of it).
+	TrainFraction float64 `json:"train_fraction,omitempty"`
 	// MaxPerClass loads only the first n files per class folder (0: all).
 	MaxPerClass int `json:"max_per_class,omitempty"`
 	// ImageSize, when > 0, is the model's input side: images are resized
@@ -311,6 +315,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: channels %d, want 1 or 3", c.Channels)
 	case c.From == "" && (c.Freeze != "" && c.Freeze != FreezeNone || c.UnfreezeAfter != 0 || c.BackboneLRMult != 0 && c.BackboneLRMult != 1):
 		return fmt.Errorf("train: freeze %q, unfreeze-after %d and backbone-lr-mult %g need a pretrained network (from)", c.Freeze, c.UnfreezeAfter, c.BackboneLRMult)
+	case c.TrainFraction < 0 || c.TrainFraction > 1:
+		return fmt.Errorf("train: training fraction %g, want (0,1]", c.TrainFraction)
 	case c.BackboneLRMult < 0:
 		return fmt.Errorf("train: backbone learning-rate multiplier %g, want >= 0", c.BackboneLRMult)
 	case c.UnfreezeAfter < 0:

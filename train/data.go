@@ -21,9 +21,46 @@ var formatNames = map[string]string{
 
 // LoadData loads the training and validation sets the configuration
 // describes. A forced Format must agree with the layout found on disk for
-// the FER2013 layouts; the configuration's defaults are filled in first; "folders", "leap" and "sign-digits" read the path
-// with that loader whatever it looks like.
+// the FER2013 layouts; "folders", "leap" and "sign-digits" read the path
+// with that loader whatever it looks like. The configuration's defaults
+// are filled in first, and a fine-tuning run (From) takes the pretrained
+// network's input size and channels. TrainFraction then subsamples the
+// training set.
 func LoadData(c *Config) (*data.TrainVal, error) {
+	tv, err := loadSplit(c)
+	if err != nil || c.TrainFraction == 0 || c.TrainFraction == 1 {
+		return tv, err
+	}
+	return subsampleTrain(tv, c)
+}
+
+// subsampleTrain keeps about Config.TrainFraction of the training set:
+// whole groups (subjects, sessions) chosen at random when the data has
+// groups, otherwise a stratified sample. The validation set is unchanged,
+// so runs on fractions are comparable with full runs.
+func subsampleTrain(tv *data.TrainVal, c *Config) (*data.TrainVal, error) {
+	seed := c.Seed ^ 0x7f4a7c15 // another stream than the validation split's
+	var (
+		sub *data.Dataset
+		err error
+	)
+	if len(tv.Train.Groups) > 0 && !c.RandomSplit {
+		_, sub, err = data.SplitGroupsFraction(tv.Train, c.TrainFraction, seed)
+	} else {
+		_, sub, err = data.SplitStratified(tv.Train, c.TrainFraction, seed)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("train: training fraction %g of %s: %w", c.TrainFraction, c.Data, err)
+	}
+	if sub.Len() == 0 {
+		return nil, fmt.Errorf("train: training fraction %g of %d samples leaves none", c.TrainFraction, tv.Train.Len())
+	}
+	out := *tv
+	out.Train = sub
+	return &out, nil
+}
+
+func loadSplit(c *Config) (*data.TrainVal, error) {
 	c.Resolve()
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -388,4 +389,73 @@ func TestFromValidation(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "without freeze") {
 		t.Errorf("unfreeze-after without freeze: %v", err)
 	}
+}
+
+// TestTrainFraction keeps about a quarter of the training set, with every
+// class, and the same validation set.
+func TestTrainFraction(t *testing.T) {
+	csv := synthCSV(t, 160, 40)
+	full := Config{Data: csv}
+	tvFull, err := LoadData(&full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := Config{Data: csv, TrainFraction: 0.25}
+	tv, err := LoadData(&part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tv.Train.Len(); n < 30 || n > 50 {
+		t.Errorf("%d training samples of %d for fraction 0.25", n, tvFull.Train.Len())
+	}
+	for k, n := range tv.Train.ClassCounts() {
+		if n == 0 {
+			t.Errorf("class %d missing from the subsample", k)
+		}
+	}
+	if tv.Val.Len() != tvFull.Val.Len() || !slices.Equal(tv.Val.Pix, tvFull.Val.Pix) {
+		t.Error("the validation set changed with the training fraction")
+	}
+	bad := Config{Data: csv, TrainFraction: 1.5}
+	if _, err := LoadData(&bad); err == nil || !strings.Contains(err.Error(), "1.5") {
+		t.Errorf("fraction 1.5: %v", err)
+	}
+}
+
+// TestTrainFractionSessions subsamples the real sign-digits training
+// sessions: whole sessions, about 10% of the samples, none of them in
+// validation.
+func TestTrainFractionSessions(t *testing.T) {
+	dir := filepath.Join("..", "..", "shared", "data", "gestures", "sign-language-digits")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("real sign-digits data not found at %s (see /work/shared/data/README.md): %v", dir, err)
+	}
+	full := Config{Data: dir, Format: "sign-digits", ImageSize: 16, Channels: 1}
+	tvFull, err := LoadData(&full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := full
+	part.TrainFraction = 0.1
+	tv, err := LoadData(&part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frac := float64(tv.Train.Len()) / float64(tvFull.Train.Len())
+	if frac < 0.07 || frac > 0.14 {
+		t.Errorf("%d of %d training samples (%.3f), want about 0.1", tv.Train.Len(), tvFull.Train.Len(), frac)
+	}
+	kept := map[string]bool{}
+	for _, g := range tv.Train.Groups {
+		kept[g] = true
+	}
+	for i, g := range tvFull.Train.Groups {
+		if kept[g] && !slices.Contains(tv.Train.Sources, tvFull.Train.Sources[i]) {
+			t.Fatalf("session %s kept only in part (%s left out)", g, tvFull.Train.Sources[i])
+		}
+	}
+	if tv.Val.Len() != tvFull.Val.Len() {
+		t.Errorf("validation %d samples, full run %d", tv.Val.Len(), tvFull.Val.Len())
+	}
+	t.Logf("%d sessions, %d of %d training samples", len(kept), tv.Train.Len(), tvFull.Train.Len())
 }

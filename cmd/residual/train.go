@@ -29,6 +29,7 @@ var trainFlags = map[string]func(dst, src *train.Config){
 	"random-split":     func(d, s *train.Config) { d.RandomSplit = s.RandomSplit },
 	"skip-bad":         func(d, s *train.Config) { d.SkipBad = s.SkipBad },
 	"max-per-class":    func(d, s *train.Config) { d.MaxPerClass = s.MaxPerClass },
+	"train-fraction":   func(d, s *train.Config) { d.TrainFraction = s.TrainFraction },
 	"image-size":       func(d, s *train.Config) { d.ImageSize = s.ImageSize },
 	"channels":         func(d, s *train.Config) { d.Channels = s.Channels },
 	"task":             func(d, s *train.Config) { d.Task = s.Task },
@@ -208,6 +209,7 @@ best.onnx instead of best.residual.`,
 	f.BoolVar(&fc.RandomSplit, "random-split", false, "split grouped data at random (leaks near-duplicate frames; warns)")
 	f.BoolVar(&fc.SkipBad, "skip-bad", false, "skip unreadable images and bad CSV rows (counted) instead of failing")
 	f.IntVar(&fc.MaxPerClass, "max-per-class", 0, "load at most this many files per class folder (0: all)")
+	f.Float64Var(&fc.TrainFraction, "train-fraction", 0, "train on about this share of the training split (whole sessions/subjects when grouped; validation unchanged)")
 	f.IntVar(&fc.ImageSize, "image-size", 0, "model input side in pixels; images are resized (0: the data's size)")
 	f.IntVar(&fc.Channels, "channels", 0, "model input channels, 1 or 3 (0: the data's)")
 	f.StringVar(&fc.Task, "task", "", "task name stored in the model (default: the data format)")
