@@ -2,14 +2,16 @@
 """Loads an exported safetensors file (`residual export --format safetensors`) into a
 torchvision-style PyTorch ResNet and compares its logits with residual's.
 
-    /usr/bin/python3 scripts/check_safetensors_torch.py WEIGHTS INPUT LOGITS
+    /usr/bin/python3 scripts/check_safetensors_torch.py [--torchvision] WEIGHTS INPUT LOGITS
 
 INPUT is raw float32 (N,H,W,C) preprocessed images, LOGITS raw float32 (N,classes)
 computed by residual (eval mode). Prints {"max_abs_diff": ..., "max_abs_logit": ...}
 as JSON. The module is built from the "config" metadata: ResNet v1 with basic or
 bottleneck blocks, "small" (3x3) or "imagenet" (7x7/2 + max-pool) stem, global
 average pooling and an `fc` classifier, with torchvision's parameter names
-(conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, ..., fc).
+(conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, ..., fc). With --torchvision the
+module is torchvision.models.resnet18/34/50/101/152 itself (the config must be that
+preset: ImageNet stem, 64..512 widths, 3 input channels).
 """
 import json
 import os
@@ -103,11 +105,22 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+def torchvision_resnet(cfg):
+    import torchvision
+    depth = {("basic", (2, 2, 2, 2)): 18, ("basic", (3, 4, 6, 3)): 34, ("bottleneck", (3, 4, 6, 3)): 50,
+             ("bottleneck", (3, 4, 23, 3)): 101, ("bottleneck", (3, 8, 36, 3)): 152}.get((cfg["block"], tuple(cfg["layers"])))
+    if depth is None or cfg["stem"] != "imagenet" or cfg["widths"] != [64, 128, 256, 512] or cfg["input"][2] != 3:
+        raise SystemExit(f"config is not a torchvision ResNet: {cfg}")
+    return getattr(torchvision.models, f"resnet{depth}")(num_classes=cfg["classes"])
+
+
 def main():
-    weights, inp, logits = sys.argv[1:4]
+    args = sys.argv[1:]
+    tv = "--torchvision" in args
+    weights, inp, logits = [a for a in args if a != "--torchvision"][:3]
     state, meta = load_safetensors(weights)
     cfg = json.loads(meta["config"])
-    net = ResNet(cfg)
+    net = torchvision_resnet(cfg) if tv else ResNet(cfg)
     net.load_state_dict(state)  # strict: every name and shape must match
     net.eval()
     h, w, c = cfg["input"]
@@ -116,7 +129,7 @@ def main():
     with torch.no_grad():
         got = net(x).numpy()
     print(json.dumps({"max_abs_diff": float(np.abs(got - want).max()), "max_abs_logit": float(np.abs(want).max()),
-                      "images": int(x.shape[0])}))
+                      "images": int(x.shape[0]), "module": type(net).__module__ + "." + type(net).__name__}))
 
 
 if __name__ == "__main__":

@@ -31,15 +31,19 @@ const (
 
 // torchLoadSnippet is the Python shown in the help of export: it reads the
 // file with the standard library and torch only (scripts/load_safetensors.py).
-const torchLoadSnippet = `  import json, sys; sys.path.insert(0, "scripts")
+const torchLoadSnippet = `  import json, sys, torch, torchvision
+  sys.path.insert(0, "scripts")
   from load_safetensors import load_safetensors   # struct + json + torch.frombuffer
   state, meta = load_safetensors("model.safetensors")
-  model = MyTorchvisionStyleResNet(classes=len(json.loads(meta["classes"])))
-  model.load_state_dict(state)                    # names and layouts match
+  cfg = json.loads(meta["config"])
+  # a resnet18/34/50/101/152 preset on 3 channels is torchvision's network:
+  model = torchvision.models.resnet18(num_classes=cfg["classes"])
+  # (other presets: the torchvision-style ResNet class of
+  #  scripts/check_safetensors_torch.py, built from cfg, same names)
+  model.load_state_dict(state)                    # strict: names and shapes match
   model.eval()
-  # input: (N,C,H,W) float32, normalised with json.loads(meta["preprocess"])
-  # (scripts/check_safetensors_torch.py does this for the reference net
-  # and compares the logits with residual's)`
+  pre = json.loads(meta["preprocess"])            # x = (pixel/255 - mean) / std
+  logits = model(x)                               # x: (N,C,H,W) float32`
 
 func newExportCmd() *cobra.Command {
 	var modelPath, format, out string

@@ -172,57 +172,90 @@ func TestExportImportSafetensors(t *testing.T) {
 	}
 }
 
-// TestSafetensorsInTorch loads an exported reference network into the
-// torchvision-style PyTorch module of scripts/check_safetensors_torch.py
-// and compares the logits (needs /usr/bin/python3 with torch and numpy).
+// TestSafetensorsInTorch loads exported networks into PyTorch and
+// compares the logits with ours (needs /usr/bin/python3 with torch, numpy
+// and torchvision): the reference network into the torchvision-style
+// module of scripts/check_safetensors_torch.py, and a resnet18 preset
+// into torchvision.models.resnet18 itself.
 func TestSafetensorsInTorch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Python with torch (a few seconds)")
 	}
 	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch, numpy").Run(); err != nil {
-		t.Skipf("%s with torch and numpy is not available: %v", py, err)
+	if err := exec.Command(py, "-c", "import torch, numpy, torchvision").Run(); err != nil {
+		t.Skipf("%s with torch, numpy and torchvision is not available: %v", py, err)
 	}
 	dir := t.TempDir()
-	src := writeTestModel(t, dir, 3)
-	st := filepath.Join(dir, "w.safetensors")
-	if out, err := runCLI(t, "export", "--model", src, "--format", "safetensors", "--out", st); err != nil {
-		t.Fatalf("export: %v\n%s", err, out)
-	}
-	net, _, err := model.Load(src)
+	reference := writeTestModel(t, dir, 3)
+
+	cfg, err := model.Preset("resnet18")
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := tensor.New(4, 16, 16, 1)
-	for i := range x.Data {
-		x.Data[i] = float32((i*7919)%101)/50 - 1
-	}
-	logits, err := net.Forward(x, false)
+	cfg.Input, cfg.Classes = [3]int{32, 32, 3}, 5
+	r18, err := model.New(cfg, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, out := filepath.Join(dir, "x.f32"), filepath.Join(dir, "logits.f32")
-	if err := os.WriteFile(in, float32Bytes(x.Data), 0o644); err != nil {
+	for _, p := range r18.Buffers() {
+		for j := range p.Value.Data {
+			if strings.HasSuffix(p.Name, "running_var") {
+				p.Value.Data[j] = 0.5 + 0.01*float32(j%50)
+			} else if strings.HasSuffix(p.Name, "running_mean") {
+				p.Value.Data[j] = 0.01 * float32(j%7-3)
+			}
+		}
+	}
+	resnet18 := filepath.Join(dir, "r18"+model.FileExt)
+	pre := vision.Preprocess{Width: 32, Height: 32, Channels: 3}
+	if err := model.Save(resnet18, r18, model.Meta{Task: "t", Classes: []string{"a", "b", "c", "d", "e"}, Preprocess: pre}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(out, float32Bytes(logits.Data[:logits.Len()]), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(py, filepath.Join("..", "..", "scripts", "check_safetensors_torch.py"), st, in, out)
-	res, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("python: %v\n%s", err, res)
-	}
-	var got struct {
-		MaxAbsDiff  float64 `json:"max_abs_diff"`
-		MaxAbsLogit float64 `json:"max_abs_logit"`
-	}
-	if err := json.Unmarshal(res[bytes.LastIndexByte(bytes.TrimSpace(res), '\n')+1:], &got); err != nil {
-		t.Fatalf("python output %q: %v", res, err)
-	}
-	t.Logf("PyTorch vs residual logits: max |diff| %.3g (max |logit| %.3g)", got.MaxAbsDiff, got.MaxAbsLogit)
-	if got.MaxAbsLogit == 0 || got.MaxAbsDiff > 1e-4*max(1, got.MaxAbsLogit) {
-		t.Errorf("PyTorch logits differ from residual's by %g (max |logit| %g)", got.MaxAbsDiff, got.MaxAbsLogit)
+
+	for _, tc := range []struct {
+		name, path string
+		args       []string
+	}{{"reference", reference, nil}, {"torchvision resnet18", resnet18, []string{"--torchvision"}}} {
+		st := filepath.Join(dir, tc.name+".safetensors")
+		if out, err := runCLI(t, "export", "--model", tc.path, "--format", "safetensors", "--out", st); err != nil {
+			t.Fatalf("export: %v\n%s", err, out)
+		}
+		net, _, err := model.Load(tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := tensor.New(net.InputShape(4)...)
+		for i := range x.Data {
+			x.Data[i] = float32((i*7919)%101)/50 - 1
+		}
+		logits, err := net.Forward(x, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, out := filepath.Join(dir, "x.f32"), filepath.Join(dir, "logits.f32")
+		if err := os.WriteFile(in, float32Bytes(x.Data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(out, float32Bytes(logits.Data[:logits.Len()]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := append([]string{filepath.Join("..", "..", "scripts", "check_safetensors_torch.py")}, tc.args...)
+		res, err := exec.Command(py, append(args, st, in, out)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: python: %v\n%s", tc.name, err, res)
+		}
+		var got struct {
+			MaxAbsDiff  float64 `json:"max_abs_diff"`
+			MaxAbsLogit float64 `json:"max_abs_logit"`
+			Module      string  `json:"module"`
+		}
+		if err := json.Unmarshal(res[bytes.LastIndexByte(bytes.TrimSpace(res), '\n')+1:], &got); err != nil {
+			t.Fatalf("%s: python output %q: %v", tc.name, res, err)
+		}
+		t.Logf("%s in %s: max |logit diff| %.3g (max |logit| %.3g)", tc.name, got.Module, got.MaxAbsDiff, got.MaxAbsLogit)
+		if got.MaxAbsLogit == 0 || got.MaxAbsDiff > 1e-4*max(1, got.MaxAbsLogit) {
+			t.Errorf("%s: PyTorch logits differ from residual's by %g (max |logit| %g)", tc.name, got.MaxAbsDiff, got.MaxAbsLogit)
+		}
 	}
 }
 
