@@ -279,7 +279,11 @@ func (t *Trainer) buildPretrained(resumed bool) error {
 	} else {
 		t.Graph, t.net = p.graph, p.graph
 	}
-	return nil
+	// Check the freeze setting now rather than at the first epoch.
+	if err := t.setFrozen(t.Config.Freeze != FreezeNone); err != nil {
+		return err
+	}
+	return t.setFrozen(false)
 }
 
 // inputShape is the network's (H,W,C) input.

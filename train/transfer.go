@@ -318,7 +318,11 @@ func (t *Trainer) setFrozen(on bool) error {
 			err = n.Freeze(t.Config.Freeze)
 		}
 		if err != nil {
-			return fmt.Errorf("train: %w", err)
+			var names []string
+			for _, nd := range n.Nodes() {
+				names = append(names, nd.Name)
+			}
+			return fmt.Errorf("train: %w (nodes: %s)", err, strings.Join(names, ", "))
 		}
 	}
 	t.frozen = on

@@ -168,12 +168,10 @@ func TestFreezeLayerName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad, err := New(cfg, tv, Options{Progress: "none"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bad.Close()
-	if _, err := bad.Run(context.Background()); err == nil || !strings.Contains(err.Error(), `no layer "layer9"`) || !strings.Contains(err.Error(), "layer1.0") {
+	if bad, err := New(cfg, tv, Options{Progress: "none"}); err == nil || !strings.Contains(err.Error(), `no layer "layer9"`) || !strings.Contains(err.Error(), "layer1.0") {
+		if err == nil {
+			bad.Close()
+		}
 		t.Errorf("unknown layer: %v", err)
 	}
 }
@@ -336,6 +334,38 @@ func TestFromONNX(t *testing.T) {
 	}
 	if info, ok := g.Model.Meta(MetaFrom); !ok || !strings.Contains(info, "resnet18_small.onnx") {
 		t.Errorf("metadata %q = %q, want the pretrained file", MetaFrom, info)
+	}
+
+	// Freezing through a named node: the parameters of the nodes up to it
+	// are frozen, the later ones are not; an unknown name lists the nodes.
+	nodes := src.Nodes()
+	named := fromConfig(csv, from, filepath.Join(t.TempDir(), "named"))
+	named.Freeze = nodes[len(nodes)/2].Name
+	tn := mustTrainer(t, named, Options{})
+	if err := tn.setFrozen(true); err != nil {
+		t.Fatal(err)
+	}
+	var frozen, free int
+	for _, p := range tn.Graph.Params() {
+		if p.Frozen {
+			frozen++
+		} else {
+			free++
+		}
+	}
+	if frozen == 0 || free == 0 {
+		t.Errorf("freeze through %q: %d frozen and %d trainable parameters, want both", named.Freeze, frozen, free)
+	}
+	named.Freeze, named.Out = "no-such-node", filepath.Join(t.TempDir(), "bad")
+	tv, err := LoadData(&named)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad, err := New(named, tv, Options{Progress: "none"}); err == nil || !strings.Contains(err.Error(), "no-such-node") || !strings.Contains(err.Error(), nodes[0].Name) {
+		if err == nil {
+			bad.Close()
+		}
+		t.Errorf("unknown ONNX node: %v", err)
 	}
 
 	// Resume across unfreezing is exact for graphs too.
