@@ -55,7 +55,8 @@ const (
 
 // NetNetwork adapts a model.Net to Network and adds freezing: the first
 // Frozen top-level layers (Net.Layers) run in inference mode in training
-// and are skipped by Backward.
+// (BN on its running statistics; dropout stays active) and are skipped by
+// Backward.
 type NetNetwork struct {
 	Net    *model.Net
 	Frozen int // number of leading layers frozen (0: none)
@@ -70,7 +71,9 @@ func (n *NetNetwork) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, erro
 		return nil, err
 	}
 	for i, l := range n.Net.Layers() {
-		x = l.Forward(x, i >= n.Frozen)
+		// Dropout has no state to freeze: it stays active in training.
+		_, drop := l.(*nn.Dropout)
+		x = l.Forward(x, i >= n.Frozen || drop)
 	}
 	return x, nil
 }

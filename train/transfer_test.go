@@ -489,3 +489,42 @@ func TestTrainFractionSessions(t *testing.T) {
 	}
 	t.Logf("%d sessions, %d of %d training samples", len(kept), tv.Train.Len(), tvFull.Train.Len())
 }
+
+// TestNetNetworkFrozenDropout: with the backbone frozen, the frozen layers
+// run in inference mode but dropout before the classifier stays active
+// in training, and evaluation is deterministic.
+func TestNetNetworkFrozenDropout(t *testing.T) {
+	cfg := model.Config{Block: "basic", Layers: []int{1}, Widths: []int{4}, Input: [3]int{8, 8, 1}, Classes: 3, Dropout: 0.5}
+	net, err := model.New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := frozenLayers(net, FreezeBackbone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &NetNetwork{Net: net}
+	n.freeze(k)
+	x := tensor.New(2, 8, 8, 1)
+	for i := range x.Data {
+		x.Data[i] = float32(i%9) / 9
+	}
+	run := func(train bool) []float32 {
+		y, err := n.Forward(x, train)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(y.Data[:y.Len()])
+	}
+	if a, b := run(true), run(true); slices.Equal(a, b) {
+		t.Error("two training passes gave the same logits: dropout inactive with a frozen backbone")
+	}
+	if a, b := run(false), run(false); !slices.Equal(a, b) {
+		t.Error("evaluation is not deterministic")
+	}
+	for _, p := range net.Params() {
+		if p.Frozen == isHead(p.Name) {
+			t.Errorf("%s frozen = %v", p.Name, p.Frozen)
+		}
+	}
+}
