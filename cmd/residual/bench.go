@@ -63,6 +63,8 @@ type benchResult struct {
 	Convs            []convResult `json:"convs"`
 	TrainImagesPerS  float64      `json:"train_images_per_s"`
 	InferImagesPerS  float64      `json:"infer_images_per_s"`
+	InferBF16PerS    float64      `json:"infer_bf16_images_per_s,omitempty"`
+	LatencyBF16Ms    float64      `json:"latency_bf16_batch1_ms,omitempty"`
 	LatencyBatch1Ms  float64      `json:"latency_batch1_ms"`
 	Batch            int          `json:"batch"`
 	ForwardMFLOPs    float64      `json:"forward_mflop_per_image,omitempty"`
@@ -130,6 +132,9 @@ func runBench(o benchOptions) error {
 	say("  training, batch %d        %8.1f images/s (%.0f GFLOP/s effective)\n", o.batch, res.TrainImagesPerS, res.TrainGFLOPs)
 	say("  inference, batch %d       %8.1f images/s\n", o.batch, res.InferImagesPerS)
 	say("  inference, batch 1 latency %8.3f ms (median)\n", res.LatencyBatch1Ms)
+	if res.InferBF16PerS > 0 {
+		say("  bfloat16 inference, batch %d %7.1f images/s, batch 1 latency %.3f ms (opt-in: Net.SetBF16)\n", o.batch, res.InferBF16PerS, res.LatencyBF16Ms)
+	}
 
 	var torch *benchResult
 	if o.torch {
@@ -234,17 +239,33 @@ func benchNet(res *benchResult, batch int, d time.Duration) error {
 
 	one := tensor.New(net.InputShape(1)...)
 	copy(one.Data, x.Data)
+	if res.LatencyBatch1Ms, err = medianLatency(net, one, d); err != nil {
+		return err
+	}
+	if model.HasBF16() {
+		net.SetBF16(true)
+		defer net.SetBF16(false)
+		res.InferBF16PerS = measure(d, func() { net.Forward(x, false) }) * float64(batch)
+		if res.LatencyBF16Ms, err = medianLatency(net, one, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// medianLatency runs batch-1 inference for about d (at least 20 times)
+// and returns the median time in milliseconds.
+func medianLatency(net *model.Net, one *tensor.Tensor, d time.Duration) (float64, error) {
 	var times []time.Duration
 	for start := time.Now(); time.Since(start) < d || len(times) < 20; {
 		t0 := time.Now()
 		if _, err := net.Forward(one, false); err != nil {
-			return err
+			return 0, err
 		}
 		times = append(times, time.Since(t0))
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	res.LatencyBatch1Ms = float64(times[len(times)/2].Microseconds()) / 1e3
-	return nil
+	return float64(times[len(times)/2].Microseconds()) / 1e3, nil
 }
 
 func runTorchBench(o benchOptions) (*benchResult, error) {
