@@ -14,6 +14,10 @@ import (
 // the project, relative to the repository (or installation) root.
 const ShippedEmotion = "models/emotion-fer2013.*"
 
+// ShippedGesture is the glob of the shipped hand-gesture model (sign
+// digits), served beside the emotion model when present.
+const ShippedGesture = "models/gesture-digits.*"
+
 // LoadModel loads a model file (model.Save's format) and serves it under
 // name (the file's base name without extension when empty) with
 // `instances` networks (0: runtime.GOMAXPROCS(0)).
@@ -37,9 +41,19 @@ func LoadModel(name, path string, instances int) (*Model, error) {
 // preferred over other matches). It returns an error listing where it
 // looked when there is none.
 func FindShipped(roots ...string) (string, error) {
+	path, err := FindShippedModel(ShippedEmotion, roots...)
+	if err != nil {
+		return "", fmt.Errorf("no shipped emotion model: %w", err)
+	}
+	return path, nil
+}
+
+// FindShippedModel returns the first regular file matching glob under each
+// of roots in turn, preferring the project's model-file extension.
+func FindShippedModel(glob string, roots ...string) (string, error) {
 	var looked []string
 	for _, root := range roots {
-		pattern := filepath.Join(root, ShippedEmotion)
+		pattern := filepath.Join(root, glob)
 		looked = append(looked, pattern)
 		matches, _ := filepath.Glob(pattern)
 		sort.SliceStable(matches, func(i, j int) bool {
@@ -51,5 +65,5 @@ func FindShipped(roots ...string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("no shipped emotion model (looked for %s)", strings.Join(looked, ", "))
+	return "", fmt.Errorf("nothing matches %s", strings.Join(looked, ", "))
 }

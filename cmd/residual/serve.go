@@ -84,7 +84,8 @@ func shippedRoots() []string {
 	return roots
 }
 
-// loadModels loads the --model specs, or the shipped emotion model.
+// loadModels loads the --model specs, or the shipped emotion model (and
+// the shipped gesture model when it is there too).
 func loadModels(o serveOptions, roots []string) ([]*serve.Model, error) {
 	specs := o.models
 	if len(specs) == 0 {
@@ -93,6 +94,9 @@ func loadModels(o serveOptions, roots []string) ([]*serve.Model, error) {
 			return nil, fmt.Errorf("%v: train one (residual train) and pass --model emotion=PATH", err)
 		}
 		specs = []string{"emotion=" + path}
+		if g, err := serve.FindShippedModel(serve.ShippedGesture, roots...); err == nil {
+			specs = append(specs, "gesture="+g)
+		}
 	}
 	var models []*serve.Model
 	for _, spec := range specs {

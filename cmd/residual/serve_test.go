@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -121,5 +122,24 @@ func TestServeErrors(t *testing.T) {
 	err = runServe(context.Background(), serveOptions{addr: "not an address", models: []string{path}, instances: 1}, &bytes.Buffer{}, nil)
 	if err == nil || !strings.Contains(err.Error(), "not an address") {
 		t.Errorf("bad address: %v", err)
+	}
+}
+
+// TestServeLoadsShippedGestureModel: without --model, the shipped emotion
+// model is served, and the shipped gesture model beside it when present.
+func TestServeLoadsShippedGestureModel(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "models"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	saveTestModel(t, filepath.Join(root, "models"), "emotion-fer2013.residual")
+	models, err := loadModels(serveOptions{instances: 1}, []string{root})
+	if err != nil || len(models) != 1 || models[0].Name != "emotion" {
+		t.Fatalf("emotion only: %v, %d models", err, len(models))
+	}
+	saveTestModel(t, filepath.Join(root, "models"), "gesture-digits.residual")
+	models, err = loadModels(serveOptions{instances: 1}, []string{root})
+	if err != nil || len(models) != 2 || models[0].Name != "emotion" || models[1].Name != "gesture" {
+		t.Fatalf("emotion and gesture: %v, %d models", err, len(models))
 	}
 }
