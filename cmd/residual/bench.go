@@ -45,6 +45,7 @@ With --torch it also runs scripts/torch_bench.py (Debian's python3-torch) on
 the same network in the same run and prints the ratios.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runBench(o) },
 	}
+	cmd.AddCommand(newBenchServeCmd())
 	f := cmd.Flags()
 	f.Float64Var(&o.seconds, "seconds", 3, "time spent on each measurement")
 	f.IntVar(&o.batch, "batch", 64, "batch size for convolutions, training and batched inference")

@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"residual/data"
@@ -68,5 +69,26 @@ func TestPredictFaces(t *testing.T) {
 	os.WriteFile(bad, []byte("\xff\xd8\xff\xe0 not really a jpeg"), 0o644)
 	if _, err := runCLI(t, "predict", "--model", modelPath, "--faces", "--annotate-dir", ann, bad); err == nil {
 		t.Error("a corrupt photo did not make predict --faces fail")
+	}
+}
+
+// TestBenchServe runs the pipeline benchmark briefly: the frame made from
+// a real photo must have its face found, and the load test must finish
+// without errors.
+func TestBenchServe(t *testing.T) {
+	photo := filepath.Join("..", "..", "..", "shared", "data", "faces", "grace_hopper.jpg")
+	if _, err := os.Stat(photo); err != nil {
+		t.Skipf("the face photos are not here (%v): skipping", err)
+	}
+	modelPath := saveTestModel(t, t.TempDir(), "emotion.residual")
+	out, err := runCLI(t, "bench", "serve", "--model", modelPath, "--photo", photo, "--duration", "300ms", "--frames", "3", "--clients", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "1 face(s)") || !strings.Contains(out, " 0 errors") {
+		t.Errorf("bench serve output:\n%s", out)
+	}
+	if _, err := runCLI(t, "bench", "serve", "--model", modelPath, "--photo", photo, "--clients", "0"); err == nil {
+		t.Error("--clients 0 accepted")
 	}
 }
