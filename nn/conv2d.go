@@ -104,6 +104,12 @@ type Conv2D struct {
 	pr         phaseRun
 	phaseFn    func(lo, hi int)
 
+	// Winograd F(2x2,3x3) (see winograd.go): the weights transformed for
+	// Forward, the running call, and the bias as an epilogue.
+	winoW   winoWeights
+	wino    winoRun
+	biasEpi epilogue
+
 	// Parallel loop bodies, created once so that calls do not allocate.
 	biasFillFn, placeFn func(lo, hi int)
 }
@@ -222,21 +228,32 @@ func (c *Conv2D) direct() bool {
 
 // Forward computes y = conv(x) + bias. x is (N,H,W,Cin), y (N,Ho,Wo,Cout).
 func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	return c.forward(x, c.Weight.Value.Data, &c.packW, true, nil, false)
+	return c.forward(x, c.Weight.Value.Data, &c.packW, &c.winoW, true, nil, false)
 }
 
 // forward computes y = conv(x) with weight w (Cout,KH,KW,Cin), packed in
-// pw for the implicit GEMM (packed again first when repack is set), then
+// pw for the implicit GEMM or transformed into ww for Winograd (packed
+// again first when repack is set), then
 // either adds the layer's bias (epi == nil) or applies epi.
 //
 // With bf16 (inference only; the caller checks bf16OK), the products are
 // computed in bfloat16 (kernels.ConvWeights.PackBF16): pw then holds
 // bf16-packed weights and the padded input is stored as bf16 pairs.
-func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights, repack bool, epi *epilogue, bf16 bool) *tensor.Tensor {
+func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights, ww *winoWeights, repack bool, epi *epilogue, bf16 bool) *tensor.Tensor {
 	c.setShape(x)
 	cout := c.cfg.OutC
 	k := c.kh * c.kw * c.cfg.InC
 	c.out = tensor.Ensure(c.out, c.n, c.ho, c.wo, cout)
+	if !bf16 && c.winograd() {
+		// Winograd F(2x2,3x3) (winograd.go); the padded input goes to xpad
+		// as on the implicit path, for the weight gradient.
+		if epi == nil && c.Bias != nil {
+			c.biasEpi.bias = c.Bias.Value.Data
+			epi = &c.biasEpi
+		}
+		c.wino.conv(&c.xpad, x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, ww, repack, c.out.Data, epi)
+		return c.out
+	}
 	// Bias epilogue: pre-fill y with the bias and let the GEMM accumulate
 	// onto it (beta = 1), instead of a separate pass over y.
 	beta := float32(0)
@@ -483,8 +500,10 @@ func (c *Conv2D) implicitWeightGrad(dy *tensor.Tensor, dW []float32) {
 	chunks := min(wgChunks, c.n*c.ho)
 	c.dwPart = growFloats(c.dwPart, chunks*size)
 	c.wg = wgRun{dy: dy.Data, chunks: chunks, src: c.x.Data, h: c.h, w: c.w}
-	if p := c.cfg.Padding; p > 0 {
-		c.wg.src, c.wg.h, c.wg.w = c.xpad.buf, c.h+2*p, c.w+2*p
+	if c.cfg.Padding > 0 {
+		// The padding at the bottom and right may exceed Padding (Winograd
+		// pads odd sizes to whole tiles); windows start at the top left.
+		c.wg.src, c.wg.h, c.wg.w = c.xpad.buf, c.xpad.pt+c.h+c.xpad.pb, c.xpad.pl+c.w+c.xpad.pr
 	}
 	parallel.For(chunks, 1, c.wgFn)
 	copy(dW, c.dwPart[:size])
@@ -752,9 +771,10 @@ type ConvBN struct {
 	w        []float32 // folded weight (Cout,KH,KW,Cin)
 	epi      epilogue
 	packed   kernels.ConvWeights
-	packedWo int       // output width packed for (0: not packed)
-	packedBF bool      // packed holds bf16 weights
-	snapshot []float32 // the parameters w and epi.bias were folded from
+	winoW    winoWeights // folded weights transformed for Winograd
+	packedWo int         // output width packed for (0: not packed)
+	packedBF bool        // packed holds bf16 weights
+	snapshot []float32   // the parameters w and epi.bias were folded from
 }
 
 // bf16OK reports whether the convolution can run in bfloat16.
@@ -836,6 +856,7 @@ func (f *ConvBN) fold() {
 		off += copy(f.snapshot[off:], s)
 	}
 	f.packedWo = 0
+	f.winoW.tiles = 0 // not transformed
 }
 
 // Forward returns relu(bn(conv(x)) + residual) (residual may be nil; the
@@ -855,7 +876,7 @@ func (f *ConvBN) Forward(x, residual *tensor.Tensor) *tensor.Tensor {
 	if residual != nil {
 		f.epi.residual = residual.Data
 	}
-	y := c.forward(x, f.w, &f.packed, repack, &f.epi, bf16)
+	y := c.forward(x, f.w, &f.packed, &f.winoW, repack, &f.epi, bf16)
 	f.epi.residual = nil
 	return y
 }

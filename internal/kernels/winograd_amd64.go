@@ -1,0 +1,9 @@
+//go:build amd64 && !purego
+
+package kernels
+
+//go:noescape
+func winoInputAVX512(v, src *float32, rowStride, c, tiles uintptr)
+
+//go:noescape
+func winoOutputAVX512(y, m *float32, rowStride, c, tiles uintptr)

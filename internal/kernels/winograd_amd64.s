@@ -1,0 +1,205 @@
+//go:build amd64 && !purego
+#include "textflag.h"
+// Winograd F(2x2,3x3) tile transforms (Lavin & Gray 2016), 16 channels
+// per zmm register; see winograd.go for the matrices. All sizes are in
+// bytes; c (the channel count times 4) is a multiple of 64.
+
+// func winoInputAVX512(v, src *float32, rowStride, c, tiles uintptr)
+// For each of tiles tiles (2*c bytes apart in src, 16*c apart in v):
+// v[(4i+j)*c + ch] = (Bᵀ d B)[i][j] with d[i][j] = src[i*rowStride + j*c + ch].
+// Registers: d in Z0-Z15 (Z(4i+j)), t = Bᵀ d in Z16-Z31, v back in Z0-Z15.
+TEXT ·winoInputAVX512(SB), NOSPLIT, $0-40
+	MOVQ v+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rowStride+16(FP), R8
+	MOVQ c+24(FP), R9
+	MOVQ tiles+32(FP), CX
+	LEAQ (R9)(R9*2), R14  // 3c
+	MOVQ R9, R15
+	SHLQ $2, R15          // 4c
+
+inTile:
+	TESTQ CX, CX
+	JZ    inDone
+	XORQ  BX, BX          // channel offset within the tile
+
+inGroup:
+	CMPQ BX, R9
+	JGE  inNext
+	LEAQ (SI)(BX*1), R10  // row 0
+	LEAQ (R10)(R8*1), R11 // row 1
+	LEAQ (R11)(R8*1), R12 // row 2
+	LEAQ (R12)(R8*1), R13 // row 3
+	VMOVUPS (R10), Z0
+	VMOVUPS (R10)(R9*1), Z1
+	VMOVUPS (R10)(R9*2), Z2
+	VMOVUPS (R10)(R14*1), Z3
+	VMOVUPS (R11), Z4
+	VMOVUPS (R11)(R9*1), Z5
+	VMOVUPS (R11)(R9*2), Z6
+	VMOVUPS (R11)(R14*1), Z7
+	VMOVUPS (R12), Z8
+	VMOVUPS (R12)(R9*1), Z9
+	VMOVUPS (R12)(R9*2), Z10
+	VMOVUPS (R12)(R14*1), Z11
+	VMOVUPS (R13), Z12
+	VMOVUPS (R13)(R9*1), Z13
+	VMOVUPS (R13)(R9*2), Z14
+	VMOVUPS (R13)(R14*1), Z15
+	// t = Bᵀ d: t0j = d0j - d2j, t1j = d1j + d2j, t2j = d2j - d1j, t3j = d1j - d3j
+	VSUBPS Z8, Z0, Z16
+	VADDPS Z8, Z4, Z20
+	VSUBPS Z4, Z8, Z24
+	VSUBPS Z12, Z4, Z28
+	VSUBPS Z9, Z1, Z17
+	VADDPS Z9, Z5, Z21
+	VSUBPS Z5, Z9, Z25
+	VSUBPS Z13, Z5, Z29
+	VSUBPS Z10, Z2, Z18
+	VADDPS Z10, Z6, Z22
+	VSUBPS Z6, Z10, Z26
+	VSUBPS Z14, Z6, Z30
+	VSUBPS Z11, Z3, Z19
+	VADDPS Z11, Z7, Z23
+	VSUBPS Z7, Z11, Z27
+	VSUBPS Z15, Z7, Z31
+	// v = t B: vi0 = ti0 - ti2, vi1 = ti1 + ti2, vi2 = ti2 - ti1, vi3 = ti1 - ti3
+	VSUBPS Z18, Z16, Z0
+	VADDPS Z18, Z17, Z1
+	VSUBPS Z17, Z18, Z2
+	VSUBPS Z19, Z17, Z3
+	VSUBPS Z22, Z20, Z4
+	VADDPS Z22, Z21, Z5
+	VSUBPS Z21, Z22, Z6
+	VSUBPS Z23, Z21, Z7
+	VSUBPS Z26, Z24, Z8
+	VADDPS Z26, Z25, Z9
+	VSUBPS Z25, Z26, Z10
+	VSUBPS Z27, Z25, Z11
+	VSUBPS Z30, Z28, Z12
+	VADDPS Z30, Z29, Z13
+	VSUBPS Z29, Z30, Z14
+	VSUBPS Z31, Z29, Z15
+	LEAQ (DI)(BX*1), AX
+	VMOVUPS Z0, (AX)
+	VMOVUPS Z1, (AX)(R9*1)
+	VMOVUPS Z2, (AX)(R9*2)
+	VMOVUPS Z3, (AX)(R14*1)
+	ADDQ R15, AX
+	VMOVUPS Z4, (AX)
+	VMOVUPS Z5, (AX)(R9*1)
+	VMOVUPS Z6, (AX)(R9*2)
+	VMOVUPS Z7, (AX)(R14*1)
+	ADDQ R15, AX
+	VMOVUPS Z8, (AX)
+	VMOVUPS Z9, (AX)(R9*1)
+	VMOVUPS Z10, (AX)(R9*2)
+	VMOVUPS Z11, (AX)(R14*1)
+	ADDQ R15, AX
+	VMOVUPS Z12, (AX)
+	VMOVUPS Z13, (AX)(R9*1)
+	VMOVUPS Z14, (AX)(R9*2)
+	VMOVUPS Z15, (AX)(R14*1)
+	ADDQ $64, BX
+	JMP  inGroup
+
+inNext:
+	LEAQ (SI)(R9*2), SI   // next tile: 2 pixels on
+	MOVQ R15, AX
+	SHLQ $2, AX
+	ADDQ AX, DI           // 16c on
+	DECQ CX
+	JMP  inTile
+
+inDone:
+	VZEROUPPER
+	RET
+
+// func winoOutputAVX512(y, m *float32, rowStride, c, tiles uintptr)
+// For each of tiles tiles (16*c bytes apart in m, 2*c apart in y), the
+// 2x2 pixels Aᵀ m A: y[i*rowStride + j*c + ch] from m[(4i+j)*c + ch].
+// Registers: m in Z0-Z15, t = Aᵀ m in Z16-Z23, y in Z24-Z27.
+TEXT ·winoOutputAVX512(SB), NOSPLIT, $0-40
+	MOVQ y+0(FP), DI
+	MOVQ m+8(FP), SI
+	MOVQ rowStride+16(FP), R8
+	MOVQ c+24(FP), R9
+	MOVQ tiles+32(FP), CX
+	LEAQ (R9)(R9*2), R14  // 3c
+	MOVQ R9, R15
+	SHLQ $2, R15          // 4c
+
+outTile:
+	TESTQ CX, CX
+	JZ    outDone
+	XORQ  BX, BX
+
+outGroup:
+	CMPQ BX, R9
+	JGE  outNext
+	LEAQ (SI)(BX*1), AX
+	VMOVUPS (AX), Z0
+	VMOVUPS (AX)(R9*1), Z1
+	VMOVUPS (AX)(R9*2), Z2
+	VMOVUPS (AX)(R14*1), Z3
+	ADDQ R15, AX
+	VMOVUPS (AX), Z4
+	VMOVUPS (AX)(R9*1), Z5
+	VMOVUPS (AX)(R9*2), Z6
+	VMOVUPS (AX)(R14*1), Z7
+	ADDQ R15, AX
+	VMOVUPS (AX), Z8
+	VMOVUPS (AX)(R9*1), Z9
+	VMOVUPS (AX)(R9*2), Z10
+	VMOVUPS (AX)(R14*1), Z11
+	ADDQ R15, AX
+	VMOVUPS (AX), Z12
+	VMOVUPS (AX)(R9*1), Z13
+	VMOVUPS (AX)(R9*2), Z14
+	VMOVUPS (AX)(R14*1), Z15
+	// t = Aᵀ m: t0j = m0j + m1j + m2j, t1j = m1j - m2j - m3j
+	VADDPS Z4, Z0, Z16
+	VADDPS Z8, Z16, Z16
+	VSUBPS Z8, Z4, Z20
+	VSUBPS Z12, Z20, Z20
+	VADDPS Z5, Z1, Z17
+	VADDPS Z9, Z17, Z17
+	VSUBPS Z9, Z5, Z21
+	VSUBPS Z13, Z21, Z21
+	VADDPS Z6, Z2, Z18
+	VADDPS Z10, Z18, Z18
+	VSUBPS Z10, Z6, Z22
+	VSUBPS Z14, Z22, Z22
+	VADDPS Z7, Z3, Z19
+	VADDPS Z11, Z19, Z19
+	VSUBPS Z11, Z7, Z23
+	VSUBPS Z15, Z23, Z23
+	// y = t A: yi0 = ti0 + ti1 + ti2, yi1 = ti1 - ti2 - ti3
+	VADDPS Z17, Z16, Z24
+	VADDPS Z18, Z24, Z24
+	VSUBPS Z18, Z17, Z25
+	VSUBPS Z19, Z25, Z25
+	VADDPS Z21, Z20, Z26
+	VADDPS Z22, Z26, Z26
+	VSUBPS Z22, Z21, Z27
+	VSUBPS Z23, Z27, Z27
+	LEAQ (DI)(BX*1), AX
+	VMOVUPS Z24, (AX)
+	VMOVUPS Z25, (AX)(R9*1)
+	ADDQ R8, AX
+	VMOVUPS Z26, (AX)
+	VMOVUPS Z27, (AX)(R9*1)
+	ADDQ $64, BX
+	JMP  outGroup
+
+outNext:
+	MOVQ R15, AX
+	SHLQ $2, AX
+	ADDQ AX, SI           // 16c on
+	LEAQ (DI)(R9*2), DI   // 2 pixels on
+	DECQ CX
+	JMP  outTile
+
+outDone:
+	VZEROUPPER
+	RET

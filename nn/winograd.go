@@ -1,0 +1,311 @@
+package nn
+
+import (
+	"sync"
+
+	"residual/internal/kernels"
+	"residual/internal/parallel"
+)
+
+// Winograd convolution F(2x2, 3x3) for 3x3 convolutions with stride 1 and
+// padding 1 (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural
+// Networks", arXiv:1509.09308). Every 2x2 block of output pixels (a tile)
+// is computed from the 4x4 block of (padded) input pixels under it as
+//
+//	Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+//
+// where g is one 3x3 kernel slice (one input channel to one output
+// channel), d the 4x4 input block of that input channel, ⊙ the elementwise
+// product summed over input channels, and
+//
+//	Bᵀ = | 1  0 -1  0 |    G = | 1    0    0  |    Aᵀ = | 1  1  1  0 |
+//	     | 0  1  1  0 |        | 1/2  1/2  1/2 |         | 0  1 -1 -1 |
+//	     | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
+//	     | 0  1  0 -1 |        | 0    0    1  |
+//
+// The sum over input channels of the 16 elementwise products is, for each
+// of the 16 positions k of the 4x4 transformed tile, a matrix product
+//
+//	M_k (tiles, Cout) = V_k (tiles, Cin) · U_k (Cin, Cout)
+//
+// with V_k the transformed input tiles and U_k the transformed weights.
+// That is 16 multiply-adds per tile per channel pair where the direct
+// convolution does 4*9 = 36: 2.25x fewer. The price is the two transforms
+// (additions only, memory-bound) and a rounding error a few times that of
+// the direct sum (the transforms add up to 4x4 = 16 terms).
+//
+// The tiles are processed in blocks of whole tile rows, each block on one
+// worker: transform the block's input tiles into V (tiles, 16, Cin), run
+// the 16 products with the implicit-GEMM micro-kernels (kernels.ConvWeights
+// with a 1x1 "kernel": the rows of V_k are read in place, 16*Cin floats
+// apart), transform M (tiles, 16, Cout) back into output pixels, and apply
+// the epilogue (bias, residual, ReLU) while they are in cache.
+
+// winogradMinC is the fewest input and output channels for which 3x3
+// stride-1 convolutions run through Winograd; a variable so that tests
+// and benchmarks can force either path (math.MaxInt disables it).
+var winogradMinC = 16
+
+// winogradBlockTiles is the number of tiles a block aims at: enough rows
+// for the micro-kernels (12 per tile of registers), few enough that V, M
+// and the transformed weights stay in the L2 cache.
+const winogradBlockTiles = 96
+
+// winograd reports whether the forward convolution runs through Winograd.
+func (c *Conv2D) winograd() bool {
+	return c.kh == 3 && c.kw == 3 && c.cfg.Stride == 1 && c.cfg.Padding == 1 &&
+		c.cfg.InC >= winogradMinC && c.cfg.OutC >= winogradMinC && c.implicit(c.cfg.InC)
+}
+
+// winoWeights holds transformed weights U_k, packed for the micro-kernels.
+type winoWeights struct {
+	ut    []float32 // (16, Cout, Cin): U_k transposed, before packing
+	u     [16]kernels.ConvWeights
+	tiles int // block size the packing was chosen for (0: not packed)
+}
+
+// pack transforms w (Cout, 3, 3, Cin) into U_k = G g Gᵀ for every channel
+// pair and packs the 16 (Cout, Cin) matrices for blocks of tiles rows.
+func (ww *winoWeights) pack(w []float32, cout, cin, tiles int) {
+	ww.ut = growFloats(ww.ut, 16*cout*cin)
+	ut := ww.ut
+	plane := cout * cin
+	for co := 0; co < cout; co++ {
+		for ci := 0; ci < cin; ci++ {
+			var g [3][3]float32
+			for ky := 0; ky < 3; ky++ {
+				for kx := 0; kx < 3; kx++ {
+					g[ky][kx] = w[((co*3+ky)*3+kx)*cin+ci]
+				}
+			}
+			// t = G g (4x3)
+			var t [4][3]float32
+			for kx := 0; kx < 3; kx++ {
+				g0, g1, g2 := g[0][kx], g[1][kx], g[2][kx]
+				t[0][kx] = g0
+				t[1][kx] = 0.5 * (g0 + g1 + g2)
+				t[2][kx] = 0.5 * (g0 - g1 + g2)
+				t[3][kx] = g2
+			}
+			// U = t Gᵀ (4x4)
+			at := co*cin + ci
+			for i := 0; i < 4; i++ {
+				t0, t1, t2 := t[i][0], t[i][1], t[i][2]
+				ut[(4*i+0)*plane+at] = t0
+				ut[(4*i+1)*plane+at] = 0.5 * (t0 + t1 + t2)
+				ut[(4*i+2)*plane+at] = 0.5 * (t0 - t1 + t2)
+				ut[(4*i+3)*plane+at] = t2
+			}
+		}
+	}
+	for k := range ww.u {
+		ww.u[k].Pack(ut[k*plane:(k+1)*plane], cout, 1, cin, tiles)
+	}
+	ww.tiles = tiles
+}
+
+// winoScratch is one worker's block buffers.
+type winoScratch struct {
+	v, m []float32 // (tiles, 16, Cin) and (tiles, 16, Cout)
+	conv *kernels.ConvScratch
+}
+
+var (
+	winoMu   sync.Mutex
+	winoFree []*winoScratch
+)
+
+func getWinoScratch() *winoScratch {
+	winoMu.Lock()
+	defer winoMu.Unlock()
+	if n := len(winoFree); n > 0 {
+		s := winoFree[n-1]
+		winoFree = winoFree[:n-1]
+		return s
+	}
+	return &winoScratch{conv: kernels.GetConvScratch()}
+}
+
+func putWinoScratch(s *winoScratch) {
+	winoMu.Lock()
+	winoFree = append(winoFree, s)
+	winoMu.Unlock()
+}
+
+// winoRun holds the arguments of a Winograd convolution's block loop.
+type winoRun struct {
+	ww           *winoWeights
+	src          []float32 // padded input (N, 2*th+2, 2*tw+2, Cin)
+	y            []float32 // output (N, H, W, Cout)
+	n, h, w      int       // image size (= output size)
+	cin, cout    int
+	th, tw       int // tiles per column and per row
+	rowsPerBlock int // tile rows per block
+	blocks       int
+	epi          *epilogue // applied to the output rows of each block, or nil
+	padH, padW   int       // padded size
+	fn           func(lo, hi int)
+}
+
+// winogradPad returns the padding (top, bottom, left, right) of an h x w
+// image for Winograd: 1 on every side, plus one more at the bottom (right)
+// when h (w) is odd so that the last tile's 4x4 input block fits.
+func winogradPad(h, w int) (pt, pb, pl, pr int) { return 1, 1 + h%2, 1, 1 + w%2 }
+
+// winogradConv computes y (N,H,W,Cout) = conv3x3(x) (stride 1, padding 1)
+// with weight w (Cout,3,3,Cin) through Winograd F(2x2,3x3), then applies
+// epi (if not nil). pad receives the padded input (see winogradPad); ww
+// the transformed weights, transformed and packed again when repack is
+// set or the block size changed.
+func (r *winoRun) conv(pad *padded, x []float32, n, h, w, cin, cout int, wt []float32, ww *winoWeights, repack bool, y []float32, epi *epilogue) {
+	pt, pb, pl, pr := winogradPad(h, w)
+	r.src = pad.fill(x, n, h, w, cin, pt, pb, pl, pr)
+	r.padH, r.padW = pt+h+pb, pl+w+pr
+	r.th, r.tw = (h+1)/2, (w+1)/2
+	rows := n * r.th
+	// Whole tile rows per block, and at least two blocks when there are
+	// two tile rows, so that both cores work on small inputs.
+	rpb := max(1, (winogradBlockTiles+r.tw/2)/r.tw)
+	rpb = min(rpb, (rows+1)/2)
+	r.rowsPerBlock = rpb
+	r.blocks = (rows + rpb - 1) / rpb
+	tiles := rpb * r.tw
+	if repack || ww.tiles != tiles {
+		ww.pack(wt, cout, cin, tiles)
+	}
+	r.ww, r.y, r.epi = ww, y, epi
+	r.n, r.h, r.w, r.cin, r.cout = n, h, w, cin, cout
+	if r.fn == nil {
+		r.fn = r.blockRange
+	}
+	parallel.For(r.blocks, 1, r.fn)
+	r.src, r.y, r.epi, r.ww = nil, nil, nil, nil
+}
+
+// blockRange runs blocks [lo,hi).
+func (r *winoRun) blockRange(lo, hi int) {
+	s := getWinoScratch()
+	defer putWinoScratch(s)
+	tiles := r.rowsPerBlock * r.tw
+	s.v = growFloats(s.v, tiles*16*r.cin)
+	s.m = growFloats(s.m, tiles*16*r.cout)
+	total := r.n * r.th
+	for b := lo; b < hi; b++ {
+		r0 := b * r.rowsPerBlock
+		r1 := min(total, r0+r.rowsPerBlock)
+		r.block(s, r0, r1)
+	}
+}
+
+// block computes the output pixels of tile rows [r0,r1) (index n*th+ty).
+func (r *winoRun) block(s *winoScratch, r0, r1 int) {
+	cin, cout, tw := r.cin, r.cout, r.tw
+	tiles := (r1 - r0) * tw
+	// Input transform: V[t] (16, Cin) = Bᵀ d B for each tile t.
+	rowStride := r.padW * cin
+	for i := r0; i < r1; i++ {
+		n, ty := i/r.th, i%r.th
+		base := ((n*r.padH + 2*ty) * r.padW) * cin
+		if kernels.WinogradInput(s.v[(i-r0)*tw*16*cin:], r.src, base, rowStride, cin, tw) {
+			continue // AVX-512
+		}
+		for tx := 0; tx < tw; tx++ {
+			t := (i-r0)*tw + tx
+			winoInputTile(s.v[t*16*cin:(t+1)*16*cin], r.src, base+2*tx*cin, rowStride, cin)
+		}
+	}
+	// M_k (tiles, Cout) = V_k (tiles, Cin) · U_k (Cin, Cout)
+	for k := 0; k < 16; k++ {
+		r.ww.u[k].ConvRow(s.conv, s.v, k*cin, 0, 16*cin, tiles, s.m[k*cout:], 16*cout, 0)
+	}
+	// Output transform: Y = Aᵀ M A, the pixels inside the image only.
+	for i := r0; i < r1; i++ {
+		n, ty := i/r.th, i%r.th
+		oy := 2 * ty
+		rowsOut := min(2, r.h-oy)
+		tx0 := 0 // the tiles from tx0 on go through winoOutputTile
+		if rowsOut == 2 && r.w >= 2 {
+			// Whole tiles in AVX-512 where supported.
+			full := r.w / 2
+			y0 := ((n*r.h + oy) * r.w) * cout
+			if kernels.WinogradOutput(r.y, y0, r.w*cout, s.m[(i-r0)*tw*16*cout:], cout, full) {
+				tx0 = full
+			}
+		}
+		for tx := tx0; tx < tw; tx++ {
+			t := (i-r0)*tw + tx
+			ox := 2 * tx
+			y0 := ((n*r.h+oy)*r.w + ox) * cout
+			y1 := y0 + r.w*cout
+			if rowsOut < 2 {
+				y1 = -1
+			}
+			winoOutputTile(r.y, y0, y1, min(2, r.w-ox), s.m[t*16*cout:(t+1)*16*cout], cout)
+		}
+		if r.epi != nil {
+			p0 := (n*r.h + oy) * r.w
+			r.epi.apply(r.y, cout, p0, p0+rowsOut*r.w)
+		}
+	}
+}
+
+// winoInputTile computes v (16, C) = Bᵀ d B for the 4x4 block d of
+// pixels whose top-left pixel starts at src[base] (rows rowStride apart,
+// pixels C apart), for each channel.
+func winoInputTile(v, src []float32, base, rowStride, c int) {
+	s0 := src[base : base+4*c]
+	s1 := src[base+rowStride : base+rowStride+4*c]
+	s2 := src[base+2*rowStride : base+2*rowStride+4*c]
+	s3 := src[base+3*rowStride : base+3*rowStride+4*c]
+	v = v[:16*c]
+	for ch := 0; ch < c; ch++ {
+		// Columns j of Bᵀ d: t_0j = d_0j - d_2j, t_1j = d_1j + d_2j,
+		// t_2j = d_2j - d_1j, t_3j = d_1j - d_3j.
+		var t [4][4]float32
+		for j := 0; j < 4; j++ {
+			d0, d1, d2, d3 := s0[j*c+ch], s1[j*c+ch], s2[j*c+ch], s3[j*c+ch]
+			t[0][j] = d0 - d2
+			t[1][j] = d1 + d2
+			t[2][j] = d2 - d1
+			t[3][j] = d1 - d3
+		}
+		// Rows of (Bᵀ d) B, the same combination along j.
+		for i := 0; i < 4; i++ {
+			t0, t1, t2, t3 := t[i][0], t[i][1], t[i][2], t[i][3]
+			v[(4*i+0)*c+ch] = t0 - t2
+			v[(4*i+1)*c+ch] = t1 + t2
+			v[(4*i+2)*c+ch] = t2 - t1
+			v[(4*i+3)*c+ch] = t1 - t3
+		}
+	}
+}
+
+// winoOutputTile computes the 2x2 output pixels Aᵀ m A of one tile from
+// m (16, C) and writes the first cols (1 or 2) of them in each row: row
+// 0 at y[y0:], row 1 at y[y1:] unless y1 < 0 (the image ends there).
+func winoOutputTile(y []float32, y0, y1, cols int, m []float32, c int) {
+	m = m[:16*c]
+	for ch := 0; ch < c; ch++ {
+		// t = Aᵀ m (2x4): t_0j = m_0j + m_1j + m_2j, t_1j = m_1j - m_2j - m_3j.
+		var t [2][4]float32
+		for j := 0; j < 4; j++ {
+			m0, m1, m2, m3 := m[j*c+ch], m[(4+j)*c+ch], m[(8+j)*c+ch], m[(12+j)*c+ch]
+			t[0][j] = m0 + m1 + m2
+			t[1][j] = m1 - m2 - m3
+		}
+		for i := 0; i < 2; i++ {
+			yo := y0
+			if i == 1 {
+				if y1 < 0 {
+					break
+				}
+				yo = y1
+			}
+			t0, t1, t2, t3 := t[i][0], t[i][1], t[i][2], t[i][3]
+			y[yo+ch] = t0 + t1 + t2
+			if cols == 2 {
+				y[yo+c+ch] = t1 - t2 - t3
+			}
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// winogradPaths runs f with Winograd disabled and forced on (from one
+// channel up).
+func winogradPaths(t *testing.T, f func(t *testing.T)) {
+	defer func(v int) { winogradMinC = v }(winogradMinC)
+	for _, p := range []struct {
+		name string
+		minC int
+	}{{"direct", math.MaxInt}, {"winograd", 1}} {
+		winogradMinC = p.minC
+		t.Run(p.name, f)
+	}
+}
+
+// TestWinogradMatchesDirect compares Winograd convolutions with the
+// float64 definition on shapes with odd sizes (tiles past the edge),
+// batch 1, one pixel, and many channels.
+func TestWinogradMatchesDirect(t *testing.T) {
+	defer func(v int) { winogradMinC = v }(winogradMinC)
+	winogradMinC = 1
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, s := range []struct{ n, h, w, cin, cout int }{
+		{1, 1, 1, 3, 2}, {1, 2, 2, 1, 1}, {2, 5, 7, 3, 4}, {1, 48, 48, 16, 16},
+		{3, 7, 4, 32, 17}, {2, 12, 12, 64, 64}, {1, 3, 9, 96, 40}, {5, 6, 6, 16, 32},
+	} {
+		for _, bias := range []bool{false, true} {
+			c := NewConv2D("conv", Conv2DConfig{InC: s.cin, OutC: s.cout, Kernel: 3, Padding: 1, Bias: bias}, rng)
+			if !c.winograd() {
+				t.Fatalf("%+v does not take the Winograd path", s)
+			}
+			if bias {
+				for i := range c.Bias.Value.Data {
+					c.Bias.Value.Data[i] = float32(rng.NormFloat64())
+				}
+			}
+			x := gcRandn(rng, s.n, s.h, s.w, s.cin)
+			y := c.Forward(x, false)
+			want := convRef(c, x)
+			// Relative to the size of the terms summed (sqrt(9*Cin) of
+			// them of size ~std*|x|).
+			scale := math.Sqrt(2/float64(9*s.cout)) * math.Sqrt(float64(9*s.cin))
+			for i, v := range want {
+				if d := math.Abs(float64(y.Data[i]) - v); d > 1e-5*(scale+math.Abs(v)) {
+					t.Fatalf("%+v bias %v: y[%d] = %g, want %g (error %g)", s, bias, i, y.Data[i], v, d)
+				}
+			}
+		}
+	}
+}
+
+// TestWinogradGradients: Backward after a Winograd Forward (whose padded
+// input has extra rows and columns for odd sizes) by finite differences.
+func TestWinogradGradients(t *testing.T) {
+	winogradPaths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(7, 8))
+		for _, s := range []struct{ h, w, c int }{{5, 6, 16}, {4, 4, 16}, {3, 5, 16}} {
+			c := NewConv2D("conv", Conv2DConfig{InC: s.c, OutC: s.c, Kernel: 3, Padding: 1}, rng)
+			x := gcRandn(rng, 2, s.h, s.w, s.c)
+			gcLayer(t, c, x, 1e-2, 1e-3, nil)
+		}
+	})
+}
+
+// TestWinogradConvBN checks the fused convolution on the Winograd path
+// against the direct path, and that it follows weight changes.
+func TestWinogradConvBN(t *testing.T) {
+	defer func(v int) { winogradMinC = v }(winogradMinC)
+	rng := rand.New(rand.NewPCG(5, 5))
+	conv := NewConv2D("conv", Conv2DConfig{InC: 32, OutC: 32, Kernel: 3, Padding: 1}, rng)
+	bn := NewBatchNorm2D("bn", BatchNorm2DConfig{C: 32})
+	for i := range bn.RunningMean.Value.Data {
+		bn.RunningMean.Value.Data[i] = float32(rng.NormFloat64())
+		bn.RunningVar.Value.Data[i] = float32(0.5 + rng.Float64())
+		bn.Weight.Value.Data[i] = float32(rng.NormFloat64())
+	}
+	f, err := NewConvBN(conv, bn, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := gcRandn(rng, 3, 9, 10, 32)
+	res := gcRandn(rng, 3, 9, 10, 32)
+	for step := 0; step < 2; step++ {
+		winogradMinC = math.MaxInt
+		want := f.Forward(x, res).Clone()
+		winogradMinC = 1
+		got := f.Forward(x, res)
+		for i, v := range want.Data {
+			if math.Abs(float64(got.Data[i]-v)) > 1e-4*(1+math.Abs(float64(v))) {
+				t.Fatalf("step %d: y[%d] = %g, want %g", step, i, got.Data[i], v)
+			}
+		}
+		conv.Weight.Value.Data[0] += 1 // the fold must follow
+	}
+}
+
+func TestWinogradZeroAllocs(t *testing.T) {
+	defer func(v int) { winogradMinC = v }(winogradMinC)
+	winogradMinC = 1
+	rng := rand.New(rand.NewPCG(1, 1))
+	c := NewConv2D("conv", Conv2DConfig{InC: 16, OutC: 16, Kernel: 3, Padding: 1, Bias: true}, rng)
+	x := gcRandn(rng, 4, 11, 12, 16)
+	dy := gcRandn(rng, 4, 11, 12, 16)
+	gcZeroAllocs(t, "Conv2D", func() { c.Forward(x, true); c.Backward(dy) })
+}
+
+// BenchmarkWinograd compares the implicit GEMM with Winograd on the
+// reference network's 3x3 stride-1 convolutions (batch 64 and 1),
+// forward only, in GFLOP (of the direct convolution) per CPU-second.
+func BenchmarkWinograd(b *testing.B) {
+	defer func(v int) { winogradMinC = v }(winogradMinC)
+	for _, s := range []struct {
+		name string
+		n    int
+		hw   int
+		c    int
+	}{{"C16", 64, 48, 16}, {"C32", 64, 24, 32}, {"C64", 64, 12, 64}, {"C64b1", 1, 12, 64}, {"C16b1", 1, 48, 16}} {
+		for _, p := range []struct {
+			name string
+			minC int
+		}{{"implicit", math.MaxInt}, {"winograd", 1}} {
+			b.Run(s.name+"/"+p.name, func(b *testing.B) {
+				winogradMinC = p.minC
+				rng := rand.New(rand.NewPCG(1, 1))
+				c := NewConv2D("conv", Conv2DConfig{InC: s.c, OutC: s.c, Kernel: 3, Padding: 1}, rng)
+				x := gcRandn(rng, s.n, s.hw, s.hw, s.c)
+				c.Forward(x, false)
+				flops := 2 * float64(s.n*s.hw*s.hw*s.c) * float64(9*s.c)
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					c.Forward(x, false)
+				}
+				b.StopTimer()
+				if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+					b.ReportMetric(flops*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
