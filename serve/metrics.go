@@ -20,6 +20,7 @@ import (
 //	residual_faces_total{model}                           counter
 //	residual_stream_frames_dropped_total                  counter (replaced by a newer frame)
 //	residual_streams_active                               gauge
+//	residual_batch_size{model}                            histogram (crops per forward pass)
 //
 // plus the Go runtime and process collectors.
 type metrics struct {

@@ -1,10 +1,9 @@
 package serve
 
 import (
-	"context"
 	"fmt"
-	"image"
 	"runtime"
+	"sync"
 
 	"residual/face"
 	"residual/model"
@@ -15,17 +14,23 @@ import (
 
 // Model is one served classifier: its class names, its preprocessing and
 // a pool of network instances. A model.Net is not safe for concurrent use
-// (its layers own their buffers), so each instance serves one request at a
-// time; concurrent requests take different instances and a request waits
-// only when all are busy. All faces of one frame go through the network as
-// one batch. Model is safe for concurrent use.
+// (its layers own their buffers), so each instance runs one forward pass
+// at a time. All faces of one frame go through the network in one pass,
+// and concurrent requests share passes: a free instance takes every
+// request queued (up to MaxBatch crops) into one batch (see batch.go).
+// Model is safe for concurrent use.
 type Model struct {
 	Name       string
 	Classes    []string
 	Preprocess vision.Preprocess
 	Source     string // the file it was loaded from, or a description
 
-	pool chan *instance
+	pool     chan *instance // the free network instances
+	maxBatch int            // crops per forward pass at most
+	batches  *batchCounters
+
+	mu    sync.Mutex
+	queue []*job // Classify calls waiting for a pass, oldest first
 }
 
 // instance is one network with its reusable buffers.
@@ -34,6 +39,8 @@ type instance struct {
 	x       *tensor.Tensor // (N,H,W,C) input batch
 	probs   *tensor.Tensor // (N,Classes)
 	scratch face.Scratch
+	jobs    []*job // the jobs of the current pass (reused)
+	live    []*job // those of them in the batch (reused)
 }
 
 // NewModel serves net under name with the given class names and
@@ -60,7 +67,8 @@ func NewModel(name string, net *model.Net, classes []string, pre vision.Preproce
 	if instances <= 0 {
 		instances = runtime.GOMAXPROCS(0)
 	}
-	m := &Model{Name: name, Classes: classes, Preprocess: pre, Source: source, pool: make(chan *instance, instances)}
+	m := &Model{Name: name, Classes: classes, Preprocess: pre, Source: source,
+		pool: make(chan *instance, instances), maxBatch: DefaultMaxBatch, batches: newBatchCounters(name)}
 	m.pool <- &instance{net: net}
 	for i := 1; i < instances; i++ {
 		c, err := cloneNet(net)
@@ -96,44 +104,6 @@ func cloneNet(net *model.Net) (*model.Net, error) {
 // Instances is the number of networks in the pool.
 func (m *Model) Instances() int { return cap(m.pool) }
 
-// Classify runs the regions of frame (each cropped, then preprocessed
-// exactly as in training; an empty rectangle is the whole frame) through
-// the network as one batch and returns each region's class probabilities.
-// frame must have the model's channel count (or any count: Preprocess
-// converts, at some cost). It waits for a free instance or ctx's end.
-func (m *Model) Classify(ctx context.Context, frame *vision.Image, regions []image.Rectangle) ([][]float32, error) {
-	if len(regions) == 0 {
-		return nil, nil
-	}
-	var in *instance
-	select {
-	case in = <-m.pool:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("serve: model %q: waiting for a free network: %w", m.Name, ctx.Err())
-	}
-	defer func() { m.pool <- in }()
-
-	p := m.Preprocess
-	size := p.Size()
-	in.x = tensor.Ensure(in.x, len(regions), p.Height, p.Width, p.Channels)
-	for i, r := range regions {
-		if err := face.Input(in.x.Data[i*size:(i+1)*size], frame, r, p, &in.scratch); err != nil {
-			return nil, fmt.Errorf("serve: model %q, region %d %v: %w", m.Name, i, r, err)
-		}
-	}
-	logits, err := in.net.Forward(in.x, false)
-	if err != nil {
-		return nil, fmt.Errorf("serve: model %q: %w", m.Name, err)
-	}
-	in.probs = nn.Softmax(logits, in.probs)
-	k := len(m.Classes)
-	out := make([][]float32, len(regions))
-	for i := range out {
-		out[i] = append([]float32(nil), in.probs.Data[i*k:(i+1)*k]...)
-	}
-	return out, nil
-}
-
 // ModelInfo is a model's description in GET /v1/models.
 type ModelInfo struct {
 	Name       string            `json:"name"`
@@ -142,6 +112,7 @@ type ModelInfo struct {
 	Preprocess vision.Preprocess `json:"preprocess"`
 	Source     string            `json:"source"`
 	Instances  int               `json:"instances"`
+	MaxBatch   int               `json:"max_batch"` // crops per forward pass at most
 	Default    bool              `json:"default"`
 }
 
@@ -156,7 +127,7 @@ type InputSize struct {
 func (m *Model) Info() ModelInfo {
 	p := m.Preprocess
 	return ModelInfo{
-		Name: m.Name, Classes: m.Classes, Source: m.Source, Preprocess: p, Instances: m.Instances(),
+		Name: m.Name, Classes: m.Classes, Source: m.Source, Preprocess: p, Instances: m.Instances(), MaxBatch: m.maxBatch,
 		Input: InputSize{Width: p.Width, Height: p.Height, Channels: p.Channels},
 	}
 }

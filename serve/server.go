@@ -84,6 +84,9 @@ func New(cfg Config, models ...*Model) (*Server, error) {
 		}
 		s.models[m.Name] = m
 		s.names = append(s.names, m.Name)
+		if err := s.metrics.reg.Register(m.batches.sizes); err != nil {
+			return nil, fmt.Errorf("serve: model %q: registering residual_batch_size: %w", m.Name, err)
+		}
 	}
 	s.routes()
 	return s, nil

@@ -1,0 +1,277 @@
+package serve
+
+// Cross-request batching.
+//
+// A forward pass over 16 crops costs much less than 16 passes over one
+// (the convolutions become larger matrix products that keep the cores
+// busy), so concurrent requests share passes. There is no dispatcher
+// goroutine and no waiting window: a request puts its job (frame and
+// regions) at the end of the model's queue, then waits for whichever comes
+// first of
+//
+//   - its result, computed by another request's pass;
+//   - a free network instance: it then takes the jobs at the head of the
+//     queue, up to MaxBatch crops (always at least one job, whatever its
+//     size), preprocesses them into the instance's input batch, runs one
+//     forward pass, hands every job its probabilities and frees the
+//     instance; if its own job was not among them it waits again;
+//   - the end of its context: it leaves the queue (if its job is already
+//     in a pass, the result is dropped).
+//
+// A lone request finds a free instance and its job alone in the queue, so
+// it is never delayed. Under load, requests queue while every instance is
+// busy, and the next free instance takes them all in one pass. The
+// network runs in evaluation mode, where every image of a batch is
+// computed independently of the others, so a crop's probabilities do not
+// depend on the batch it went through.
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"residual/face"
+	"residual/nn"
+	"residual/tensor"
+	"residual/vision"
+)
+
+// DefaultMaxBatch is the default bound on the crops of one forward pass
+// (see Model.SetMaxBatch). Past ~16 crops of 48x48 a larger batch gains
+// little throughput and only lengthens the pass that every request in it
+// waits for.
+const DefaultMaxBatch = 32
+
+// job is one Classify call waiting in the queue or in a forward pass.
+type job struct {
+	ctx     context.Context
+	frame   *vision.Image
+	regions []image.Rectangle
+
+	// Set by the pass that runs the job, before done is closed.
+	probs [][]float32
+	err   error
+	done  chan struct{}
+}
+
+// finish hands the job its result and wakes its caller.
+func (j *job) finish(probs [][]float32, err error) {
+	j.probs, j.err = probs, err
+	close(j.done)
+}
+
+// BatchStats counts a model's forward passes since it was built.
+type BatchStats struct {
+	Passes  int64 // forward passes run
+	Crops   int64 // crops classified in them
+	Largest int64 // crops in the largest pass
+}
+
+// batchCounters are the atomic counters behind BatchStats and the
+// residual_batch_size histogram.
+type batchCounters struct {
+	passes, crops, largest atomic.Int64
+	sizes                  prometheus.Histogram // crops per pass
+}
+
+func newBatchCounters(model string) *batchCounters {
+	return &batchCounters{sizes: prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:        "residual_batch_size",
+		Help:        "Crops per forward pass (concurrent requests share passes).",
+		ConstLabels: prometheus.Labels{"model": model},
+		Buckets:     prometheus.ExponentialBuckets(1, 2, 8), // 1 to 128
+	})}
+}
+
+func (c *batchCounters) observe(crops int) {
+	c.passes.Add(1)
+	c.crops.Add(int64(crops))
+	for {
+		l := c.largest.Load()
+		if int64(crops) <= l || c.largest.CompareAndSwap(l, int64(crops)) {
+			break
+		}
+	}
+	c.sizes.Observe(float64(crops))
+}
+
+// SetMaxBatch bounds the crops of one forward pass to n (default
+// DefaultMaxBatch; n < 1 means 1, which turns batching across requests
+// off: each pass then runs one request, as many crops as it has). Call it
+// before serving.
+func (m *Model) SetMaxBatch(n int) { m.maxBatch = max(n, 1) }
+
+// MaxBatch is the bound on the crops of one forward pass.
+func (m *Model) MaxBatch() int { return m.maxBatch }
+
+// BatchStats returns the model's forward-pass counts so far.
+func (m *Model) BatchStats() BatchStats {
+	return BatchStats{Passes: m.batches.passes.Load(), Crops: m.batches.crops.Load(), Largest: m.batches.largest.Load()}
+}
+
+// Classify runs the regions of frame (each cropped, then preprocessed
+// exactly as in training; an empty rectangle is the whole frame) through
+// the network and returns each region's class probabilities. All regions
+// of one call go through the same forward pass, possibly with other
+// calls' regions (see the package's batching notes in batch.go). frame
+// must have the model's channel count (or any count: Preprocess converts,
+// at some cost). It waits for a free instance or ctx's end.
+func (m *Model) Classify(ctx context.Context, frame *vision.Image, regions []image.Rectangle) ([][]float32, error) {
+	if len(regions) == 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("serve: model %q: %w", m.Name, err)
+	}
+	j := &job{ctx: ctx, frame: frame, regions: regions, done: make(chan struct{})}
+	m.mu.Lock()
+	m.queue = append(m.queue, j)
+	m.mu.Unlock()
+	for {
+		select {
+		case <-j.done:
+			return j.probs, j.err
+		case in := <-m.pool:
+			select {
+			case <-j.done: // served meanwhile: leave the instance to a waiting job
+				m.pool <- in
+				return j.probs, j.err
+			default:
+			}
+			m.runPass(in)
+			m.pool <- in
+		case <-ctx.Done():
+			if m.dequeue(j) {
+				return nil, fmt.Errorf("serve: model %q: waiting for a free network: %w", m.Name, ctx.Err())
+			}
+			// The job is in a pass: its result will be dropped.
+			return nil, fmt.Errorf("serve: model %q: %w", m.Name, ctx.Err())
+		}
+	}
+}
+
+// dequeue removes j from the queue; false if a pass has taken it.
+func (m *Model) dequeue(j *job) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, q := range m.queue {
+		if q == j {
+			last := len(m.queue) - 1
+			copy(m.queue[i:], m.queue[i+1:])
+			m.queue[last] = nil
+			m.queue = m.queue[:last]
+			return true
+		}
+	}
+	return false
+}
+
+// take moves the jobs at the head of the queue, up to m.maxBatch crops
+// (at least one job), into dst.
+func (m *Model) take(dst []*job) []*job {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	crops, n := 0, 0
+	for _, j := range m.queue {
+		if n > 0 && crops+len(j.regions) > m.maxBatch {
+			break
+		}
+		crops += len(j.regions)
+		n++
+	}
+	dst = append(dst, m.queue[:n]...)
+	rest := copy(m.queue, m.queue[n:])
+	clear(m.queue[rest:]) // drop the taken jobs' references
+	m.queue = m.queue[:rest]
+	return dst
+}
+
+// runPass takes the jobs at the head of the queue and classifies all their
+// regions in one forward pass of instance in. Jobs whose context has ended
+// are answered with its error and left out; a region that fails to
+// preprocess fails its job only.
+func (m *Model) runPass(in *instance) {
+	jobs := m.take(in.jobs[:0])
+	in.jobs = jobs
+	if len(jobs) == 0 {
+		return
+	}
+	live := in.live[:0]
+	defer func() {
+		// A panic must neither leave callers waiting forever nor lose the
+		// instance: every unanswered job gets it as an error.
+		if r := recover(); r != nil {
+			for _, j := range jobs {
+				select {
+				case <-j.done:
+				default:
+					j.finish(nil, fmt.Errorf("serve: model %q: forward pass of %d jobs failed: %v", m.Name, len(jobs), r))
+				}
+			}
+		}
+		clear(in.jobs) // drop the references to finished jobs
+		clear(in.live)
+	}()
+
+	p := m.Preprocess
+	size := p.Size()
+	total := 0
+	for _, j := range jobs {
+		total += len(j.regions)
+	}
+	// x is (N,H,W,C): the regions of the live jobs, one after another.
+	in.x = tensor.Ensure(in.x, total, p.Height, p.Width, p.Channels)
+	n := 0
+	for _, j := range jobs {
+		if err := j.ctx.Err(); err != nil {
+			j.finish(nil, fmt.Errorf("serve: model %q: %w", m.Name, err))
+			continue
+		}
+		if err := m.preprocess(in.x.Data[n*size:], j, &in.scratch); err != nil {
+			j.finish(nil, err)
+			continue
+		}
+		live = append(live, j)
+		n += len(j.regions)
+	}
+	in.live = live
+	if n == 0 {
+		return
+	}
+	in.x = tensor.Ensure(in.x, n, p.Height, p.Width, p.Channels)
+	logits, err := in.net.Forward(in.x, false) // (n,Classes)
+	if err != nil {
+		err = fmt.Errorf("serve: model %q: %w", m.Name, err)
+		for _, j := range live {
+			j.finish(nil, err)
+		}
+		return
+	}
+	m.batches.observe(n)
+	in.probs = nn.Softmax(logits, in.probs)
+	k := len(m.Classes)
+	row := 0
+	for _, j := range live {
+		out := make([][]float32, len(j.regions))
+		for i := range out {
+			out[i] = append([]float32(nil), in.probs.Data[row*k:(row+1)*k]...)
+			row++
+		}
+		j.finish(out, nil)
+	}
+}
+
+// preprocess writes the crops of j's regions into dst, one image of
+// m.Preprocess.Size() values after another.
+func (m *Model) preprocess(dst []float32, j *job, s *face.Scratch) error {
+	size := m.Preprocess.Size()
+	for i, r := range j.regions {
+		if err := face.Input(dst[i*size:(i+1)*size], j.frame, r, m.Preprocess, s); err != nil {
+			return fmt.Errorf("serve: model %q, region %d %v: %w", m.Name, i, r, err)
+		}
+	}
+	return nil
+}
