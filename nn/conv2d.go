@@ -109,6 +109,10 @@ type Conv2D struct {
 	winoW   winoWeights
 	wino    winoRun
 	biasEpi epilogue
+	// and for dx: the flipped weights, the padded dy, the running call.
+	winoWT    winoWeights
+	dypadWino padded
+	winoBwd   winoRun
 
 	// Parallel loop bodies, created once so that calls do not allocate.
 	biasFillFn, placeFn func(lo, hi int)
@@ -633,6 +637,12 @@ func (c *Conv2D) backwardPhase(dy *tensor.Tensor, a, b int) {
 				}
 			}
 		}
+	}
+	if c.winogradData() {
+		// dx = conv3x3(dy, wSub) with stride 1 and padding 1, through
+		// Winograd like Forward.
+		c.winoBwd.conv(&c.dypadWino, dy.Data, c.n, c.ho, c.wo, cout, cin, c.wSub, &c.winoWT, true, c.dx.Data, nil)
+		return
 	}
 	if c.implicit(cout) {
 		c.implicitPhase(dy, a, b, ta, tb, q0, p0, hq, wq)

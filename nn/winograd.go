@@ -57,6 +57,14 @@ func (c *Conv2D) winograd() bool {
 		c.cfg.InC >= winogradMinC && c.cfg.OutC >= winogradMinC && c.implicit(c.cfg.InC)
 }
 
+// winogradData reports whether Backward computes dx through Winograd: the
+// transposed convolution of a 3x3 stride-1 padding-1 convolution is one
+// too, from Cout to Cin channels, with the kernel flipped.
+func (c *Conv2D) winogradData() bool {
+	return c.kh == 3 && c.kw == 3 && c.cfg.Stride == 1 && c.cfg.Padding == 1 &&
+		c.cfg.InC >= winogradMinC && c.cfg.OutC >= winogradMinC && c.implicit(c.cfg.OutC)
+}
+
 // winoWeights holds transformed weights U_k, packed for the micro-kernels.
 type winoWeights struct {
 	ut    []float32 // (16, Cout, Cin): U_k transposed, before packing
@@ -223,13 +231,21 @@ func (r *winoRun) block(s *winoScratch, r0, r1 int) {
 		n, ty := i/r.th, i%r.th
 		oy := 2 * ty
 		rowsOut := min(2, r.h-oy)
-		tx0 := 0 // the tiles from tx0 on go through winoOutputTile
+		tx0 := 0       // the tiles from tx0 on go through winoOutputTile
+		fused := false // the epilogue is done
 		if rowsOut == 2 && r.w >= 2 {
-			// Whole tiles in AVX-512 where supported.
+			// Whole tiles in AVX-512 where supported, with the epilogue
+			// when they cover the two rows.
 			full := r.w / 2
 			y0 := ((n*r.h + oy) * r.w) * cout
-			if kernels.WinogradOutput(r.y, y0, r.w*cout, s.m[(i-r0)*tw*16*cout:], cout, full) {
-				tx0 = full
+			var bias, res []float32
+			relu := false
+			whole := full == tw && r.epi != nil
+			if whole {
+				bias, res, relu = r.epi.bias, r.epi.residual, r.epi.relu
+			}
+			if kernels.WinogradOutput(r.y, y0, r.w*cout, s.m[(i-r0)*tw*16*cout:], cout, full, bias, res, relu) {
+				tx0, fused = full, whole
 			}
 		}
 		for tx := tx0; tx < tw; tx++ {
@@ -242,7 +258,7 @@ func (r *winoRun) block(s *winoScratch, r0, r1 int) {
 			}
 			winoOutputTile(r.y, y0, y1, min(2, r.w-ox), s.m[t*16*cout:(t+1)*16*cout], cout)
 		}
-		if r.epi != nil {
+		if r.epi != nil && !fused {
 			p0 := (n*r.h + oy) * r.w
 			r.epi.apply(r.y, cout, p0, p0+rowsOut*r.w)
 		}

@@ -112,7 +112,11 @@ func TestWinogradZeroAllocs(t *testing.T) {
 
 // BenchmarkWinograd compares the implicit GEMM with Winograd on the
 // reference network's 3x3 stride-1 convolutions (batch 64 and 1),
-// forward only, in GFLOP (of the direct convolution) per CPU-second.
+// forward only, in GFLOP (of the direct convolution) per CPU-second. The
+// weights are transformed on every call, as in training.
+//
+// The backward pass: BenchmarkConv2D3x3C*Backward with and without
+// Winograd (dx only; dW is the same), see BenchmarkWinogradBackward.
 func BenchmarkWinograd(b *testing.B) {
 	defer func(v int) { winogradMinC = v }(winogradMinC)
 	for _, s := range []struct {
@@ -136,6 +140,85 @@ func BenchmarkWinograd(b *testing.B) {
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					c.Forward(x, false)
+				}
+				b.StopTimer()
+				if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+					b.ReportMetric(flops*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkWinogradBackward compares Backward (dW by implicit GEMM in
+// both, dx through Winograd or not) in GFLOP (of the direct dx and dW)
+// per CPU-second.
+func BenchmarkWinogradBackward(b *testing.B) {
+	defer func(v int) { winogradMinC = v }(winogradMinC)
+	for _, s := range []struct {
+		name  string
+		n, hw int
+		c     int
+	}{{"C16", 64, 48, 16}, {"C32", 64, 24, 32}, {"C64", 64, 12, 64}} {
+		for _, p := range []struct {
+			name string
+			minC int
+		}{{"implicit", math.MaxInt}, {"winograd", 1}} {
+			b.Run(s.name+"/"+p.name, func(b *testing.B) {
+				winogradMinC = p.minC
+				rng := rand.New(rand.NewPCG(1, 1))
+				c := NewConv2D("conv", Conv2DConfig{InC: s.c, OutC: s.c, Kernel: 3, Padding: 1}, rng)
+				x := gcRandn(rng, s.n, s.hw, s.hw, s.c)
+				dy := gcRandn(rng, s.n, s.hw, s.hw, s.c)
+				c.Forward(x, true)
+				c.Backward(dy)
+				flops := 2 * 2 * float64(s.n*s.hw*s.hw*s.c) * float64(9*s.c)
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					c.Backward(dy)
+				}
+				b.StopTimer()
+				if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+					b.ReportMetric(flops*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkWinogradConvBN compares the fused inference convolution (+BN,
+// residual, ReLU; weights folded and transformed once) with and without
+// Winograd, in GFLOP (of the direct convolution) per CPU-second.
+func BenchmarkWinogradConvBN(b *testing.B) {
+	defer func(v int) { winogradMinC = v }(winogradMinC)
+	for _, s := range []struct {
+		name  string
+		n, hw int
+		c     int
+	}{{"C16", 64, 48, 16}, {"C32", 64, 24, 32}, {"C64", 64, 12, 64}, {"C16b1", 1, 48, 16}, {"C32b1", 1, 24, 32}, {"C64b1", 1, 12, 64}} {
+		for _, p := range []struct {
+			name string
+			minC int
+		}{{"implicit", math.MaxInt}, {"winograd", 1}} {
+			b.Run(s.name+"/"+p.name, func(b *testing.B) {
+				winogradMinC = p.minC
+				rng := rand.New(rand.NewPCG(1, 1))
+				conv := NewConv2D("conv", Conv2DConfig{InC: s.c, OutC: s.c, Kernel: 3, Padding: 1}, rng)
+				f, err := NewConvBN(conv, NewBatchNorm2D("bn", BatchNorm2DConfig{C: s.c}), true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				x := gcRandn(rng, s.n, s.hw, s.hw, s.c)
+				res := gcRandn(rng, s.n, s.hw, s.hw, s.c)
+				f.Forward(x, res)
+				flops := 2 * float64(s.n*s.hw*s.hw*s.c) * float64(9*s.c)
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					f.Forward(x, res)
 				}
 				b.StopTimer()
 				if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {

@@ -39,21 +39,30 @@ func WinogradInput(v, src []float32, base, rowStride, c, tiles int) bool {
 
 // WinogradOutput transforms tiles consecutive transformed output tiles
 // m (tiles, 16, c) into their 2x2 pixels of an NHWC image with c
-// channels: tile t's top-left pixel goes to y[off+2*t*c], its second row
-// rowStride floats further, and
+// channels, with an epilogue: tile t's top-left pixel goes to
+// y[off+2*t*c], its second row rowStride floats further, and
 //
-//	y[off + 2*t*c + i*rowStride + j*c + ch] = (Aᵀ M A)[i][j],  M[k][l] = m[t*16*c + (4k+l)*c + ch].
+//	y[o] = (Aᵀ M A)[i][j] + bias[ch] + res[o],  then max(y[o], 0) if relu,
+//	o = off + 2*t*c + i*rowStride + j*c + ch,  M[k][l] = m[t*16*c + (4k+l)*c + ch],
 //
-// It reports false, doing nothing, when !WinogradSupported(c).
-func WinogradOutput(y []float32, off, rowStride int, m []float32, c, tiles int) bool {
+// where a nil bias or res adds nothing. It reports false, doing nothing,
+// when !WinogradSupported(c).
+func WinogradOutput(y []float32, off, rowStride int, m []float32, c, tiles int, bias, res []float32, relu bool) bool {
 	if !WinogradSupported(c) || tiles <= 0 {
 		return false
 	}
 	last := off + rowStride + 2*tiles*c
-	if off < 0 || rowStride < 2*c || last > len(y) || len(m) < 16*c*tiles {
-		panic(fmt.Sprintf("kernels.WinogradOutput: y of %d values (need %d from %d, rows %d apart), m of %d values (need %d) for %d tiles of %d channels",
-			len(y), last, off, rowStride, len(m), 16*c*tiles, tiles, c))
+	if off < 0 || rowStride < 2*c || last > len(y) || len(m) < 16*c*tiles || (bias != nil && len(bias) < c) || (res != nil && last > len(res)) {
+		panic(fmt.Sprintf("kernels.WinogradOutput: y of %d values (need %d from %d, rows %d apart), m of %d values (need %d) for %d tiles of %d channels, bias of %d, residual of %d values",
+			len(y), last, off, rowStride, len(m), 16*c*tiles, tiles, c, len(bias), len(res)))
 	}
-	winoOutputAVX512(&y[off], &m[0], uintptr(rowStride)*4, uintptr(c)*4, uintptr(tiles))
+	var bp, rp *float32
+	if bias != nil {
+		bp = &bias[0]
+	}
+	if res != nil {
+		rp = &res[off]
+	}
+	winoOutputAVX512(&y[off], &m[0], bp, rp, uintptr(rowStride)*4, uintptr(c)*4, uintptr(tiles), relu)
 	return true
 }

@@ -6,4 +6,4 @@ package kernels
 func winoInputAVX512(v, src *float32, rowStride, c, tiles uintptr)
 
 //go:noescape
-func winoOutputAVX512(y, m *float32, rowStride, c, tiles uintptr)
+func winoOutputAVX512(y, m, bias, res *float32, rowStride, c, tiles uintptr, relu bool)

@@ -115,19 +115,25 @@ inDone:
 	VZEROUPPER
 	RET
 
-// func winoOutputAVX512(y, m *float32, rowStride, c, tiles uintptr)
+// func winoOutputAVX512(y, m, bias, res *float32, rowStride, c, tiles uintptr, relu bool)
 // For each of tiles tiles (16*c bytes apart in m, 2*c apart in y), the
-// 2x2 pixels Aᵀ m A: y[i*rowStride + j*c + ch] from m[(4i+j)*c + ch].
-// Registers: m in Z0-Z15, t = Aᵀ m in Z16-Z23, y in Z24-Z27.
-TEXT ·winoOutputAVX512(SB), NOSPLIT, $0-40
-	MOVQ y+0(FP), DI
-	MOVQ m+8(FP), SI
-	MOVQ rowStride+16(FP), R8
-	MOVQ c+24(FP), R9
-	MOVQ tiles+32(FP), CX
-	LEAQ (R9)(R9*2), R14  // 3c
-	MOVQ R9, R15
-	SHLQ $2, R15          // 4c
+// 2x2 pixels Aᵀ m A: y[i*rowStride + j*c + ch] from m[(4i+j)*c + ch],
+// plus bias[ch] (unless bias is nil), plus res at the same offset as y
+// (unless res is nil), then max(., 0) if relu.
+// Registers: m in Z0-Z15, t = Aᵀ m in Z16-Z23, y in Z24-Z27, 0 in Z31.
+TEXT ·winoOutputAVX512(SB), NOSPLIT, $0-57
+	MOVQ    y+0(FP), DI
+	MOVQ    m+8(FP), SI
+	MOVQ    bias+16(FP), R10
+	MOVQ    res+24(FP), DX
+	MOVQ    rowStride+32(FP), R8
+	MOVQ    c+40(FP), R9
+	MOVQ    tiles+48(FP), CX
+	MOVBLZX relu+56(FP), R11
+	LEAQ    (R9)(R9*2), R14  // 3c
+	MOVQ    R9, R15
+	SHLQ    $2, R15          // 4c
+	VXORPS  Z31, Z31, Z31
 
 outTile:
 	TESTQ CX, CX
@@ -183,20 +189,52 @@ outGroup:
 	VADDPS Z22, Z26, Z26
 	VSUBPS Z22, Z21, Z27
 	VSUBPS Z23, Z27, Z27
-	LEAQ (DI)(BX*1), AX
+	TESTQ  R10, R10
+	JZ     outRes
+	VMOVUPS (R10)(BX*1), Z30
+	VADDPS Z30, Z24, Z24
+	VADDPS Z30, Z25, Z25
+	VADDPS Z30, Z26, Z26
+	VADDPS Z30, Z27, Z27
+
+outRes:
+	TESTQ  DX, DX
+	JZ     outReLU
+	LEAQ   (DX)(BX*1), AX
+	VADDPS (AX), Z24, Z24
+	VADDPS (AX)(R9*1), Z25, Z25
+	ADDQ   R8, AX
+	VADDPS (AX), Z26, Z26
+	VADDPS (AX)(R9*1), Z27, Z27
+
+outReLU:
+	TESTQ  R11, R11
+	JZ     outStore
+	VMAXPS Z31, Z24, Z24
+	VMAXPS Z31, Z25, Z25
+	VMAXPS Z31, Z26, Z26
+	VMAXPS Z31, Z27, Z27
+
+outStore:
+	LEAQ    (DI)(BX*1), AX
 	VMOVUPS Z24, (AX)
 	VMOVUPS Z25, (AX)(R9*1)
-	ADDQ R8, AX
+	ADDQ    R8, AX
 	VMOVUPS Z26, (AX)
 	VMOVUPS Z27, (AX)(R9*1)
-	ADDQ $64, BX
-	JMP  outGroup
+	ADDQ    $64, BX
+	JMP     outGroup
 
 outNext:
 	MOVQ R15, AX
 	SHLQ $2, AX
 	ADDQ AX, SI           // 16c on
 	LEAQ (DI)(R9*2), DI   // 2 pixels on
+	TESTQ DX, DX
+	JZ   outNoRes
+	LEAQ (DX)(R9*2), DX
+
+outNoRes:
 	DECQ CX
 	JMP  outTile
 
