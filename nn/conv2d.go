@@ -109,10 +109,9 @@ type Conv2D struct {
 	winoW   winoWeights
 	wino    winoRun
 	biasEpi epilogue
-	// and for dx: the flipped weights, the padded dy, the running call.
-	winoWT    winoWeights
-	dypadWino padded
-	winoBwd   winoRun
+	// and for dx: the flipped weights and the running call.
+	winoWT  winoWeights
+	winoBwd winoRun
 
 	// Parallel loop bodies, created once so that calls do not allocate.
 	biasFillFn, placeFn func(lo, hi int)
@@ -249,13 +248,18 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 	k := c.kh * c.kw * c.cfg.InC
 	c.out = tensor.Ensure(c.out, c.n, c.ho, c.wo, cout)
 	if !bf16 && c.winograd() {
-		// Winograd F(2x2,3x3) (winograd.go); the padded input goes to xpad
-		// as on the implicit path, for the weight gradient.
+		// Winograd F(2x2,3x3) (winograd.go). For Conv2D.Forward (epi nil),
+		// the padded input goes to xpad as on the implicit path, for the
+		// weight gradient; ConvBN (inference) needs no copy of it.
+		pad := &c.xpad
+		if epi != nil {
+			pad = nil
+		}
 		if epi == nil && c.Bias != nil {
 			c.biasEpi.bias = c.Bias.Value.Data
 			epi = &c.biasEpi
 		}
-		c.wino.conv(&c.xpad, x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, ww, repack, c.out.Data, epi)
+		c.wino.conv(pad, x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, ww, repack, c.out.Data, epi)
 		return c.out
 	}
 	// Bias epilogue: pre-fill y with the bias and let the GEMM accumulate
@@ -641,7 +645,7 @@ func (c *Conv2D) backwardPhase(dy *tensor.Tensor, a, b int) {
 	if c.winogradData() {
 		// dx = conv3x3(dy, wSub) with stride 1 and padding 1, through
 		// Winograd like Forward.
-		c.winoBwd.conv(&c.dypadWino, dy.Data, c.n, c.ho, c.wo, cout, cin, c.wSub, &c.winoWT, true, c.dx.Data, nil)
+		c.winoBwd.conv(nil, dy.Data, c.n, c.ho, c.wo, cout, cin, c.wSub, &c.winoWT, true, c.dx.Data, nil)
 		return
 	}
 	if c.implicit(cout) {

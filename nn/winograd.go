@@ -49,7 +49,7 @@ var winogradMinC = 16
 // winogradBlockTiles is the number of tiles a block aims at: enough rows
 // for the micro-kernels (12 per tile of registers), few enough that V, M
 // and the transformed weights stay in the L2 cache.
-const winogradBlockTiles = 96
+const winogradBlockTiles = 48
 
 // winograd reports whether the forward convolution runs through Winograd.
 func (c *Conv2D) winograd() bool {
@@ -114,8 +114,9 @@ func (ww *winoWeights) pack(w []float32, cout, cin, tiles int) {
 
 // winoScratch is one worker's block buffers.
 type winoScratch struct {
-	v, m []float32 // (tiles, 16, Cin) and (tiles, 16, Cout)
-	conv *kernels.ConvScratch
+	v, m  []float32 // (tiles, 16, Cin) and (tiles, 16, Cout)
+	strip []float32 // (4, padW, Cin): padded input rows of one tile row
+	conv  *kernels.ConvScratch
 }
 
 var (
@@ -152,6 +153,7 @@ type winoRun struct {
 	blocks       int
 	epi          *epilogue // applied to the output rows of each block, or nil
 	padH, padW   int       // padded size
+	x            []float32 // the unpadded input when src is nil
 	fn           func(lo, hi int)
 }
 
@@ -162,19 +164,30 @@ func winogradPad(h, w int) (pt, pb, pl, pr int) { return 1, 1 + h%2, 1, 1 + w%2 
 
 // winogradConv computes y (N,H,W,Cout) = conv3x3(x) (stride 1, padding 1)
 // with weight w (Cout,3,3,Cin) through Winograd F(2x2,3x3), then applies
-// epi (if not nil). pad receives the padded input (see winogradPad); ww
-// the transformed weights, transformed and packed again when repack is
-// set or the block size changed.
+// epi (if not nil). pad receives the padded input (see winogradPad) when
+// it is needed later (the weight gradient); with pad nil, each tile row's
+// four padded input rows are copied into a small buffer instead, which
+// stays in cache. ww holds the transformed weights, transformed and packed
+// again when repack is set or the block size changed.
 func (r *winoRun) conv(pad *padded, x []float32, n, h, w, cin, cout int, wt []float32, ww *winoWeights, repack bool, y []float32, epi *epilogue) {
 	pt, pb, pl, pr := winogradPad(h, w)
-	r.src = pad.fill(x, n, h, w, cin, pt, pb, pl, pr)
+	r.src, r.x = nil, x
+	if pad != nil {
+		r.src = pad.fill(x, n, h, w, cin, pt, pb, pl, pr)
+	}
 	r.padH, r.padW = pt+h+pb, pl+w+pr
 	r.th, r.tw = (h+1)/2, (w+1)/2
 	rows := n * r.th
 	// Whole tile rows per block, and at least two blocks when there are
 	// two tile rows, so that both cores work on small inputs.
 	rpb := max(1, (winogradBlockTiles+r.tw/2)/r.tw)
-	rpb = min(rpb, (rows+1)/2)
+	// Few blocks (small inputs): make their count a multiple of the
+	// workers, so that none waits for a last lone block.
+	if workers := parallel.Workers(); (rows+rpb-1)/rpb < 4*workers {
+		blocks := (rows + rpb - 1) / rpb
+		blocks = min(rows, (blocks+workers-1)/workers*workers)
+		rpb = (rows + blocks - 1) / blocks
+	}
 	r.rowsPerBlock = rpb
 	r.blocks = (rows + rpb - 1) / rpb
 	tiles := rpb * r.tw
@@ -187,7 +200,7 @@ func (r *winoRun) conv(pad *padded, x []float32, n, h, w, cin, cout int, wt []fl
 		r.fn = r.blockRange
 	}
 	parallel.For(r.blocks, 1, r.fn)
-	r.src, r.y, r.epi, r.ww = nil, nil, nil, nil
+	r.src, r.x, r.y, r.epi, r.ww = nil, nil, nil, nil, nil
 }
 
 // blockRange runs blocks [lo,hi).
@@ -213,13 +226,16 @@ func (r *winoRun) block(s *winoScratch, r0, r1 int) {
 	rowStride := r.padW * cin
 	for i := r0; i < r1; i++ {
 		n, ty := i/r.th, i%r.th
-		base := ((n*r.padH + 2*ty) * r.padW) * cin
-		if kernels.WinogradInput(s.v[(i-r0)*tw*16*cin:], r.src, base, rowStride, cin, tw) {
+		src, base := r.src, ((n*r.padH+2*ty)*r.padW)*cin
+		if src == nil {
+			src, base = r.strip(s, n, ty), 0
+		}
+		if kernels.WinogradInput(s.v[(i-r0)*tw*16*cin:], src, base, rowStride, cin, tw) {
 			continue // AVX-512
 		}
 		for tx := 0; tx < tw; tx++ {
 			t := (i-r0)*tw + tx
-			winoInputTile(s.v[t*16*cin:(t+1)*16*cin], r.src, base+2*tx*cin, rowStride, cin)
+			winoInputTile(s.v[t*16*cin:(t+1)*16*cin], src, base+2*tx*cin, rowStride, cin)
 		}
 	}
 	// M_k (tiles, Cout) = V_k (tiles, Cin) · U_k (Cin, Cout)
@@ -263,6 +279,27 @@ func (r *winoRun) block(s *winoScratch, r0, r1 int) {
 			r.epi.apply(r.y, cout, p0, p0+rowsOut*r.w)
 		}
 	}
+}
+
+// strip copies the four padded input rows of tile row ty of image n
+// (padded rows 2ty..2ty+3, zero outside the image) into s.strip and
+// returns it: (4, padW, Cin).
+func (r *winoRun) strip(s *winoScratch, n, ty int) []float32 {
+	cin, wc := r.cin, r.w*r.cin
+	rowLen := r.padW * cin
+	s.strip = growFloats(s.strip, 4*rowLen)
+	for k := 0; k < 4; k++ {
+		row := s.strip[k*rowLen : (k+1)*rowLen]
+		iy := 2*ty + k - 1
+		if iy < 0 || iy >= r.h {
+			clear(row)
+			continue
+		}
+		clear(row[:cin])
+		copy(row[cin:cin+wc], r.x[(n*r.h+iy)*wc:(n*r.h+iy+1)*wc])
+		clear(row[cin+wc:])
+	}
+	return s.strip
 }
 
 // winoInputTile computes v (16, C) = Bᵀ d B for the 4x4 block d of
