@@ -112,6 +112,9 @@ type Conv2D struct {
 	// and for dx: the flipped weights and the running call.
 	winoWT  winoWeights
 	winoBwd winoRun
+	// and for dW: the k-major micro-kernels and the running call.
+	winoWG kernels.ConvWeightGrad
+	winoG  winoGradRun
 
 	// Parallel loop bodies, created once so that calls do not allocate.
 	biasFillFn, placeFn func(lo, hi int)
@@ -481,7 +484,9 @@ func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		kernels.Sgemm(false, false, m, k, cout, 1, dy.Data, cout, W, k, 0, c.dx.Data, k)
 		return c.dx
 	}
-	if !c.Weight.Frozen && c.implicit(c.cfg.InC) && c.wgrad.Plan(cout, c.kh, c.kw*c.cfg.InC) {
+	if !c.Weight.Frozen && c.winogradGradOK() {
+		c.winogradWeightGrad(dy, dW)
+	} else if !c.Weight.Frozen && c.implicit(c.cfg.InC) && c.wgrad.Plan(cout, c.kh, c.kw*c.cfg.InC) {
 		c.implicitWeightGrad(dy, dW)
 	} else if !c.Weight.Frozen {
 		c.im2colWeightGrad(dy, dW)

@@ -5,6 +5,7 @@ import (
 
 	"residual/internal/kernels"
 	"residual/internal/parallel"
+	"residual/tensor"
 )
 
 // Winograd convolution F(2x2, 3x3) for 3x3 convolutions with stride 1 and
@@ -359,6 +360,176 @@ func winoOutputTile(y []float32, y0, y1, cols int, m []float32, c int) {
 			if cols == 2 {
 				y[yo+c+ch] = t1 - t2 - t3
 			}
+		}
+	}
+}
+
+// winogradGradOK reports whether Backward computes dW through Winograd:
+// Forward went through it (so xpad holds the input padded as
+// winogradPad says) and the k-major micro-kernels take the shapes.
+func (c *Conv2D) winogradGradOK() bool {
+	return c.winograd() && c.winoWG.Plan(c.cfg.OutC, 1, c.cfg.InC)
+}
+
+// winoGradRun holds the arguments of winogradWeightGrad's chunk loop.
+type winoGradRun struct {
+	src, dy      []float32 // padded input (N, padH, padW, Cin), dy (N,H,W,Cout)
+	n, h, w      int
+	cin, cout    int
+	th, tw       int
+	padH, padW   int
+	chunks       int
+	rowsPerBlock int       // tile rows per block within a chunk
+	part         []float32 // (chunks, 16, Cout, Cin): each chunk's dU
+	fn           func(lo, hi int)
+	wg           *kernels.ConvWeightGrad
+}
+
+// winogradWeightGrad computes dW (Cout,3,3,Cin) for the Winograd forward.
+// The gradient of the 16 products M_k = V_k · U_k with respect to U_k is
+//
+//	dU_k (Cout, Cin) = dM_kᵀ (Cout, tiles) · V_k (tiles, Cin),  dM = A dY Aᵀ per tile,
+//
+// (dY of the pixels past the image's edge is 0), and dW = Gᵀ dU G per
+// channel pair. Tile rows are split into wgChunks fixed chunks whose dU
+// are summed in order (deterministic), each chunk in blocks of tiles that
+// stay in cache, with the k-major micro-kernels reading dM and V in place.
+func (c *Conv2D) winogradWeightGrad(dy *tensor.Tensor, dW []float32) {
+	cin, cout := c.cfg.InC, c.cfg.OutC
+	g := &c.winoG
+	pt, pb, pl, pr := winogradPad(c.h, c.w)
+	g.src, g.dy = c.xpad.buf, dy.Data
+	g.n, g.h, g.w, g.cin, g.cout = c.n, c.h, c.w, cin, cout
+	g.th, g.tw = (c.h+1)/2, (c.w+1)/2
+	g.padH, g.padW = pt+c.h+pb, pl+c.w+pr
+	rows := c.n * g.th
+	g.chunks = min(wgChunks, rows)
+	g.rowsPerBlock = max(1, (winogradBlockTiles+g.tw/2)/g.tw)
+	g.wg = &c.winoWG
+	size := 16 * cout * cin
+	g.part = growFloats(g.part, g.chunks*size)
+	if g.fn == nil {
+		g.fn = g.chunkRange
+	}
+	parallel.For(g.chunks, 1, g.fn)
+	dU := g.part[:size]
+	for ch := 1; ch < g.chunks; ch++ {
+		for i, v := range g.part[ch*size : (ch+1)*size] {
+			dU[i] += v
+		}
+	}
+	// dW = Gᵀ dU G for each channel pair.
+	plane := cout * cin
+	for co := 0; co < cout; co++ {
+		for ci := 0; ci < cin; ci++ {
+			at := co*cin + ci
+			// e = dU G (4x3): e_i0 = d_i0 + (d_i1 + d_i2)/2,
+			// e_i1 = (d_i1 - d_i2)/2, e_i2 = (d_i1 + d_i2)/2 + d_i3.
+			var e [4][3]float32
+			for i := 0; i < 4; i++ {
+				d0, d1, d2, d3 := dU[(4*i)*plane+at], dU[(4*i+1)*plane+at], dU[(4*i+2)*plane+at], dU[(4*i+3)*plane+at]
+				e[i][0] = d0 + 0.5*(d1+d2)
+				e[i][1] = 0.5 * (d1 - d2)
+				e[i][2] = 0.5*(d1+d2) + d3
+			}
+			// dW = Gᵀ e (3x3), the same combination over i.
+			for kx := 0; kx < 3; kx++ {
+				e0, e1, e2, e3 := e[0][kx], e[1][kx], e[2][kx], e[3][kx]
+				dW[((co*3+0)*3+kx)*cin+ci] = e0 + 0.5*(e1+e2)
+				dW[((co*3+1)*3+kx)*cin+ci] = 0.5 * (e1 - e2)
+				dW[((co*3+2)*3+kx)*cin+ci] = 0.5*(e1+e2) + e3
+			}
+		}
+	}
+	g.src, g.dy, g.wg = nil, nil, nil
+}
+
+// chunkRange computes the dU of chunks [lo,hi).
+func (g *winoGradRun) chunkRange(lo, hi int) {
+	s := getWinoScratch()
+	defer putWinoScratch(s)
+	tiles := g.rowsPerBlock * g.tw
+	s.v = growFloats(s.v, tiles*16*g.cin)
+	s.m = growFloats(s.m, tiles*16*g.cout)
+	size := 16 * g.cout * g.cin
+	for ch := lo; ch < hi; ch++ {
+		part := g.part[ch*size : (ch+1)*size]
+		clear(part)
+		r0, r1 := chunkBounds(g.n*g.th, g.chunks, ch)
+		for b := r0; b < r1; b += g.rowsPerBlock {
+			g.block(s, b, min(r1, b+g.rowsPerBlock), part)
+		}
+	}
+}
+
+// block adds the dU of tile rows [r0,r1) to part (16, Cout, Cin).
+func (g *winoGradRun) block(s *winoScratch, r0, r1 int, part []float32) {
+	cin, cout, tw := g.cin, g.cout, g.tw
+	tiles := (r1 - r0) * tw
+	rowStride := g.padW * cin
+	for i := r0; i < r1; i++ {
+		n, ty := i/g.th, i%g.th
+		// V: the input tiles, as in the forward pass.
+		base := ((n*g.padH + 2*ty) * g.padW) * cin
+		v := s.v[(i-r0)*tw*16*cin:]
+		if !kernels.WinogradInput(v, g.src, base, rowStride, cin, tw) {
+			for tx := 0; tx < tw; tx++ {
+				winoInputTile(v[tx*16*cin:(tx+1)*16*cin], g.src, base+2*tx*cin, rowStride, cin)
+			}
+		}
+		// dM = A dY Aᵀ per tile.
+		oy := 2 * ty
+		rowsIn := min(2, g.h-oy)
+		y0 := ((n*g.h + oy) * g.w) * cout
+		m := s.m[(i-r0)*tw*16*cout:]
+		tx0 := 0
+		if rowsIn == 2 && g.w >= 2 && kernels.WinogradGrad(m, g.dy, y0, g.w*cout, cout, g.w/2) {
+			tx0 = g.w / 2
+		}
+		for tx := tx0; tx < tw; tx++ {
+			y1 := y0 + g.w*cout + 2*tx*cout
+			if rowsIn < 2 {
+				y1 = -1
+			}
+			winoGradTile(m[tx*16*cout:(tx+1)*16*cout], g.dy, y0+2*tx*cout, y1, min(2, g.w-2*tx), cout)
+		}
+	}
+	// dU_k (Cout, Cin) += dM_kᵀ · V_k
+	for k := 0; k < 16; k++ {
+		g.wg.Row(s.m[k*cout:], 16*cout, s.v, k*cin, 0, 16*cin, tiles, part[k*cout*cin:(k+1)*cout*cin])
+	}
+}
+
+// winoGradTile computes m (16, C) = A y Aᵀ for the 2x2 pixels y of one
+// output tile: row 0 from dy[y0:], row 1 from dy[y1:] (zeros if y1 < 0),
+// and only the first cols (1 or 2) pixels of each row (zeros past them).
+func winoGradTile(m, dy []float32, y0, y1, cols int, c int) {
+	m = m[:16*c]
+	for ch := 0; ch < c; ch++ {
+		var y [2][2]float32
+		for a := 0; a < 2; a++ {
+			yo := y0
+			if a == 1 {
+				if y1 < 0 {
+					break
+				}
+				yo = y1
+			}
+			y[a][0] = dy[yo+ch]
+			if cols == 2 {
+				y[a][1] = dy[yo+c+ch]
+			}
+		}
+		// u = A y (4x2): u_0 = y_0, u_1 = y_0 + y_1, u_2 = y_0 - y_1, u_3 = -y_1.
+		var u [4][2]float32
+		for b := 0; b < 2; b++ {
+			u[0][b], u[1][b], u[2][b], u[3][b] = y[0][b], y[0][b]+y[1][b], y[0][b]-y[1][b], -y[1][b]
+		}
+		for i := 0; i < 4; i++ {
+			m[(4*i+0)*c+ch] = u[i][0]
+			m[(4*i+1)*c+ch] = u[i][0] + u[i][1]
+			m[(4*i+2)*c+ch] = u[i][0] - u[i][1]
+			m[(4*i+3)*c+ch] = -u[i][1]
 		}
 	}
 }

@@ -66,3 +66,25 @@ func WinogradOutput(y []float32, off, rowStride int, m []float32, c, tiles int, 
 	winoOutputAVX512(&y[off], &m[0], bp, rp, uintptr(rowStride)*4, uintptr(c)*4, uintptr(tiles), relu)
 	return true
 }
+
+// WinogradGrad transforms the output gradient of tiles consecutive
+// whole 2x2 tiles of an NHWC image with c channels into the gradient with
+// respect to their transformed tiles, A dY Aᵀ (the transpose of
+// WinogradOutput's transform): tile t's top-left pixel is at
+// dy[off+2*t*c], its second row rowStride floats further, and
+//
+//	v[t*16*c + (4i+j)*c + ch] = sum over a, b < 2 of Aᵀ[a][i] Aᵀ[b][j] dy[off + 2*t*c + a*rowStride + b*c + ch].
+//
+// It reports false, doing nothing, when !WinogradSupported(c).
+func WinogradGrad(v, dy []float32, off, rowStride, c, tiles int) bool {
+	if !WinogradSupported(c) || tiles <= 0 {
+		return false
+	}
+	last := off + rowStride + 2*tiles*c
+	if off < 0 || rowStride < 2*c || last > len(dy) || len(v) < 16*c*tiles {
+		panic(fmt.Sprintf("kernels.WinogradGrad: dy of %d values (need %d from %d, rows %d apart), v of %d values (need %d) for %d tiles of %d channels",
+			len(dy), last, off, rowStride, len(v), 16*c*tiles, tiles, c))
+	}
+	winoGradAVX512(&v[0], &dy[off], uintptr(rowStride)*4, uintptr(c)*4, uintptr(tiles))
+	return true
+}

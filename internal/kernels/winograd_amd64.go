@@ -7,3 +7,6 @@ func winoInputAVX512(v, src *float32, rowStride, c, tiles uintptr)
 
 //go:noescape
 func winoOutputAVX512(y, m, bias, res *float32, rowStride, c, tiles uintptr, relu bool)
+
+//go:noescape
+func winoGradAVX512(v, dy *float32, rowStride, c, tiles uintptr)

@@ -241,3 +241,97 @@ outNoRes:
 outDone:
 	VZEROUPPER
 	RET
+
+// func winoGradAVX512(v, dy *float32, rowStride, c, tiles uintptr)
+// For each of tiles tiles (2*c bytes apart in dy, 16*c apart in v), the
+// 4x4 transform A y Aᵀ of the 2x2 pixels y[a][b] = dy[a*rowStride + b*c + ch]
+// (the gradient with respect to the transformed output tile):
+// v[(4i+j)*c + ch] = sum over a, b of A[i][a] A[j][b] y[a][b], with
+// A = Aᵀᵀ: rows (1,0), (1,1), (1,-1), (0,-1).
+// Registers: y in Z0-Z3 (Z(2a+b)), u = A y in Z4-Z11 (Z(4+2i+b)), v in
+// Z12-Z27, 0 in Z31.
+TEXT ·winoGradAVX512(SB), NOSPLIT, $0-40
+	MOVQ   v+0(FP), DI
+	MOVQ   dy+8(FP), SI
+	MOVQ   rowStride+16(FP), R8
+	MOVQ   c+24(FP), R9
+	MOVQ   tiles+32(FP), CX
+	LEAQ   (R9)(R9*2), R14  // 3c
+	MOVQ   R9, R15
+	SHLQ   $2, R15          // 4c
+	VXORPS Z31, Z31, Z31
+
+gradTile:
+	TESTQ CX, CX
+	JZ    gradDone
+	XORQ  BX, BX
+
+gradGroup:
+	CMPQ    BX, R9
+	JGE     gradNext
+	LEAQ    (SI)(BX*1), AX
+	VMOVUPS (AX), Z0
+	VMOVUPS (AX)(R9*1), Z1
+	ADDQ    R8, AX
+	VMOVUPS (AX), Z2
+	VMOVUPS (AX)(R9*1), Z3
+	// u = A y: u0b = y0b, u1b = y0b + y1b, u2b = y0b - y1b, u3b = -y1b
+	VMOVAPS Z0, Z4
+	VADDPS Z2, Z0, Z6
+	VSUBPS Z2, Z0, Z8
+	VSUBPS Z2, Z31, Z10
+	VMOVAPS Z1, Z5
+	VADDPS Z3, Z1, Z7
+	VSUBPS Z3, Z1, Z9
+	VSUBPS Z3, Z31, Z11
+	// v = u Aᵀ: vi0 = ui0, vi1 = ui0 + ui1, vi2 = ui0 - ui1, vi3 = -ui1
+	VMOVAPS Z4, Z12
+	VADDPS Z5, Z4, Z13
+	VSUBPS Z5, Z4, Z14
+	VSUBPS Z5, Z31, Z15
+	VMOVAPS Z6, Z16
+	VADDPS Z7, Z6, Z17
+	VSUBPS Z7, Z6, Z18
+	VSUBPS Z7, Z31, Z19
+	VMOVAPS Z8, Z20
+	VADDPS Z9, Z8, Z21
+	VSUBPS Z9, Z8, Z22
+	VSUBPS Z9, Z31, Z23
+	VMOVAPS Z10, Z24
+	VADDPS Z11, Z10, Z25
+	VSUBPS Z11, Z10, Z26
+	VSUBPS Z11, Z31, Z27
+	LEAQ (DI)(BX*1), AX
+	VMOVUPS Z12, (AX)
+	VMOVUPS Z13, (AX)(R9*1)
+	VMOVUPS Z14, (AX)(R9*2)
+	VMOVUPS Z15, (AX)(R14*1)
+	ADDQ R15, AX
+	VMOVUPS Z16, (AX)
+	VMOVUPS Z17, (AX)(R9*1)
+	VMOVUPS Z18, (AX)(R9*2)
+	VMOVUPS Z19, (AX)(R14*1)
+	ADDQ R15, AX
+	VMOVUPS Z20, (AX)
+	VMOVUPS Z21, (AX)(R9*1)
+	VMOVUPS Z22, (AX)(R9*2)
+	VMOVUPS Z23, (AX)(R14*1)
+	ADDQ R15, AX
+	VMOVUPS Z24, (AX)
+	VMOVUPS Z25, (AX)(R9*1)
+	VMOVUPS Z26, (AX)(R9*2)
+	VMOVUPS Z27, (AX)(R14*1)
+	ADDQ $64, BX
+	JMP  gradGroup
+
+gradNext:
+	LEAQ (SI)(R9*2), SI   // next tile: 2 pixels on
+	MOVQ R15, AX
+	SHLQ $2, AX
+	ADDQ AX, DI           // 16c on
+	DECQ CX
+	JMP  gradTile
+
+gradDone:
+	VZEROUPPER
+	RET
