@@ -51,6 +51,8 @@ type job struct {
 	frame   *vision.Image
 	regions []image.Rectangle
 
+	taken chan struct{} // closed when a pass takes the job from the queue
+
 	// Set by the pass that runs the job, before done is closed.
 	probs [][]float32
 	err   error
@@ -126,19 +128,24 @@ func (m *Model) Classify(ctx context.Context, frame *vision.Image, regions []ima
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("serve: model %q: %w", m.Name, err)
 	}
-	j := &job{ctx: ctx, frame: frame, regions: regions, done: make(chan struct{})}
+	j := &job{ctx: ctx, frame: frame, regions: regions, taken: make(chan struct{}), done: make(chan struct{})}
 	m.mu.Lock()
 	m.queue = append(m.queue, j)
 	m.mu.Unlock()
+	// While the job is queued, wait for a free instance to run a pass with
+	// it (or whatever is ahead of it); once a pass has taken it, wait for
+	// the result only. A caller whose job is in another pass must not take
+	// instances: with nothing queued it would only hand them round.
+wait:
 	for {
 		select {
-		case <-j.done:
-			return j.probs, j.err
+		case <-j.taken:
+			break wait
 		case in := <-m.pool:
 			select {
-			case <-j.done: // served meanwhile: leave the instance to a waiting job
+			case <-j.taken: // taken meanwhile: leave the instance to a queued job
 				m.pool <- in
-				return j.probs, j.err
+				break wait
 			default:
 			}
 			m.runPass(in)
@@ -147,9 +154,15 @@ func (m *Model) Classify(ctx context.Context, frame *vision.Image, regions []ima
 			if m.dequeue(j) {
 				return nil, fmt.Errorf("serve: model %q: waiting for a free network: %w", m.Name, ctx.Err())
 			}
-			// The job is in a pass: its result will be dropped.
-			return nil, fmt.Errorf("serve: model %q: %w", m.Name, ctx.Err())
+			break wait
 		}
+	}
+	select {
+	case <-j.done:
+		return j.probs, j.err
+	case <-ctx.Done():
+		// The job is in a pass: its result will be dropped.
+		return nil, fmt.Errorf("serve: model %q: %w", m.Name, ctx.Err())
 	}
 }
 
@@ -181,6 +194,9 @@ func (m *Model) take(dst []*job) []*job {
 		}
 		crops += len(j.regions)
 		n++
+	}
+	for _, j := range m.queue[:n] {
+		close(j.taken)
 	}
 	dst = append(dst, m.queue[:n]...)
 	rest := copy(m.queue, m.queue[n:])

@@ -112,7 +112,7 @@ func waitQueued(t *testing.T, m *Model, n int) {
 
 // queueJob puts a job in m's queue directly, as Classify does.
 func queueJob(m *Model, ctx context.Context, frame *vision.Image, regions ...image.Rectangle) *job {
-	j := &job{ctx: ctx, frame: frame, regions: regions, done: make(chan struct{})}
+	j := &job{ctx: ctx, frame: frame, regions: regions, taken: make(chan struct{}), done: make(chan struct{})}
 	m.mu.Lock()
 	m.queue = append(m.queue, j)
 	m.mu.Unlock()

@@ -2,8 +2,12 @@ package serve
 
 import (
 	"context"
+	"fmt"
 	"image"
+	"net/http/httptest"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -68,25 +72,95 @@ func reportMedian(b *testing.B, times []time.Duration) {
 
 // BenchmarkPredictLoad16 runs the load generator against an in-process
 // server: 16 concurrent clients POST a 48x48 gray JPEG crop to
-// /v1/predict?faces=false; b.N is the total number of requests.
+// /v1/predict?faces=false; b.N is the total number of requests. The
+// sub-benchmarks compare batching across requests (MaxBatch 32, the
+// default) with one request per forward pass (MaxBatch 1), on the
+// untrained reference network, or on the model file named by
+// $RESIDUAL_BENCH_MODEL (e.g. a trained FER2013 model).
 func BenchmarkPredictLoad16(b *testing.B) {
-	_, ts := newTestServer(b, Config{})
 	crop := image.NewGray(image.Rect(0, 0, 48, 48))
 	for i := range crop.Pix {
 		crop.Pix[i] = uint8(i * 31 % 256)
 	}
 	body := encodeJPEG(b, crop)
-	b.ResetTimer()
-	r, err := LoadTest(context.Background(), LoadOptions{URL: ts.URL + "/v1/predict?faces=false", Body: body, Clients: 16, Requests: max(b.N, 16)})
+	for _, maxBatch := range []int{1, DefaultMaxBatch} {
+		b.Run(fmt.Sprintf("maxbatch=%d", maxBatch), func(b *testing.B) {
+			m := benchModel(b)
+			m.SetMaxBatch(maxBatch)
+			s, err := New(Config{Logger: quietLogger()}, m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ts := httptest.NewServer(s.Handler())
+			defer ts.Close()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			r, err := LoadTest(context.Background(), LoadOptions{URL: ts.URL + "/v1/predict?faces=false", Body: body, Clients: 16, Requests: max(b.N, 16)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			reportCPU(b, cpu0)
+			if r.Errors > 0 {
+				b.Errorf("%d errors", r.Errors)
+			}
+			st := m.BatchStats()
+			b.ReportMetric(r.Throughput, "req/s")
+			b.ReportMetric(msf(r.P50), "p50-ms")
+			b.ReportMetric(msf(r.P99), "p99-ms")
+			b.ReportMetric(float64(st.Crops)/float64(max(st.Passes, 1)), "crops/pass")
+			b.Log(r)
+		})
+	}
+}
+
+// benchModel is the emotion model of the load benchmarks: the model file
+// $RESIDUAL_BENCH_MODEL when set, else the untrained reference network,
+// with $RESIDUAL_BENCH_INSTANCES instances (default 2, as `residual bench
+// serve` uses).
+func benchModel(b *testing.B) *Model {
+	instances := 2
+	if v := os.Getenv("RESIDUAL_BENCH_INSTANCES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("$RESIDUAL_BENCH_INSTANCES=%q: want a positive integer", v)
+		}
+		instances = n
+	}
+	path := os.Getenv("RESIDUAL_BENCH_MODEL")
+	if path == "" {
+		return newEmotionModel(b, instances)
+	}
+	m, err := LoadModel("emotion", path, instances)
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("$RESIDUAL_BENCH_MODEL: %v", err)
 	}
-	b.StopTimer()
-	if r.Errors > 0 {
-		b.Errorf("%d errors", r.Errors)
+	return m
+}
+
+// BenchmarkPass is one forward pass of n single-crop jobs, as a free
+// instance runs it under load (preprocessing, network, softmax), on the
+// model of benchModel. It reports the time and CPU time per crop: what
+// batching across requests saves.
+func BenchmarkPass(b *testing.B) {
+	m := benchModel(b)
+	frames := batchFrames(32)
+	for _, n := range []int{1, 2, 4, 8, 16, 32} {
+		b.Run(fmt.Sprintf("crops=%d", n), func(b *testing.B) {
+			in := <-m.pool
+			defer func() { m.pool <- in }()
+			ctx := context.Background()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				for _, f := range frames[:n] {
+					queueJob(m, ctx, f, image.Rectangle{})
+				}
+				m.runPass(in)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*n), "ms/crop")
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N*n), "cpu-ms/crop")
+		})
 	}
-	b.ReportMetric(r.Throughput, "req/s")
-	b.ReportMetric(msf(r.P50), "p50-ms")
-	b.ReportMetric(msf(r.P99), "p99-ms")
-	b.Log(r)
 }
