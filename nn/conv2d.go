@@ -115,6 +115,7 @@ type Conv2D struct {
 	// and for dW: the k-major micro-kernels and the running call.
 	winoWG kernels.ConvWeightGrad
 	winoG  winoGradRun
+	wino4  wino4Run // F(4x4,3x3) for ConvBN
 
 	// Parallel loop bodies, created once so that calls do not allocate.
 	biasFillFn, placeFn func(lo, hi int)
@@ -234,7 +235,7 @@ func (c *Conv2D) direct() bool {
 
 // Forward computes y = conv(x) + bias. x is (N,H,W,Cin), y (N,Ho,Wo,Cout).
 func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	return c.forward(x, c.Weight.Value.Data, &c.packW, &c.winoW, true, nil, false)
+	return c.forward(x, c.Weight.Value.Data, &c.packW, &c.winoW, nil, true, nil, false)
 }
 
 // forward computes y = conv(x) with weight w (Cout,KH,KW,Cin), packed in
@@ -245,7 +246,7 @@ func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 // With bf16 (inference only; the caller checks bf16OK), the products are
 // computed in bfloat16 (kernels.ConvWeights.PackBF16): pw then holds
 // bf16-packed weights and the padded input is stored as bf16 pairs.
-func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights, ww *winoWeights, repack bool, epi *epilogue, bf16 bool) *tensor.Tensor {
+func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights, ww *winoWeights, ww4 *wino4Weights, repack bool, epi *epilogue, bf16 bool) *tensor.Tensor {
 	c.setShape(x)
 	cout := c.cfg.OutC
 	k := c.kh * c.kw * c.cfg.InC
@@ -257,6 +258,11 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 		pad := &c.xpad
 		if epi != nil {
 			pad = nil
+			if ww4 != nil && c.winograd4(c.n, c.h, c.w) {
+				// F(4x4,3x3) for inference (winograd4.go).
+				c.wino4.conv(x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, ww4, repack, c.out.Data, epi)
+				return c.out
+			}
 		}
 		if epi == nil && c.Bias != nil {
 			c.biasEpi.bias = c.Bias.Value.Data
@@ -790,10 +796,11 @@ type ConvBN struct {
 	w        []float32 // folded weight (Cout,KH,KW,Cin)
 	epi      epilogue
 	packed   kernels.ConvWeights
-	winoW    winoWeights // folded weights transformed for Winograd
-	packedWo int         // output width packed for (0: not packed)
-	packedBF bool        // packed holds bf16 weights
-	snapshot []float32   // the parameters w and epi.bias were folded from
+	winoW    winoWeights  // folded weights transformed for Winograd
+	wino4W   wino4Weights // and for F(4x4,3x3)
+	packedWo int          // output width packed for (0: not packed)
+	packedBF bool         // packed holds bf16 weights
+	snapshot []float32    // the parameters w and epi.bias were folded from
 }
 
 // bf16OK reports whether the convolution can run in bfloat16.
@@ -875,7 +882,7 @@ func (f *ConvBN) fold() {
 		off += copy(f.snapshot[off:], s)
 	}
 	f.packedWo = 0
-	f.winoW.tiles = 0 // not transformed
+	f.winoW.tiles, f.wino4W.tiles = 0, 0 // not transformed
 }
 
 // Forward returns relu(bn(conv(x)) + residual) (residual may be nil; the
@@ -895,7 +902,7 @@ func (f *ConvBN) Forward(x, residual *tensor.Tensor) *tensor.Tensor {
 	if residual != nil {
 		f.epi.residual = residual.Data
 	}
-	y := c.forward(x, f.w, &f.packed, &f.winoW, repack, &f.epi, bf16)
+	y := c.forward(x, f.w, &f.packed, &f.winoW, &f.wino4W, repack, &f.epi, bf16)
 	f.epi.residual = nil
 	return y
 }

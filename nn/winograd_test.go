@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"residual/internal/kernels"
 )
 
 // winogradPaths runs f with Winograd disabled and forced on (from one
@@ -191,9 +193,11 @@ func BenchmarkWinogradBackward(b *testing.B) {
 
 // BenchmarkWinogradConvBN compares the fused inference convolution (+BN,
 // residual, ReLU; weights folded and transformed once) with and without
-// Winograd, in GFLOP (of the direct convolution) per CPU-second.
+// Winograd F(2x2,3x3) and F(4x4,3x3), in GFLOP (of the direct
+// convolution) per CPU-second.
 func BenchmarkWinogradConvBN(b *testing.B) {
 	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v bool) { winograd4On = v }(winograd4On)
 	for _, s := range []struct {
 		name  string
 		n, hw int
@@ -202,9 +206,10 @@ func BenchmarkWinogradConvBN(b *testing.B) {
 		for _, p := range []struct {
 			name string
 			minC int
-		}{{"implicit", math.MaxInt}, {"winograd", 1}} {
+			f4   bool
+		}{{"implicit", math.MaxInt, false}, {"winograd", 1, false}, {"winograd4", 1, true}} {
 			b.Run(s.name+"/"+p.name, func(b *testing.B) {
-				winogradMinC = p.minC
+				winogradMinC, winograd4On = p.minC, p.f4
 				rng := rand.New(rand.NewPCG(1, 1))
 				conv := NewConv2D("conv", Conv2DConfig{InC: s.c, OutC: s.c, Kernel: 3, Padding: 1}, rng)
 				f, err := NewConvBN(conv, NewBatchNorm2D("bn", BatchNorm2DConfig{C: s.c}), true)
@@ -260,5 +265,46 @@ func TestWinogradBackwardMatchesDirect(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestWinograd4ConvBN checks the F(4x4,3x3) inference path against the
+// direct (implicit-GEMM) fused convolution, with residual and ReLU.
+func TestWinograd4ConvBN(t *testing.T) {
+	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v bool) { winograd4On = v }(winograd4On)
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, s := range []struct{ n, h, w, cin, cout int }{
+		{2, 16, 20, 16, 32}, {4, 12, 12, 64, 64}, {1, 48, 48, 16, 16}, {32, 4, 4, 32, 16}, {1, 24, 24, 32, 32},
+	} {
+		conv := NewConv2D("conv", Conv2DConfig{InC: s.cin, OutC: s.cout, Kernel: 3, Padding: 1}, rng)
+		bn := NewBatchNorm2D("bn", BatchNorm2DConfig{C: s.cout})
+		for i := range bn.RunningMean.Value.Data {
+			bn.RunningMean.Value.Data[i] = float32(rng.NormFloat64())
+			bn.RunningVar.Value.Data[i] = float32(0.5 + rng.Float64())
+			bn.Weight.Value.Data[i] = float32(rng.NormFloat64())
+		}
+		f, err := NewConvBN(conv, bn, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := gcRandn(rng, s.n, s.h, s.w, s.cin)
+		res := gcRandn(rng, s.n, s.h, s.w, s.cout)
+		winogradMinC, winograd4On = math.MaxInt, false
+		want := f.Forward(x, res).Clone()
+		winogradMinC, winograd4On = 1, true
+		if !conv.winograd4(s.n, s.h, s.w) && kernels.WinogradSupported(16) {
+			t.Fatalf("%+v does not take the F(4x4) path", s)
+		}
+		got := f.Forward(x, res)
+		var maxErr float64
+		for i, v := range want.Data {
+			d := math.Abs(float64(got.Data[i]-v)) / (1 + math.Abs(float64(v)))
+			maxErr = max(maxErr, d)
+			if d > 1e-4 {
+				t.Fatalf("%+v: y[%d] = %g, want %g", s, i, got.Data[i], v)
+			}
+		}
+		t.Logf("%+v: largest error %.2g", s, maxErr)
 	}
 }
