@@ -115,7 +115,11 @@ type Conv2D struct {
 	// and for dW: the k-major micro-kernels and the running call.
 	winoWG kernels.ConvWeightGrad
 	winoG  winoGradRun
-	wino4  wino4Run // F(4x4,3x3) for ConvBN
+	// F(4x4,3x3) (winograd4.go): for Forward and ConvBN, and for dx.
+	wino4    wino4Run
+	wino4W   wino4Weights
+	wino4Bwd wino4Run
+	wino4WT  wino4Weights
 
 	// Parallel loop bodies, created once so that calls do not allocate.
 	biasFillFn, placeFn func(lo, hi int)
@@ -235,7 +239,7 @@ func (c *Conv2D) direct() bool {
 
 // Forward computes y = conv(x) + bias. x is (N,H,W,Cin), y (N,Ho,Wo,Cout).
 func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	return c.forward(x, c.Weight.Value.Data, &c.packW, &c.winoW, nil, true, nil, false)
+	return c.forward(x, c.Weight.Value.Data, &c.packW, &c.winoW, &c.wino4W, true, nil, false)
 }
 
 // forward computes y = conv(x) with weight w (Cout,KH,KW,Cin), packed in
@@ -252,21 +256,26 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 	k := c.kh * c.kw * c.cfg.InC
 	c.out = tensor.Ensure(c.out, c.n, c.ho, c.wo, cout)
 	if !bf16 && c.winograd() {
-		// Winograd F(2x2,3x3) (winograd.go). For Conv2D.Forward (epi nil),
-		// the padded input goes to xpad as on the implicit path, for the
-		// weight gradient; ConvBN (inference) needs no copy of it.
-		pad := &c.xpad
-		if epi != nil {
-			pad = nil
-			if ww4 != nil && c.winograd4(c.n, c.h, c.w) {
-				// F(4x4,3x3) for inference (winograd4.go).
-				c.wino4.conv(x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, ww4, repack, c.out.Data, epi)
-				return c.out
-			}
-		}
+		// Winograd F(2x2,3x3) (winograd.go), or F(4x4,3x3) where it pays
+		// (winograd4.go). For Conv2D.Forward (epi nil) the padded input
+		// goes to xpad as on the implicit path, for the weight gradient
+		// (computed with F(2x2,3x3)); ConvBN (inference) needs no copy.
+		train := epi == nil
 		if epi == nil && c.Bias != nil {
 			c.biasEpi.bias = c.Bias.Value.Data
 			epi = &c.biasEpi
+		}
+		if ww4 != nil && c.winograd4(c.n, c.h, c.w) {
+			if train {
+				pt, pb, pl, pr := winogradPad(c.h, c.w)
+				c.xpad.fill(x.Data, c.n, c.h, c.w, c.cfg.InC, pt, pb, pl, pr)
+			}
+			c.wino4.conv(x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, ww4, repack, c.out.Data, epi)
+			return c.out
+		}
+		pad := &c.xpad
+		if !train {
+			pad = nil
 		}
 		c.wino.conv(pad, x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, ww, repack, c.out.Data, epi)
 		return c.out
@@ -656,6 +665,10 @@ func (c *Conv2D) backwardPhase(dy *tensor.Tensor, a, b int) {
 	if c.winogradData() {
 		// dx = conv3x3(dy, wSub) with stride 1 and padding 1, through
 		// Winograd like Forward.
+		if c.winograd4(c.n, c.ho, c.wo) {
+			c.wino4Bwd.conv(dy.Data, c.n, c.ho, c.wo, cout, cin, c.wSub, &c.wino4WT, true, c.dx.Data, nil)
+			return
+		}
 		c.winoBwd.conv(nil, dy.Data, c.n, c.ho, c.wo, cout, cin, c.wSub, &c.winoWT, true, c.dx.Data, nil)
 		return
 	}

@@ -20,11 +20,13 @@ import (
 //	    |  0     0     1    |
 //
 // Its larger coefficients cost accuracy (errors about 1e-6 to 1e-5 of the
-// output's scale in float32, several times F(2x2)'s), so it runs only for
-// inference (ConvBN), where the images' sides are multiples of 4 and the
-// channels multiples of 16 (the AVX-512 transforms; no plain-Go path).
+// output's scale in float32, several times F(2x2)'s; fine for training,
+// as in cuDNN). It runs for the forward convolution (Conv2D.Forward and
+// ConvBN) and the stride-1 dx, where the images' sides are multiples of 4
+// and the channels multiples of 16 (the AVX-512 transforms; no plain-Go
+// path); the weight gradient stays F(2x2,3x3).
 
-// winograd4 reports whether the fused inference convolution of n h x w
+// winograd4 reports whether a convolution (or its dx) over n h x w
 // images runs through F(4x4,3x3): it needs enough tiles for the 36
 // products to keep the micro-kernels busy (one 12x12 image, 9 tiles, ran
 // 2.5x slower than through F(2x2,3x3)).
@@ -33,7 +35,7 @@ func (c *Conv2D) winograd4(n, h, w int) bool {
 		kernels.WinogradSupported(c.cfg.InC) && kernels.WinogradSupported(c.cfg.OutC)
 }
 
-// winograd4On enables F(4x4,3x3) for inference; a variable so that tests
+// winograd4On enables F(4x4,3x3); a variable so that tests
 // and benchmarks can compare it with F(2x2,3x3).
 var winograd4On = true
 
