@@ -54,6 +54,12 @@ type Conv2DConfig struct {
 // A 1x1 convolution with stride 1 and no padding is one plain GEMM: the
 // input itself is the cols matrix.
 //
+// A 3x3 convolution with stride 1 and padding 1 and at least 16 input and
+// output channels runs through Winograd's minimal filtering instead
+// (winograd.go, winograd4.go): F(4x4,3x3) for the forward pass and dx
+// where the sides are multiples of 4 and the channels of 16, else
+// F(2x2,3x3); the weight gradient with F(2x2,3x3).
+//
 // For inference, ConvBN folds a following BatchNorm2D (and a residual add
 // and ReLU) into the convolution and its epilogue.
 type Conv2D struct {
