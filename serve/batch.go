@@ -128,10 +128,7 @@ func (m *Model) Classify(ctx context.Context, frame *vision.Image, regions []ima
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("serve: model %q: %w", m.Name, err)
 	}
-	j := &job{ctx: ctx, frame: frame, regions: regions, taken: make(chan struct{}), done: make(chan struct{})}
-	m.mu.Lock()
-	m.queue = append(m.queue, j)
-	m.mu.Unlock()
+	j := m.enqueue(ctx, frame, regions)
 	// While the job is queued, wait for a free instance to run a pass with
 	// it (or whatever is ahead of it); once a pass has taken it, wait for
 	// the result only. A caller whose job is in another pass must not take
@@ -149,7 +146,6 @@ wait:
 			default:
 			}
 			m.runPass(in)
-			m.pool <- in
 		case <-ctx.Done():
 			if m.dequeue(j) {
 				return nil, fmt.Errorf("serve: model %q: waiting for a free network: %w", m.Name, ctx.Err())
@@ -166,12 +162,30 @@ wait:
 	}
 }
 
+// enqueue puts a job at the end of the queue. When the queue then holds
+// a full batch, a parked instance is freed for it.
+func (m *Model) enqueue(ctx context.Context, frame *vision.Image, regions []image.Rectangle) *job {
+	j := &job{ctx: ctx, frame: frame, regions: regions, taken: make(chan struct{}), done: make(chan struct{})}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.queue = append(m.queue, j)
+	m.queued += len(regions)
+	if m.queued >= m.maxBatch && len(m.parked) > 0 {
+		last := len(m.parked) - 1
+		m.pool <- m.parked[last] // never blocks: the pool has room for every instance
+		m.parked[last] = nil
+		m.parked = m.parked[:last]
+	}
+	return j
+}
+
 // dequeue removes j from the queue; false if a pass has taken it.
 func (m *Model) dequeue(j *job) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, q := range m.queue {
 		if q == j {
+			m.queued -= len(j.regions)
 			last := len(m.queue) - 1
 			copy(m.queue[i:], m.queue[i+1:])
 			m.queue[last] = nil
@@ -182,11 +196,19 @@ func (m *Model) dequeue(j *job) bool {
 	return false
 }
 
-// take moves the jobs at the head of the queue, up to m.maxBatch crops
-// (at least one job), into dst.
-func (m *Model) take(dst []*job) []*job {
+// begin starts a pass on instance in: it moves the jobs at the head of
+// the queue, up to m.maxBatch crops (at least one job), into dst. While
+// another pass runs and the queue holds less than a full batch, it parks
+// in instead and returns ok false: the jobs are better served together
+// by the next pass than split over two passes sharing the cores.
+func (m *Model) begin(in *instance, dst []*job) (jobs []*job, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.running > 0 && m.queued < m.maxBatch {
+		m.parked = append(m.parked, in)
+		return dst, false
+	}
+	m.running++
 	crops, n := 0, 0
 	for _, j := range m.queue {
 		if n > 0 && crops+len(j.regions) > m.maxBatch {
@@ -198,19 +220,39 @@ func (m *Model) take(dst []*job) []*job {
 	for _, j := range m.queue[:n] {
 		close(j.taken)
 	}
+	m.queued -= crops
 	dst = append(dst, m.queue[:n]...)
 	rest := copy(m.queue, m.queue[n:])
 	clear(m.queue[rest:]) // drop the taken jobs' references
 	m.queue = m.queue[:rest]
-	return dst
+	return dst, true
+}
+
+// end ends the pass on instance in: in and every parked instance go back
+// to the pool, for the jobs that queued meanwhile.
+func (m *Model) end(in *instance) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.running--
+	for _, p := range m.parked {
+		m.pool <- p
+	}
+	clear(m.parked)
+	m.parked = m.parked[:0]
+	m.pool <- in
 }
 
 // runPass takes the jobs at the head of the queue and classifies all their
-// regions in one forward pass of instance in. Jobs whose context has ended
-// are answered with its error and left out; a region that fails to
-// preprocess fails its job only.
+// regions in one forward pass of instance in, which it then returns to the
+// pool (or parks it, see begin). Jobs whose context has ended are answered
+// with its error and left out; a region that fails to preprocess fails its
+// job only.
 func (m *Model) runPass(in *instance) {
-	jobs := m.take(in.jobs[:0])
+	jobs, ok := m.begin(in, in.jobs[:0])
+	if !ok {
+		return
+	}
+	defer m.end(in)
 	in.jobs = jobs
 	if len(jobs) == 0 {
 		return

@@ -112,11 +112,7 @@ func waitQueued(t *testing.T, m *Model, n int) {
 
 // queueJob puts a job in m's queue directly, as Classify does.
 func queueJob(m *Model, ctx context.Context, frame *vision.Image, regions ...image.Rectangle) *job {
-	j := &job{ctx: ctx, frame: frame, regions: regions, taken: make(chan struct{}), done: make(chan struct{})}
-	m.mu.Lock()
-	m.queue = append(m.queue, j)
-	m.mu.Unlock()
-	return j
+	return m.enqueue(ctx, frame, regions)
 }
 
 // TestBatchTakeLimits checks how a pass takes jobs: oldest first, up to
@@ -131,7 +127,8 @@ func TestBatchTakeLimits(t *testing.T) {
 	c := queueJob(m, context.Background(), frame, r, r)
 	d := queueJob(m, context.Background(), frame, r, r, r, r, r, r)
 	for _, want := range [][]*job{{a, b}, {c}, {d}, {}} {
-		got := m.take(nil)
+		got, _ := m.begin(&instance{}, nil)
+		m.running--
 		if len(got) != len(want) {
 			t.Fatalf("took %d jobs, want %d", len(got), len(want))
 		}
@@ -164,9 +161,7 @@ func TestBatchJobFailuresStayTheirs(t *testing.T) {
 	gone := queueJob(m, cancelled, frames[0], whole)
 	outside := queueJob(m, context.Background(), frames[1], whole, image.Rect(40, 40, 90, 90))
 	good1 := queueJob(m, context.Background(), frames[1], whole, image.Rect(10, 10, 30, 30))
-	in := <-m.pool
-	m.runPass(in)
-	m.pool <- in
+	m.runPass(<-m.pool)
 	for name, j := range map[string]*job{"good0": good0, "cancelled": gone, "outside": outside, "good1": good1} {
 		select {
 		case <-j.done:
@@ -288,5 +283,70 @@ func TestBatchSizeMetric(t *testing.T) {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestPassWaitsForRunningPass: while a pass runs, a free instance does not
+// start a second pass for less than a full batch; the requests queue and
+// go through the next pass together. A full batch does start at once.
+func TestPassWaitsForRunningPass(t *testing.T) {
+	m := newEmotionModel(t, 2)
+	frames := batchFrames(3)
+	whole := []image.Rectangle{{}}
+	// A pass in progress on one instance.
+	busy := <-m.pool
+	m.mu.Lock()
+	m.running++
+	m.mu.Unlock()
+
+	var wg sync.WaitGroup
+	classify := func(f *vision.Image) {
+		defer wg.Done()
+		if _, err := m.Classify(context.Background(), f, whole); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, f := range frames {
+		wg.Add(1)
+		go classify(f)
+	}
+	waitQueued(t, m, len(frames))
+	for i := 0; ; i++ { // the other instance is parked, not running a pass
+		m.mu.Lock()
+		parked := len(m.parked)
+		m.mu.Unlock()
+		if parked == 1 {
+			break
+		}
+		if i > 20000 {
+			t.Fatalf("%d instances parked, want 1", parked)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	if s := m.BatchStats(); s.Passes != 0 {
+		t.Fatalf("%+v: a pass started beside the running one for %d crops", s, len(frames))
+	}
+	m.end(busy) // the running pass ends
+	wg.Wait()
+	if s := m.BatchStats(); s.Passes != 1 || s.Largest != int64(len(frames)) {
+		t.Errorf("%+v: want the queued requests in one pass", s)
+	}
+
+	// A full batch (MaxBatch 2) starts beside a running pass.
+	m.SetMaxBatch(2)
+	busy = <-m.pool
+	m.mu.Lock()
+	m.running++
+	m.mu.Unlock()
+	wg.Add(2)
+	go classify(frames[0])
+	go classify(frames[1])
+	wg.Wait() // would hang if the full batch waited for the running pass
+	if s := m.BatchStats(); s.Passes != 2 || s.Largest != 3 {
+		t.Errorf("%+v: want a second pass of 2 crops", s)
+	}
+	m.end(busy)
+	if len(m.pool) != 2 {
+		t.Errorf("%d instances free after all passes, want 2", len(m.pool))
 	}
 }

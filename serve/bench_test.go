@@ -150,8 +150,6 @@ func BenchmarkPass(b *testing.B) {
 	sizes := map[string][]int{"1": {1}, "2": {2}, "4": {4}, "8": {8}, "16": {16}, "32": {32}, "mixed": {1, 2, 3, 5, 8, 13}}
 	for _, name := range []string{"1", "2", "4", "8", "16", "32", "mixed"} {
 		b.Run("crops="+name, func(b *testing.B) {
-			in := <-m.pool
-			defer func() { m.pool <- in }()
 			ctx := context.Background()
 			crops := 0
 			b.ResetTimer()
@@ -161,7 +159,7 @@ func BenchmarkPass(b *testing.B) {
 				for _, f := range frames[:n] {
 					queueJob(m, ctx, f, image.Rectangle{})
 				}
-				m.runPass(in)
+				m.runPass(<-m.pool)
 				crops += n
 			}
 			b.StopTimer()

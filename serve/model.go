@@ -29,8 +29,11 @@ type Model struct {
 	maxBatch int            // crops per forward pass at most
 	batches  *batchCounters
 
-	mu    sync.Mutex
-	queue []*job // Classify calls waiting for a pass, oldest first
+	mu      sync.Mutex
+	queue   []*job      // Classify calls waiting for a pass, oldest first
+	queued  int         // their crops
+	running int         // passes in progress
+	parked  []*instance // free instances held back while a pass runs (see begin)
 }
 
 // instance is one network with its reusable buffers.
