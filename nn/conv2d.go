@@ -115,6 +115,7 @@ type Conv2D struct {
 	winoW   winoWeights
 	wino    winoRun
 	biasEpi epilogue
+	winoFwd bool // the last Conv2D.Forward went through Winograd
 	// and for dx: the flipped weights and the running call.
 	winoWT  winoWeights
 	winoBwd winoRun
@@ -261,12 +262,16 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 	cout := c.cfg.OutC
 	k := c.kh * c.kw * c.cfg.InC
 	c.out = tensor.Ensure(c.out, c.n, c.ho, c.wo, cout)
-	if !bf16 && c.winograd() {
+	if epi == nil {
+		c.winoFwd = false
+	}
+	if !bf16 && c.winograd() && (epi != nil || c.winogradTiles()) {
 		// Winograd F(2x2,3x3) (winograd.go), or F(4x4,3x3) where it pays
 		// (winograd4.go). For Conv2D.Forward (epi nil) the padded input
 		// goes to xpad as on the implicit path, for the weight gradient
 		// (computed with F(2x2,3x3)); ConvBN (inference) needs no copy.
 		train := epi == nil
+		c.winoFwd = train
 		if epi == nil && c.Bias != nil {
 			c.biasEpi.bias = c.Bias.Value.Data
 			epi = &c.biasEpi

@@ -52,10 +52,25 @@ var winogradMinC = 16
 // and the transformed weights stay in the L2 cache.
 const winogradBlockTiles = 48
 
-// winograd reports whether the forward convolution runs through Winograd.
+// winogradMinTiles is the fewest 2x2 tiles (over the batch) for which
+// Conv2D.Forward and the dx use Winograd: the weight transform, redone at
+// every training step, does not pay on tiny inputs (one 12x12 image with
+// 64 channels, 36 tiles, ran 2.5x slower than the implicit GEMM). ConvBN,
+// whose weights are transformed once, ignores it. A variable so that
+// tests can use small shapes.
+var winogradMinTiles = 64
+
+// winograd reports whether a convolution with this configuration can run
+// through Winograd.
 func (c *Conv2D) winograd() bool {
 	return c.kh == 3 && c.kw == 3 && c.cfg.Stride == 1 && c.cfg.Padding == 1 &&
 		c.cfg.InC >= winogradMinC && c.cfg.OutC >= winogradMinC && c.implicit(c.cfg.InC)
+}
+
+// winogradTiles reports whether the last Forward's shape has enough tiles
+// for Winograd to pay when the weights change at every call (training).
+func (c *Conv2D) winogradTiles() bool {
+	return c.n*((c.h+1)/2)*((c.w+1)/2) >= winogradMinTiles
 }
 
 // winogradData reports whether Backward computes dx through Winograd: the
@@ -63,14 +78,23 @@ func (c *Conv2D) winograd() bool {
 // too, from Cout to Cin channels, with the kernel flipped.
 func (c *Conv2D) winogradData() bool {
 	return c.kh == 3 && c.kw == 3 && c.cfg.Stride == 1 && c.cfg.Padding == 1 &&
-		c.cfg.InC >= winogradMinC && c.cfg.OutC >= winogradMinC && c.implicit(c.cfg.OutC)
+		c.cfg.InC >= winogradMinC && c.cfg.OutC >= winogradMinC && c.implicit(c.cfg.OutC) &&
+		c.winogradTiles()
 }
 
 // winoWeights holds transformed weights U_k, packed for the micro-kernels.
 type winoWeights struct {
 	ut    []float32 // (16, Cout, Cin): U_k transposed, before packing
 	u     [16]kernels.ConvWeights
-	tiles int // block size the packing was chosen for (0: not packed)
+	tiles int       // block size the packing was chosen for (0: not packed)
+	from  []float32 // the weight transformed last
+}
+
+// same reports whether w is the weight transformed last, so that repeated
+// calls with unchanged weights (inference through Conv2D.Forward) skip
+// the transform: a memory compare.
+func (ww *winoWeights) same(w []float32) bool {
+	return len(ww.from) == len(w) && sameBits(w, ww.from)
 }
 
 // pack transforms w (Cout, 3, 3, Cin) into U_k = G g Gᵀ for every channel
@@ -111,6 +135,7 @@ func (ww *winoWeights) pack(w []float32, cout, cin, tiles int) {
 		ww.u[k].Pack(ut[k*plane:(k+1)*plane], cout, 1, cin, tiles)
 	}
 	ww.tiles = tiles
+	ww.from = append(ww.from[:0], w...)
 }
 
 // winoScratch is one worker's block buffers.
@@ -192,7 +217,7 @@ func (r *winoRun) conv(pad *padded, x []float32, n, h, w, cin, cout int, wt []fl
 	r.rowsPerBlock = rpb
 	r.blocks = (rows + rpb - 1) / rpb
 	tiles := rpb * r.tw
-	if repack || ww.tiles != tiles {
+	if ww.tiles != tiles || repack && !ww.same(wt) {
 		ww.pack(wt, cout, cin, tiles)
 	}
 	r.ww, r.y, r.epi = ww, y, epi
@@ -368,7 +393,7 @@ func winoOutputTile(y []float32, y0, y1, cols int, m []float32, c int) {
 // Forward went through it (so xpad holds the input padded as
 // winogradPad says) and the k-major micro-kernels take the shapes.
 func (c *Conv2D) winogradGradOK() bool {
-	return c.winograd() && c.winoWG.Plan(c.cfg.OutC, 1, c.cfg.InC)
+	return c.winoFwd && c.winoWG.Plan(c.cfg.OutC, 1, c.cfg.InC)
 }
 
 // winoGradRun holds the arguments of winogradWeightGrad's chunk loop.

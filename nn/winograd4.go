@@ -46,7 +46,15 @@ const wino4MinTiles = 32
 type wino4Weights struct {
 	ut    []float32 // (36, Cout, Cin)
 	u     [36]kernels.ConvWeights
-	tiles int // block size the packing was chosen for (0: not packed)
+	tiles int       // block size the packing was chosen for (0: not packed)
+	from  []float32 // the weight transformed last
+}
+
+// same reports whether w is the weight transformed last, so that repeated
+// calls with unchanged weights (inference through Conv2D.Forward) skip
+// the transform: a memory compare.
+func (ww *wino4Weights) same(w []float32) bool {
+	return len(ww.from) == len(w) && sameBits(w, ww.from)
 }
 
 // pack transforms w (Cout, 3, 3, Cin) into U = G g Gᵀ for every channel
@@ -94,6 +102,7 @@ func (ww *wino4Weights) pack(w []float32, cout, cin, tiles int) {
 		ww.u[k].Pack(ut[k*plane:(k+1)*plane], cout, 1, cin, tiles)
 	}
 	ww.tiles = tiles
+	ww.from = append(ww.from[:0], w...)
 }
 
 // wino4Scratch is one worker's block buffers.
@@ -159,7 +168,7 @@ func (r *wino4Run) conv(x []float32, n, h, w, cin, cout int, wt []float32, ww *w
 	r.rowsPerBlock = rpb
 	r.blocks = (rows + rpb - 1) / rpb
 	tiles := rpb * r.tw
-	if repack || ww.tiles != tiles {
+	if ww.tiles != tiles || repack && !ww.same(wt) {
 		ww.pack(wt, cout, cin, tiles)
 	}
 	r.ww, r.x, r.y, r.epi = ww, x, y, epi

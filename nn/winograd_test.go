@@ -12,6 +12,8 @@ import (
 // channel up).
 func winogradPaths(t *testing.T, f func(t *testing.T)) {
 	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
+	winogradMinTiles = 0 // small shapes too
 	for _, p := range []struct {
 		name string
 		minC int
@@ -26,6 +28,8 @@ func winogradPaths(t *testing.T, f func(t *testing.T)) {
 // batch 1, one pixel, and many channels.
 func TestWinogradMatchesDirect(t *testing.T) {
 	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
+	winogradMinTiles = 0 // small shapes too
 	defer func(v bool) { winograd4On = v }(winograd4On)
 	winogradMinC = 1
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -82,6 +86,8 @@ func TestWinogradGradients(t *testing.T) {
 // against the direct path, and that it follows weight changes.
 func TestWinogradConvBN(t *testing.T) {
 	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
+	winogradMinTiles = 0 // small shapes too
 	rng := rand.New(rand.NewPCG(5, 5))
 	conv := NewConv2D("conv", Conv2DConfig{InC: 32, OutC: 32, Kernel: 3, Padding: 1}, rng)
 	bn := NewBatchNorm2D("bn", BatchNorm2DConfig{C: 32})
@@ -112,6 +118,8 @@ func TestWinogradConvBN(t *testing.T) {
 
 func TestWinogradZeroAllocs(t *testing.T) {
 	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
+	winogradMinTiles = 0 // small shapes too
 	winogradMinC = 1
 	rng := rand.New(rand.NewPCG(1, 1))
 	c := NewConv2D("conv", Conv2DConfig{InC: 16, OutC: 16, Kernel: 3, Padding: 1, Bias: true}, rng)
@@ -122,13 +130,16 @@ func TestWinogradZeroAllocs(t *testing.T) {
 
 // BenchmarkWinograd compares the implicit GEMM with Winograd on the
 // reference network's 3x3 stride-1 convolutions (batch 64 and 1),
-// forward only, in GFLOP (of the direct convolution) per CPU-second. The
-// weights are transformed on every call, as in training.
+// forward only, in GFLOP (of the direct convolution) per CPU-second. A
+// weight changes before every call, so the weights are transformed every
+// time, as in training.
 //
 // The backward pass: BenchmarkConv2D3x3C*Backward with and without
 // Winograd (dx only; dW is the same), see BenchmarkWinogradBackward.
 func BenchmarkWinograd(b *testing.B) {
 	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
+	winogradMinTiles = 0 // small shapes too
 	for _, s := range []struct {
 		name string
 		n    int
@@ -149,6 +160,7 @@ func BenchmarkWinograd(b *testing.B) {
 				cpu0 := cpuTime()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
+					c.Weight.Value.Data[0] = -c.Weight.Value.Data[0] // as an optimizer step would
 					c.Forward(x, false)
 				}
 				b.StopTimer()
@@ -166,6 +178,8 @@ func BenchmarkWinograd(b *testing.B) {
 // per CPU-second.
 func BenchmarkWinogradBackward(b *testing.B) {
 	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
+	winogradMinTiles = 0 // small shapes too
 	for _, s := range []struct {
 		name  string
 		n, hw int
@@ -205,6 +219,8 @@ func BenchmarkWinogradBackward(b *testing.B) {
 // convolution) per CPU-second.
 func BenchmarkWinogradConvBN(b *testing.B) {
 	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
+	winogradMinTiles = 0 // small shapes too
 	defer func(v bool) { winograd4On = v }(winograd4On)
 	for _, s := range []struct {
 		name  string
@@ -249,6 +265,8 @@ func BenchmarkWinogradConvBN(b *testing.B) {
 // the plain-Go transforms take.
 func TestWinogradBackwardMatchesDirect(t *testing.T) {
 	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
+	winogradMinTiles = 0 // small shapes too
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, s := range []struct{ n, h, w, cin, cout int }{
 		{2, 5, 7, 16, 16}, {1, 8, 8, 32, 64}, {3, 6, 3, 64, 32}, {2, 4, 5, 24, 8}, {1, 1, 1, 16, 16},
@@ -281,6 +299,8 @@ func TestWinogradBackwardMatchesDirect(t *testing.T) {
 // direct (implicit-GEMM) fused convolution, with residual and ReLU.
 func TestWinograd4ConvBN(t *testing.T) {
 	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
+	winogradMinTiles = 0 // small shapes too
 	defer func(v bool) { winograd4On = v }(winograd4On)
 	rng := rand.New(rand.NewPCG(21, 22))
 	for _, s := range []struct{ n, h, w, cin, cout int }{
