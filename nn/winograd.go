@@ -138,33 +138,60 @@ func (ww *winoWeights) pack(w []float32, cout, cin, tiles int) {
 	ww.from = append(ww.from[:0], w...)
 }
 
-// winoScratch is one worker's block buffers.
+// winoScratch is one goroutine's block buffers.
 type winoScratch struct {
-	v, m  []float32 // (tiles, 16, Cin) and (tiles, 16, Cout)
-	strip []float32 // (4, padW, Cin): padded input rows of one tile row
+	v, m  []float32 // transformed input and output tiles: (tiles, 16 or 36, C)
+	strip []float32 // padded input rows of one tile row
+	tr    kernels.Winograd4Scratch
 	conv  *kernels.ConvScratch
 }
 
-var (
-	winoMu   sync.Mutex
-	winoFree []*winoScratch
-)
-
-func getWinoScratch() *winoScratch {
-	winoMu.Lock()
-	defer winoMu.Unlock()
-	if n := len(winoFree); n > 0 {
-		s := winoFree[n-1]
-		winoFree = winoFree[:n-1]
-		return s
-	}
-	return &winoScratch{conv: kernels.GetConvScratch()}
+// winoPool holds a run's scratch buffers: one per goroutine that may run
+// its blocks at once (the workers and the caller), all sized for the run
+// before it starts. Buffers shared by every layer would be met by a
+// larger layer at random times, and allocate then; these allocate
+// nothing once warm, whatever the scheduling.
+type winoPool struct {
+	mu   sync.Mutex
+	all  []*winoScratch
+	free []*winoScratch
 }
 
-func putWinoScratch(s *winoScratch) {
-	winoMu.Lock()
-	winoFree = append(winoFree, s)
-	winoMu.Unlock()
+// prepare sizes every buffer of the pool (v, m and strip floats).
+func (p *winoPool) prepare(v, m, strip int) {
+	if p.all == nil {
+		n := parallel.Workers() + 1
+		for range n {
+			p.all = append(p.all, &winoScratch{conv: kernels.GetConvScratch()})
+		}
+		p.free = append(make([]*winoScratch, 0, n), p.all...)
+	}
+	for _, s := range p.all {
+		s.v, s.m, s.strip = growFloats(s.v, v), growFloats(s.m, m), growFloats(s.strip, strip)
+	}
+}
+
+// get takes a scratch from the pool (a new one, sized like the others, if
+// more goroutines than expected run at once).
+func (p *winoPool) get() *winoScratch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		s := p.free[n-1]
+		p.free = p.free[:n-1]
+		return s
+	}
+	s0 := p.all[0]
+	s := &winoScratch{conv: kernels.GetConvScratch(), v: make([]float32, len(s0.v)), m: make([]float32, len(s0.m)), strip: make([]float32, len(s0.strip))}
+	p.all = append(p.all, s)
+	return s
+}
+
+// put returns s to the pool.
+func (p *winoPool) put(s *winoScratch) {
+	p.mu.Lock()
+	p.free = append(p.free, s)
+	p.mu.Unlock()
 }
 
 // winoRun holds the arguments of a Winograd convolution's block loop.
@@ -180,6 +207,7 @@ type winoRun struct {
 	epi          *epilogue // applied to the output rows of each block, or nil
 	padH, padW   int       // padded size
 	x            []float32 // the unpadded input when src is nil
+	pool         winoPool
 	fn           func(lo, hi int)
 }
 
@@ -222,6 +250,7 @@ func (r *winoRun) conv(pad *padded, x []float32, n, h, w, cin, cout int, wt []fl
 	}
 	r.ww, r.y, r.epi = ww, y, epi
 	r.n, r.h, r.w, r.cin, r.cout = n, h, w, cin, cout
+	r.pool.prepare(tiles*16*cin, tiles*16*cout, 4*r.padW*cin)
 	if r.fn == nil {
 		r.fn = r.blockRange
 	}
@@ -231,11 +260,8 @@ func (r *winoRun) conv(pad *padded, x []float32, n, h, w, cin, cout int, wt []fl
 
 // blockRange runs blocks [lo,hi).
 func (r *winoRun) blockRange(lo, hi int) {
-	s := getWinoScratch()
-	defer putWinoScratch(s)
-	tiles := r.rowsPerBlock * r.tw
-	s.v = growFloats(s.v, tiles*16*r.cin)
-	s.m = growFloats(s.m, tiles*16*r.cout)
+	s := r.pool.get()
+	defer r.pool.put(s)
 	total := r.n * r.th
 	for b := lo; b < hi; b++ {
 		r0 := b * r.rowsPerBlock
@@ -313,7 +339,6 @@ func (r *winoRun) block(s *winoScratch, r0, r1 int) {
 func (r *winoRun) strip(s *winoScratch, n, ty int) []float32 {
 	cin, wc := r.cin, r.w*r.cin
 	rowLen := r.padW * cin
-	s.strip = growFloats(s.strip, 4*rowLen)
 	for k := 0; k < 4; k++ {
 		row := s.strip[k*rowLen : (k+1)*rowLen]
 		iy := 2*ty + k - 1
@@ -408,6 +433,7 @@ type winoGradRun struct {
 	part         []float32 // (chunks, 16, Cout, Cin): each chunk's dU
 	fn           func(lo, hi int)
 	wg           *kernels.ConvWeightGrad
+	pool         winoPool
 }
 
 // winogradWeightGrad computes dW (Cout,3,3,Cin) for the Winograd forward.
@@ -431,6 +457,8 @@ func (c *Conv2D) winogradWeightGrad(dy *tensor.Tensor, dW []float32) {
 	g.chunks = min(wgChunks, rows)
 	g.rowsPerBlock = max(1, (winogradBlockTiles+g.tw/2)/g.tw)
 	g.wg = &c.winoWG
+	tiles := g.rowsPerBlock * g.tw
+	g.pool.prepare(tiles*16*cin, tiles*16*cout, 0)
 	size := 16 * cout * cin
 	g.part = growFloats(g.part, g.chunks*size)
 	if g.fn == nil {
@@ -471,11 +499,8 @@ func (c *Conv2D) winogradWeightGrad(dy *tensor.Tensor, dW []float32) {
 
 // chunkRange computes the dU of chunks [lo,hi).
 func (g *winoGradRun) chunkRange(lo, hi int) {
-	s := getWinoScratch()
-	defer putWinoScratch(s)
-	tiles := g.rowsPerBlock * g.tw
-	s.v = growFloats(s.v, tiles*16*g.cin)
-	s.m = growFloats(s.m, tiles*16*g.cout)
+	s := g.pool.get()
+	defer g.pool.put(s)
 	size := 16 * g.cout * g.cin
 	for ch := lo; ch < hi; ch++ {
 		part := g.part[ch*size : (ch+1)*size]

@@ -1,8 +1,6 @@
 package nn
 
 import (
-	"sync"
-
 	"residual/internal/kernels"
 	"residual/internal/parallel"
 )
@@ -105,36 +103,6 @@ func (ww *wino4Weights) pack(w []float32, cout, cin, tiles int) {
 	ww.from = append(ww.from[:0], w...)
 }
 
-// wino4Scratch is one worker's block buffers.
-type wino4Scratch struct {
-	v, m  []float32 // (tiles, 36, Cin) and (tiles, 36, Cout)
-	strip []float32 // (6, W+2, Cin): padded input rows of one tile row
-	tr    kernels.Winograd4Scratch
-	conv  *kernels.ConvScratch
-}
-
-var (
-	wino4Mu   sync.Mutex
-	wino4Free []*wino4Scratch
-)
-
-func getWino4Scratch() *wino4Scratch {
-	wino4Mu.Lock()
-	defer wino4Mu.Unlock()
-	if n := len(wino4Free); n > 0 {
-		s := wino4Free[n-1]
-		wino4Free = wino4Free[:n-1]
-		return s
-	}
-	return &wino4Scratch{conv: kernels.GetConvScratch()}
-}
-
-func putWino4Scratch(s *wino4Scratch) {
-	wino4Mu.Lock()
-	wino4Free = append(wino4Free, s)
-	wino4Mu.Unlock()
-}
-
 // wino4Run holds the arguments of an F(4x4,3x3) convolution's block loop.
 type wino4Run struct {
 	ww           *wino4Weights
@@ -145,6 +113,7 @@ type wino4Run struct {
 	rowsPerBlock int
 	blocks       int
 	epi          *epilogue // fused into the output transform
+	pool         winoPool
 	fn           func(lo, hi int)
 }
 
@@ -173,6 +142,7 @@ func (r *wino4Run) conv(x []float32, n, h, w, cin, cout int, wt []float32, ww *w
 	}
 	r.ww, r.x, r.y, r.epi = ww, x, y, epi
 	r.n, r.h, r.w, r.cin, r.cout = n, h, w, cin, cout
+	r.pool.prepare(tiles*36*cin, tiles*36*cout, 6*(w+2)*cin)
 	if r.fn == nil {
 		r.fn = r.blockRange
 	}
@@ -182,11 +152,8 @@ func (r *wino4Run) conv(x []float32, n, h, w, cin, cout int, wt []float32, ww *w
 
 // blockRange runs blocks [lo,hi).
 func (r *wino4Run) blockRange(lo, hi int) {
-	s := getWino4Scratch()
-	defer putWino4Scratch(s)
-	tiles := r.rowsPerBlock * r.tw
-	s.v = growFloats(s.v, tiles*36*r.cin)
-	s.m = growFloats(s.m, tiles*36*r.cout)
+	s := r.pool.get()
+	defer r.pool.put(s)
 	total := r.n * r.th
 	for b := lo; b < hi; b++ {
 		r0 := b * r.rowsPerBlock
@@ -195,7 +162,7 @@ func (r *wino4Run) blockRange(lo, hi int) {
 }
 
 // block computes the output pixels of tile rows [r0,r1) (index n*th+ty).
-func (r *wino4Run) block(s *wino4Scratch, r0, r1 int) {
+func (r *wino4Run) block(s *winoScratch, r0, r1 int) {
 	cin, cout, tw := r.cin, r.cout, r.tw
 	tiles := (r1 - r0) * tw
 	padW := r.w + 2
@@ -222,10 +189,9 @@ func (r *wino4Run) block(s *wino4Scratch, r0, r1 int) {
 // strip copies the six padded input rows of tile row ty of image n (rows
 // 4ty-1..4ty+4, zero outside the image, one zero pixel on each side) into
 // s.strip and returns it: (6, W+2, Cin).
-func (r *wino4Run) strip(s *wino4Scratch, n, ty int) []float32 {
+func (r *wino4Run) strip(s *winoScratch, n, ty int) []float32 {
 	cin, wc := r.cin, r.w*r.cin
 	rowLen := (r.w + 2) * cin
-	s.strip = growFloats(s.strip, 6*rowLen)
 	for k := 0; k < 6; k++ {
 		row := s.strip[k*rowLen : (k+1)*rowLen]
 		iy := 4*ty + k - 1
