@@ -16,8 +16,9 @@ import (
 // a pool of network instances. A model.Net is not safe for concurrent use
 // (its layers own their buffers), so each instance runs one forward pass
 // at a time. All faces of one frame go through the network in one pass,
-// and concurrent requests share passes: a free instance takes every
-// request queued (up to MaxBatch crops) into one batch (see batch.go).
+// and concurrent requests share passes: a free instance takes the queued
+// requests (up to MaxBatch crops) into one batch, and while a pass runs,
+// further instances start a pass only for a full batch (see batch.go).
 // Model is safe for concurrent use.
 type Model struct {
 	Name       string
@@ -49,7 +50,8 @@ type instance struct {
 // NewModel serves net under name with the given class names and
 // preprocessing, as `instances` networks (0 means runtime.GOMAXPROCS(0)):
 // net itself and instances-1 clones (same Config, State copied). net must
-// not be used elsewhere afterwards.
+// not be used elsewhere afterwards. Requests are batched across callers
+// up to DefaultMaxBatch crops per pass (see SetMaxBatch).
 func NewModel(name string, net *model.Net, classes []string, pre vision.Preprocess, source string, instances int) (*Model, error) {
 	if name == "" {
 		return nil, fmt.Errorf("serve: model from %s has no name", source)
