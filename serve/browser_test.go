@@ -14,8 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// fakeCameraVideo builds a 640x480 Y4M video (4 s at 15 fps) from the
-// shared face photos with ffmpeg, for Chromium's fake camera.
+// fakeCameraVideo builds a 640x480 Y4M video (4 s at 15 fps) from a
+// shared face photo with ffmpeg, for Chromium's fake camera.
 func fakeCameraVideo(t *testing.T) string {
 	t.Helper()
 	ffmpeg, err := exec.LookPath("ffmpeg")
