@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"residual/internal/cputime"
 	"testing"
 
 	"residual/vision"
@@ -230,7 +231,7 @@ func BenchmarkDetect640x480(b *testing.B) {
 	d := newDetector(b, Options{})
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		if _, err := d.Detect(frame); err != nil {
 			b.Fatal(err)
@@ -289,7 +290,7 @@ func BenchmarkDetectWorkers1(b *testing.B) {
 	frame := twoFaceFrame(b)
 	d := newDetector(b, Options{Workers: 1})
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		if _, err := d.Detect(frame); err != nil {
 			b.Fatal(err)

@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"residual/internal/cputime"
 	"testing"
 
 	"residual/internal/kernels"
@@ -157,14 +158,14 @@ func BenchmarkWinograd(b *testing.B) {
 				x := gcRandn(rng, s.n, s.hw, s.hw, s.c)
 				c.Forward(x, false)
 				flops := 2 * float64(s.n*s.hw*s.hw*s.c) * float64(9*s.c)
-				cpu0 := cpuTime()
+				cpu0 := cputime.Process()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					c.Weight.Value.Data[0] = -c.Weight.Value.Data[0] // as an optimizer step would
 					c.Forward(x, false)
 				}
 				b.StopTimer()
-				if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+				if cpu := (cputime.Process() - cpu0).Seconds(); cpu > 0 {
 					b.ReportMetric(flops*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
@@ -198,13 +199,13 @@ func BenchmarkWinogradBackward(b *testing.B) {
 				c.Forward(x, true)
 				c.Backward(dy)
 				flops := 2 * 2 * float64(s.n*s.hw*s.hw*s.c) * float64(9*s.c)
-				cpu0 := cpuTime()
+				cpu0 := cputime.Process()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					c.Backward(dy)
 				}
 				b.StopTimer()
-				if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+				if cpu := (cputime.Process() - cpu0).Seconds(); cpu > 0 {
 					b.ReportMetric(flops*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
@@ -244,13 +245,13 @@ func BenchmarkWinogradConvBN(b *testing.B) {
 				res := gcRandn(rng, s.n, s.hw, s.hw, s.c)
 				f.Forward(x, res)
 				flops := 2 * float64(s.n*s.hw*s.hw*s.c) * float64(9*s.c)
-				cpu0 := cpuTime()
+				cpu0 := cputime.Process()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					f.Forward(x, res)
 				}
 				b.StopTimer()
-				if cpu := (cpuTime() - cpu0).Seconds(); cpu > 0 {
+				if cpu := (cputime.Process() - cpu0).Seconds(); cpu > 0 {
 					b.ReportMetric(flops*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")

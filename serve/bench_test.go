@@ -6,6 +6,7 @@ import (
 	"image"
 	"net/http/httptest"
 	"os"
+	"residual/internal/cputime"
 	"slices"
 	"strconv"
 	"testing"
@@ -22,7 +23,7 @@ func BenchmarkFrame640x480(b *testing.B) {
 	ctx := context.Background()
 	var times []time.Duration
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		t0 := time.Now()
 		f, err := NewFrame(img, m.Preprocess.Channels)
@@ -49,7 +50,7 @@ func BenchmarkFrame640x480JPEG(b *testing.B) {
 	ctx := context.Background()
 	var times []time.Duration
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		t0 := time.Now()
 		res, err := s.predictBytes(ctx, m, data, FrameOptions{Faces: true})
@@ -94,7 +95,7 @@ func BenchmarkPredictLoad16(b *testing.B) {
 			ts := httptest.NewServer(s.Handler())
 			defer ts.Close()
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			r, err := LoadTest(context.Background(), LoadOptions{URL: ts.URL + "/v1/predict?faces=false", Body: body, Clients: 16, Requests: max(b.N, 16)})
 			if err != nil {
 				b.Fatal(err)
@@ -153,7 +154,7 @@ func BenchmarkPass(b *testing.B) {
 			ctx := context.Background()
 			crops := 0
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for i := 0; b.Loop(); i++ {
 				n := sizes[name][i%len(sizes[name])]
 				for _, f := range frames[:n] {
@@ -164,7 +165,7 @@ func BenchmarkPass(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(crops), "ms/crop")
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(crops), "cpu-ms/crop")
+			b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/1000/float64(crops), "cpu-ms/crop")
 		})
 	}
 }

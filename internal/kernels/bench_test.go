@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"residual/internal/cputime"
 	"testing"
 )
 
@@ -62,11 +63,11 @@ func BenchmarkSgemm(b *testing.B) {
 				}
 				Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
 				b.ResetTimer()
-				cpu0 := processCPUSeconds()
+				cpu0 := cputime.Process().Seconds()
 				for range b.N {
 					Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
 				}
-				cpu := processCPUSeconds() - cpu0
+				cpu := cputime.Process().Seconds() - cpu0
 				flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
 				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				if cpu > 0 {
