@@ -4,6 +4,8 @@
 Run on this machine with Debian's PyTorch (apt-get install python3-torch):
 
     /usr/bin/python3 scripts/torch_bench.py [--threads 2] [--seconds 10] [--json]
+    /usr/bin/python3 scripts/torch_bench.py --model resnet18-small --width-mult 0.375 \
+        --nesterov --wd 5e-4 --label-smoothing 0.1      # the FER2013 recipe's network and step
 
 The reference network is the CIFAR-style ResNet of docs/BENCHMARKS.md: a 3x3 stem
 (1->16), 3 stages x 2 basic blocks with 16/32/64 channels (stride 2 and a 1x1
@@ -13,6 +15,11 @@ Training is SGD with momentum 0.9 on batches of 64 with cross-entropy loss, BN i
 training mode. Inference is eval mode under torch.no_grad() at batch 64 and at
 batch 1 (latency). Also times the 3x3 convolutions of the network (forward,
 backward-data, backward-weights) in GFLOP/s.
+
+--model resnet18-small builds residual's preset of that name: ResNet-18 with the
+small-input stem (3x3 stride 1 conv, BN, ReLU, no max-pool), stages of 2 basic
+blocks with 64/128/256/512 channels times --width-mult (rounded as residual
+rounds: int(c*m + 0.5)), global average pooling and a linear classifier.
 """
 import argparse
 import json
@@ -42,17 +49,19 @@ class BasicBlock(nn.Module):
 
 
 class ReferenceNet(nn.Module):
-    def __init__(self, classes=7):
+    """A small-stem ResNet of basic blocks: the reference network by default."""
+
+    def __init__(self, classes=7, channels=1, widths=(16, 32, 64), blocks=2):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        layers, cin = [], 16
-        for i, cout in enumerate([16, 32, 64]):
+        self.conv1 = nn.Conv2d(channels, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        layers, cin = [], widths[0]
+        for i, cout in enumerate(widths):
             stride = 1 if i == 0 else 2
-            layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+            layers += [BasicBlock(cin, cout, stride)] + [BasicBlock(cout, cout, 1) for _ in range(blocks - 1)]
             cin = cout
         self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(64, classes)
+        self.fc = nn.Linear(cin, classes)
 
     def forward(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
@@ -79,6 +88,14 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--model", default="reference", choices=["reference", "resnet18-small"])
+    ap.add_argument("--width-mult", type=float, default=1.0)
+    ap.add_argument("--image-size", type=int, default=48)
+    ap.add_argument("--channels", type=int, default=1)
+    ap.add_argument("--classes", type=int, default=7)
+    ap.add_argument("--nesterov", action="store_true")
+    ap.add_argument("--wd", type=float, default=0.0)
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -103,14 +120,22 @@ def main():
         bwd_w = flop * n / t / 1e9
         res["convs"].append({"name": name, "fwd_gflops": fwd, "bwd_data_gflops": bwd_data, "bwd_weight_gflops": bwd_w})
 
-    model = ReferenceNet()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(B, 1, 48, 48)
-    y = torch.randint(0, 7, (B,))
+    base = (16, 32, 64) if args.model == "reference" else (64, 128, 256, 512)
+    widths = [max(1, int(c * args.width_mult + 0.5)) for c in base]
+    model = ReferenceNet(args.classes, args.channels, widths)
+    res["network"] = f"{args.model} x{args.width_mult:g} {args.image_size}x{args.image_size}x{args.channels}"
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        # residual's optimizer skips weight decay on BN parameters and biases
+        (no_decay if p.ndim == 1 else decay).append(p)
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}],
+                          lr=0.01, momentum=0.9, nesterov=args.nesterov)
+    x = torch.randn(B, args.channels, args.image_size, args.image_size)
+    y = torch.randint(0, args.classes, (B,))
 
     def train_step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(model(x), y, label_smoothing=args.label_smoothing)
         loss.backward()
         opt.step()
 
@@ -132,9 +157,10 @@ def main():
     print(f"PyTorch {res['torch']}, {args.threads} threads, batch {B}")
     for c in res["convs"]:
         print(f"  {c['name']:<24} fwd {c['fwd_gflops']:7.1f}  bwd-data {c['bwd_data_gflops']:7.1f}  bwd-weight {c['bwd_weight_gflops']:7.1f} GFLOP/s")
-    print(f"  reference ResNet train      {res['train_images_per_s']:8.1f} images/s")
-    print(f"  reference ResNet infer b{B}  {res['infer_images_per_s']:8.1f} images/s")
-    print(f"  reference ResNet batch 1    {res['latency_batch1_ms']:8.2f} ms")
+    print(f"  {res['network']}")
+    print(f"  train                       {res['train_images_per_s']:8.1f} images/s")
+    print(f"  infer b{B}                  {res['infer_images_per_s']:8.1f} images/s")
+    print(f"  batch 1                     {res['latency_batch1_ms']:8.2f} ms")
 
 
 if __name__ == "__main__":

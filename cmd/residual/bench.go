@@ -27,6 +27,51 @@ type benchOptions struct {
 	python  string
 	script  string
 	jsonOut bool
+	net     benchNetOptions
+}
+
+// benchNetOptions choose the network and the training step that bench
+// measures. The defaults are the reference network of docs/BENCHMARKS.md
+// with plain SGD and momentum; --model resnet18-small --width-mult 0.375
+// --nesterov --wd 5e-4 --label-smoothing 0.1 is the FER2013 recipe's step.
+type benchNetOptions struct {
+	model          string  // a preset name (residual summary --help lists them)
+	widthMult      float64 // channel multiplier, 0 = the preset's
+	imageSize      int     // input height and width, 0 = the preset's (48 when it has none)
+	channels       int     // input channels, 0 = the preset's (1 when it has none)
+	classes        int     // outputs, 0 = the preset's (7 when it has none)
+	nesterov       bool
+	weightDecay    float64
+	labelSmoothing float64
+}
+
+// config resolves the options into a model configuration.
+func (o benchNetOptions) config() (model.Config, error) {
+	cfg, err := model.Preset(o.model)
+	if err != nil {
+		return cfg, err
+	}
+	if o.widthMult != 0 {
+		cfg.WidthMult = o.widthMult
+	}
+	h, c := cfg.Input[0], cfg.Input[2]
+	if o.imageSize != 0 {
+		h = o.imageSize
+	} else if h == 0 {
+		h = 48
+	}
+	if o.channels != 0 {
+		c = o.channels
+	} else if c == 0 {
+		c = 1
+	}
+	cfg.Input = [3]int{h, h, c}
+	if o.classes != 0 {
+		cfg.Classes = o.classes
+	} else if cfg.Classes == 0 {
+		cfg.Classes = 7
+	}
+	return cfg, nil
 }
 
 func newBenchCmd() *cobra.Command {
@@ -38,9 +83,12 @@ func newBenchCmd() *cobra.Command {
   - sgemm 1024x1024x1024 (GFLOP/s) with the active kernel variant;
   - the 3x3 convolutions of the reference network at batch 64: forward,
     backward-data and backward-weights (GFLOP/s);
-  - the reference network (docs/BENCHMARKS.md): a training step (forward,
-    backward, SGD with momentum) in images/s, inference at batch 64 in
-    images/s, and batch-1 latency (median) in ms.
+  - a network, by default the reference network (docs/BENCHMARKS.md): a
+    training step (forward, backward, SGD with momentum) in images/s,
+    inference at batch 64 in images/s, and batch-1 latency (median) in ms.
+    --model and the flags after it choose another network and step; the
+    FER2013 recipe's is
+      --model resnet18-small --width-mult 0.375 --nesterov --wd 5e-4 --label-smoothing 0.1
 With --torch it also runs scripts/torch_bench.py (Debian's python3-torch) on
 the same network in the same run and prints the ratios.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runBench(o) },
@@ -53,6 +101,14 @@ the same network in the same run and prints the ratios.`,
 	f.StringVar(&o.python, "python", "/usr/bin/python3", "python interpreter for --torch")
 	f.StringVar(&o.script, "torch-script", "scripts/torch_bench.py", "PyTorch benchmark script for --torch")
 	f.BoolVar(&o.jsonOut, "json", false, "print results as JSON")
+	f.StringVar(&o.net.model, "model", "reference", "network preset to measure (reference or resnet18-small for --torch)")
+	f.Float64Var(&o.net.widthMult, "width-mult", 0, "channel width multiplier (0 = the preset's)")
+	f.IntVar(&o.net.imageSize, "image-size", 0, "input height and width (0 = the preset's, else 48)")
+	f.IntVar(&o.net.channels, "channels", 0, "input channels (0 = the preset's, else 1)")
+	f.IntVar(&o.net.classes, "classes", 0, "number of classes (0 = the preset's, else 7)")
+	f.BoolVar(&o.net.nesterov, "nesterov", false, "Nesterov momentum in the training step")
+	f.Float64Var(&o.net.weightDecay, "wd", 0, "weight decay in the training step")
+	f.Float64Var(&o.net.labelSmoothing, "label-smoothing", 0, "label smoothing of the training step's loss")
 	return cmd
 }
 
@@ -68,6 +124,7 @@ type benchResult struct {
 	LatencyBF16Ms    float64      `json:"latency_bf16_batch1_ms,omitempty"`
 	LatencyBatch1Ms  float64      `json:"latency_batch1_ms"`
 	Batch            int          `json:"batch"`
+	Network          string       `json:"network,omitempty"`
 	ForwardMFLOPs    float64      `json:"forward_mflop_per_image,omitempty"`
 	TrainGFLOPs      float64      `json:"train_effective_gflops,omitempty"`
 	TorchVersion     string       `json:"torch,omitempty"`
@@ -126,10 +183,10 @@ func runBench(o benchOptions) error {
 		say("%-30s fwd %7.1f  bwd-data %7.1f  bwd-weight %7.1f GFLOP/s\n", r.Name, r.Fwd, r.BwdData, r.BwdWeight)
 	}
 
-	if err := benchNet(&res, o.batch, d); err != nil {
+	if err := benchNet(&res, o.net, o.batch, d); err != nil {
 		return err
 	}
-	say("reference ResNet (%.1f MFLOP/image forward)\n", res.ForwardMFLOPs)
+	say("%s (%.1f MFLOP/image forward)\n", res.Network, res.ForwardMFLOPs)
 	say("  training, batch %d        %8.1f images/s (%.0f GFLOP/s effective)\n", o.batch, res.TrainImagesPerS, res.TrainGFLOPs)
 	say("  inference, batch %d       %8.1f images/s\n", o.batch, res.InferImagesPerS)
 	say("  inference, batch 1 latency %8.3f ms (median)\n", res.LatencyBatch1Ms)
@@ -188,10 +245,10 @@ func benchConv(batch, c, hw int, d time.Duration, rng *rand.Rand) convResult {
 	}
 }
 
-// benchNet measures the reference network: training steps, batched
-// inference and batch-1 latency.
-func benchNet(res *benchResult, batch int, d time.Duration) error {
-	cfg, err := model.Preset("reference")
+// benchNet measures a network: training steps, batched inference and
+// batch-1 latency.
+func benchNet(res *benchResult, o benchNetOptions, batch int, d time.Duration) error {
+	cfg, err := o.config()
 	if err != nil {
 		return err
 	}
@@ -199,6 +256,7 @@ func benchNet(res *benchResult, batch int, d time.Duration) error {
 	if err != nil {
 		return err
 	}
+	res.Network = fmt.Sprintf("%s x%g %dx%dx%d", o.model, cfg.WidthMult, cfg.Input[0], cfg.Input[1], cfg.Input[2])
 	res.ForwardMFLOPs = float64(net.FLOPs()) / 1e6
 	rng := rand.New(rand.NewPCG(3, 4))
 	x := tensor.New(net.InputShape(batch)...)
@@ -209,11 +267,11 @@ func benchNet(res *benchResult, batch int, d time.Duration) error {
 	for i := range labels {
 		labels[i] = rng.IntN(cfg.Classes)
 	}
-	loss, err := nn.NewSoftmaxCrossEntropy(nn.CrossEntropyConfig{Classes: cfg.Classes})
+	loss, err := nn.NewSoftmaxCrossEntropy(nn.CrossEntropyConfig{Classes: cfg.Classes, LabelSmoothing: float32(o.labelSmoothing)})
 	if err != nil {
 		return err
 	}
-	opt, err := optim.NewSGD(net.Params(), optim.SGDConfig{Momentum: 0.9})
+	opt, err := optim.NewSGD(net.Params(), optim.SGDConfig{Momentum: 0.9, Nesterov: o.nesterov, WeightDecay: o.weightDecay})
 	if err != nil {
 		return err
 	}
@@ -270,8 +328,20 @@ func medianLatency(net *model.Net, one *tensor.Tensor, d time.Duration) (float64
 }
 
 func runTorchBench(o benchOptions) (*benchResult, error) {
-	out, err := exec.Command(o.python, o.script, "--json", "--threads", "2",
-		"--seconds", fmt.Sprint(o.seconds*2), "--batch", fmt.Sprint(o.batch)).Output()
+	cfg, err := o.net.config()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{o.script, "--json", "--threads", "2",
+		"--seconds", fmt.Sprint(o.seconds * 2), "--batch", fmt.Sprint(o.batch),
+		"--model", o.net.model, "--width-mult", fmt.Sprint(cfg.WidthMult),
+		"--image-size", fmt.Sprint(cfg.Input[0]), "--channels", fmt.Sprint(cfg.Input[2]),
+		"--classes", fmt.Sprint(cfg.Classes), "--wd", fmt.Sprint(o.net.weightDecay),
+		"--label-smoothing", fmt.Sprint(o.net.labelSmoothing)}
+	if o.net.nesterov {
+		args = append(args, "--nesterov")
+	}
+	out, err := exec.Command(o.python, args...).Output()
 	if err != nil {
 		msg := ""
 		if ee, ok := err.(*exec.ExitError); ok {
