@@ -37,8 +37,8 @@ Committed networks (all small, < 2 MB together):
     /usr/bin/python3 scripts/onnx_reference.py --full DIR
 
 exports the full-size torchvision resnet18 and resnet50 (random init, ~45 and
-~100 MB) into DIR (a cache, never committed), at 1x3x64x64 with a dynamic batch
-axis, with their .json expectations; the Go tests run them when
+~100 MB) into DIR (a cache, never committed), at 1x3x64x64 (--size 224 for the
+ImageNet size) with a dynamic batch axis, with their .json expectations; the Go tests run them when
 RESIDUAL_ONNX_FULL=DIR is set.
 
     /usr/bin/python3 scripts/onnx_reference.py --bench resnet18 [--size 64] [--threads 2]
@@ -185,8 +185,10 @@ def randomize_bn(model, gen):
             m.bias.data.copy_(torch.randn(c, generator=gen) * 0.2)
 
 
-def build(name):
-    """Returns (model in eval mode, example input, input layout, training mode, dynamic batch)."""
+def build(name, size=64):
+    """Returns (model in eval mode, example input, input layout, training mode, dynamic batch).
+
+    size is the input side of the full-size torchvision networks."""
     torch.manual_seed({"resnet18_small": 1, "resnet50_small": 2, "keras_style": 3, "ferplus_like": 4, "dynamic_view": 7, "resnet18": 5, "resnet50": 6}[name])
     gen = torch.Generator().manual_seed(100)
     preserve, eval_ = torch.onnx.TrainingMode.PRESERVE, torch.onnx.TrainingMode.EVAL
@@ -201,9 +203,9 @@ def build(name):
     elif name == "dynamic_view":
         m, x, layout, mode, dyn = DynamicView(), torch.randn(3, 3, 8, 8), "NCHW", eval_, True
     elif name == "resnet18":
-        m, x, layout, mode, dyn = torchvision.models.resnet18(num_classes=1000), torch.randn(1, 3, 64, 64), "NCHW", preserve, True
+        m, x, layout, mode, dyn = torchvision.models.resnet18(num_classes=1000), torch.randn(1, 3, size, size), "NCHW", preserve, True
     elif name == "resnet50":
-        m, x, layout, mode, dyn = torchvision.models.resnet50(num_classes=1000), torch.randn(1, 3, 64, 64), "NCHW", eval_, True
+        m, x, layout, mode, dyn = torchvision.models.resnet50(num_classes=1000), torch.randn(1, 3, size, size), "NCHW", eval_, True
     else:
         raise SystemExit(f"unknown network {name!r}")
     with torch.no_grad():
@@ -211,8 +213,8 @@ def build(name):
     return m.eval(), x, layout, mode, dyn
 
 
-def export(name, outdir):
-    m, x, layout, mode, dyn = build(name)
+def export(name, outdir, size=64):
+    m, x, layout, mode, dyn = build(name, size)
     with torch.no_grad():
         y = m(x)
     buf = io.BytesIO()
@@ -236,7 +238,7 @@ def export(name, outdir):
 
 def bench(name, size, threads):
     torch.set_num_threads(threads)
-    m, _, _, _, _ = build(name)
+    m, _, _, _, _ = build(name, size)
     res = {}
     for batch in (1, 64):
         x = torch.randn(batch, 3, size, size)
@@ -257,7 +259,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", metavar="DIR", help="export full-size torchvision resnet18/resnet50 into DIR")
     ap.add_argument("--bench", metavar="NET", help="time the PyTorch network (resnet18, resnet50, resnet18_small...)")
-    ap.add_argument("--size", type=int, default=64, help="input side for --bench (default 64)")
+    ap.add_argument("--size", type=int, default=64, help="input side of the --full exports and --bench (default 64)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for --bench (default 2)")
     ap.add_argument("--only", nargs="+", metavar="NET", help="regenerate only these committed fixtures")
     a = ap.parse_args()
@@ -267,7 +269,7 @@ def main():
         return
     if a.full:
         for name in ("resnet18", "resnet50"):
-            export(name, a.full)
+            export(name, a.full, a.size)
         return
     for name in a.only or ("resnet18_small", "resnet50_small", "keras_style", "ferplus_like", "dynamic_view"):
         export(name, OUT)
