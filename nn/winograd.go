@@ -222,7 +222,8 @@ func winogradPad(h, w int) (pt, pb, pl, pr int) { return 1, 1 + h%2, 1, 1 + w%2 
 // it is needed later (the weight gradient); with pad nil, each tile row's
 // four padded input rows are copied into a small buffer instead, which
 // stays in cache. ww holds the transformed weights, transformed and packed
-// again when repack is set or the block size changed.
+// again when repack is set and wt changed, or when the block size calls
+// for another micro-kernel.
 func (r *winoRun) conv(pad *padded, x []float32, n, h, w, cin, cout int, wt []float32, ww *winoWeights, repack bool, y []float32, epi *epilogue) {
 	pt, pb, pl, pr := winogradPad(h, w)
 	r.src, r.x = nil, x
@@ -245,7 +246,9 @@ func (r *winoRun) conv(pad *padded, x []float32, n, h, w, cin, cout int, wt []fl
 	r.rowsPerBlock = rpb
 	r.blocks = (rows + rpb - 1) / rpb
 	tiles := rpb * r.tw
-	if ww.tiles != tiles || repack && !ww.same(wt) {
+	// Blocks of another size (another batch size) reuse the packing
+	// unless the micro-kernel they call for differs.
+	if ww.tiles == 0 || !ww.u[0].Suits(tiles) || repack && !ww.same(wt) {
 		ww.pack(wt, cout, cin, tiles)
 	}
 	r.ww, r.y, r.epi = ww, y, epi

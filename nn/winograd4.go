@@ -124,7 +124,8 @@ const wino4BlockTiles = 24
 
 // conv computes y (N,H,W,Cout) = epi(conv3x3(x)) (stride 1, padding 1;
 // H and W multiples of 4) with weight wt (Cout,3,3,Cin), transformed into
-// ww again when repack is set or the block size changed.
+// ww again when repack is set and wt changed, or when the block size calls
+// for another micro-kernel.
 func (r *wino4Run) conv(x []float32, n, h, w, cin, cout int, wt []float32, ww *wino4Weights, repack bool, y []float32, epi *epilogue) {
 	r.th, r.tw = h/4, w/4
 	rows := n * r.th
@@ -137,7 +138,9 @@ func (r *wino4Run) conv(x []float32, n, h, w, cin, cout int, wt []float32, ww *w
 	r.rowsPerBlock = rpb
 	r.blocks = (rows + rpb - 1) / rpb
 	tiles := rpb * r.tw
-	if ww.tiles != tiles || repack && !ww.same(wt) {
+	// Blocks of another size (another batch size) reuse the packing
+	// unless the micro-kernel they call for differs.
+	if ww.tiles == 0 || !ww.u[0].Suits(tiles) || repack && !ww.same(wt) {
 		ww.pack(wt, cout, cin, tiles)
 	}
 	r.ww, r.x, r.y, r.epi = ww, x, y, epi

@@ -338,3 +338,42 @@ func TestWinograd4ConvBN(t *testing.T) {
 		t.Logf("%+v: largest error %.2g", s, maxErr)
 	}
 }
+
+// TestWinogradConvBNBatchSizes runs one fused convolution on batches of
+// changing size, as the server's cross-request batches do: the tile
+// blocks change size with the batch and the packed weights are reused
+// unless another micro-kernel is called for. Every result must match the
+// direct path, on F(2x2) and F(4x4).
+func TestWinogradConvBNBatchSizes(t *testing.T) {
+	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
+	defer func(v bool) { winograd4On = v }(winograd4On)
+	winogradMinTiles = 0 // small shapes too
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, hw := range []int{6, 12} { // 6: F(2x2) only; 12: F(4x4) where it pays
+		conv := NewConv2D("conv", Conv2DConfig{InC: 32, OutC: 48, Kernel: 3, Padding: 1}, rng)
+		bn := NewBatchNorm2D("bn", BatchNorm2DConfig{C: 48})
+		for i := range bn.RunningMean.Value.Data {
+			bn.RunningMean.Value.Data[i] = float32(rng.NormFloat64())
+			bn.RunningVar.Value.Data[i] = float32(0.5 + rng.Float64())
+		}
+		f, err := NewConvBN(conv, bn, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 7, 2, 16, 1, 5, 64, 3} {
+			x := gcRandn(rng, n, hw, hw, 32)
+			winogradMinC, winograd4On = math.MaxInt, false
+			want := f.Forward(x, nil).Clone()
+			winogradMinC, winograd4On = 1, true
+			got := f.Forward(x, nil)
+			var maxErr float64
+			for i, v := range want.Data {
+				maxErr = max(maxErr, math.Abs(float64(got.Data[i]-v))/(1+math.Abs(float64(v))))
+			}
+			if maxErr > 1e-4 {
+				t.Fatalf("%dx%d batch %d: largest relative error %.2g", hw, hw, n, maxErr)
+			}
+		}
+	}
+}

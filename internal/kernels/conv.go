@@ -44,6 +44,14 @@ func (cw *ConvWeights) Pack(w []float32, cout, kh, k, wo int) {
 	cw.packFor(active.Load().pick(wo, cout, false), w, cout, kh, k)
 }
 
+// Suits reports whether the weights are packed for the micro-kernel that
+// Pack would choose now for rows of wo pixels. ConvRow is correct for any
+// wo whatever the packing; Suits lets callers whose row length varies
+// (Winograd blocks follow the batch size) repack only when it pays.
+func (cw *ConvWeights) Suits(wo int) bool {
+	return cw.kern != nil && cw.kern == active.Load().pick(wo, cw.cout, false)
+}
+
 // packFor packs w for the micro-kernel kern.
 func (cw *ConvWeights) packFor(kern *kernelInfo, w []float32, cout, kh, k int) {
 	nr := kern.nr
