@@ -21,8 +21,8 @@ import (
 // output's scale in float32, several times F(2x2)'s; fine for training,
 // as in cuDNN). It runs for the forward convolution (Conv2D.Forward and
 // ConvBN) and the stride-1 dx, where the images' sides are multiples of 4
-// and the channels multiples of 16 (the AVX-512 transforms; no plain-Go
-// path); the weight gradient stays F(2x2,3x3).
+// and the CPU has AVX-512 (the transforms have no plain-Go path); the
+// weight gradient stays F(2x2,3x3).
 
 // winograd4 reports whether a convolution (or its dx) over n h x w
 // images runs through F(4x4,3x3): it needs enough tiles for the 36

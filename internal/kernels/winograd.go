@@ -14,8 +14,9 @@ import "fmt"
 //	     | 0  1  0 -1 |
 
 // WinogradSupported reports whether WinogradInput and WinogradOutput run
-// for c channels (an AVX-512 CPU and c a multiple of 16).
-func WinogradSupported(c int) bool { return hasBNAVX512 && c > 0 && c%16 == 0 }
+// for c channels: on an AVX-512 CPU, for any c > 0 (a last partial group
+// of 16 channels is masked).
+func WinogradSupported(c int) bool { return hasBNAVX512 && c > 0 }
 
 // WinogradInput transforms tiles consecutive 4x4 input blocks of an NHWC
 // image with c channels: block t's top-left pixel is at src[base+2*t*c],

@@ -2,7 +2,9 @@
 #include "textflag.h"
 // Winograd F(2x2,3x3) tile transforms (Lavin & Gray 2016), 16 channels
 // per zmm register; see winograd.go for the matrices. All sizes are in
-// bytes; c (the channel count times 4) is a multiple of 64.
+// bytes; c is the channel count times 4, any count: each tile's channels
+// go in groups of 16 under the mask K1, all lanes but in a last partial
+// group, so that nothing past the last channel is read or written.
 
 // func winoInputAVX512(v, src *float32, rowStride, c, tiles uintptr)
 // For each of tiles tiles (2*c bytes apart in src, 16*c apart in v):
@@ -26,26 +28,32 @@ inTile:
 inGroup:
 	CMPQ BX, R9
 	JGE  inNext
+	MOVQ   R9, AX
+	SUBQ   BX, AX
+	SHRQ   $2, AX         // channels left
+	MOVL   $0xFFFF, R12
+	BZHIL  AX, R12, R12  // K1: this group's lanes, all 16 or the last few
+	KMOVW  R12, K1
 	LEAQ (SI)(BX*1), R10  // row 0
 	LEAQ (R10)(R8*1), R11 // row 1
 	LEAQ (R11)(R8*1), R12 // row 2
 	LEAQ (R12)(R8*1), R13 // row 3
-	VMOVUPS (R10), Z0
-	VMOVUPS (R10)(R9*1), Z1
-	VMOVUPS (R10)(R9*2), Z2
-	VMOVUPS (R10)(R14*1), Z3
-	VMOVUPS (R11), Z4
-	VMOVUPS (R11)(R9*1), Z5
-	VMOVUPS (R11)(R9*2), Z6
-	VMOVUPS (R11)(R14*1), Z7
-	VMOVUPS (R12), Z8
-	VMOVUPS (R12)(R9*1), Z9
-	VMOVUPS (R12)(R9*2), Z10
-	VMOVUPS (R12)(R14*1), Z11
-	VMOVUPS (R13), Z12
-	VMOVUPS (R13)(R9*1), Z13
-	VMOVUPS (R13)(R9*2), Z14
-	VMOVUPS (R13)(R14*1), Z15
+	VMOVUPS.Z (R10), K1, Z0
+	VMOVUPS.Z (R10)(R9*1), K1, Z1
+	VMOVUPS.Z (R10)(R9*2), K1, Z2
+	VMOVUPS.Z (R10)(R14*1), K1, Z3
+	VMOVUPS.Z (R11), K1, Z4
+	VMOVUPS.Z (R11)(R9*1), K1, Z5
+	VMOVUPS.Z (R11)(R9*2), K1, Z6
+	VMOVUPS.Z (R11)(R14*1), K1, Z7
+	VMOVUPS.Z (R12), K1, Z8
+	VMOVUPS.Z (R12)(R9*1), K1, Z9
+	VMOVUPS.Z (R12)(R9*2), K1, Z10
+	VMOVUPS.Z (R12)(R14*1), K1, Z11
+	VMOVUPS.Z (R13), K1, Z12
+	VMOVUPS.Z (R13)(R9*1), K1, Z13
+	VMOVUPS.Z (R13)(R9*2), K1, Z14
+	VMOVUPS.Z (R13)(R14*1), K1, Z15
 	// t = Bᵀ d: t0j = d0j - d2j, t1j = d1j + d2j, t2j = d2j - d1j, t3j = d1j - d3j
 	VSUBPS Z8, Z0, Z16
 	VADDPS Z8, Z4, Z20
@@ -81,25 +89,25 @@ inGroup:
 	VSUBPS Z29, Z30, Z14
 	VSUBPS Z31, Z29, Z15
 	LEAQ (DI)(BX*1), AX
-	VMOVUPS Z0, (AX)
-	VMOVUPS Z1, (AX)(R9*1)
-	VMOVUPS Z2, (AX)(R9*2)
-	VMOVUPS Z3, (AX)(R14*1)
+	VMOVUPS Z0, K1, (AX)
+	VMOVUPS Z1, K1, (AX)(R9*1)
+	VMOVUPS Z2, K1, (AX)(R9*2)
+	VMOVUPS Z3, K1, (AX)(R14*1)
 	ADDQ R15, AX
-	VMOVUPS Z4, (AX)
-	VMOVUPS Z5, (AX)(R9*1)
-	VMOVUPS Z6, (AX)(R9*2)
-	VMOVUPS Z7, (AX)(R14*1)
+	VMOVUPS Z4, K1, (AX)
+	VMOVUPS Z5, K1, (AX)(R9*1)
+	VMOVUPS Z6, K1, (AX)(R9*2)
+	VMOVUPS Z7, K1, (AX)(R14*1)
 	ADDQ R15, AX
-	VMOVUPS Z8, (AX)
-	VMOVUPS Z9, (AX)(R9*1)
-	VMOVUPS Z10, (AX)(R9*2)
-	VMOVUPS Z11, (AX)(R14*1)
+	VMOVUPS Z8, K1, (AX)
+	VMOVUPS Z9, K1, (AX)(R9*1)
+	VMOVUPS Z10, K1, (AX)(R9*2)
+	VMOVUPS Z11, K1, (AX)(R14*1)
 	ADDQ R15, AX
-	VMOVUPS Z12, (AX)
-	VMOVUPS Z13, (AX)(R9*1)
-	VMOVUPS Z14, (AX)(R9*2)
-	VMOVUPS Z15, (AX)(R14*1)
+	VMOVUPS Z12, K1, (AX)
+	VMOVUPS Z13, K1, (AX)(R9*1)
+	VMOVUPS Z14, K1, (AX)(R9*2)
+	VMOVUPS Z15, K1, (AX)(R14*1)
 	ADDQ $64, BX
 	JMP  inGroup
 
@@ -143,26 +151,32 @@ outTile:
 outGroup:
 	CMPQ BX, R9
 	JGE  outNext
+	MOVQ   R9, AX
+	SUBQ   BX, AX
+	SHRQ   $2, AX         // channels left
+	MOVL   $0xFFFF, R12
+	BZHIL  AX, R12, R12  // K1: this group's lanes, all 16 or the last few
+	KMOVW  R12, K1
 	LEAQ (SI)(BX*1), AX
-	VMOVUPS (AX), Z0
-	VMOVUPS (AX)(R9*1), Z1
-	VMOVUPS (AX)(R9*2), Z2
-	VMOVUPS (AX)(R14*1), Z3
+	VMOVUPS.Z (AX), K1, Z0
+	VMOVUPS.Z (AX)(R9*1), K1, Z1
+	VMOVUPS.Z (AX)(R9*2), K1, Z2
+	VMOVUPS.Z (AX)(R14*1), K1, Z3
 	ADDQ R15, AX
-	VMOVUPS (AX), Z4
-	VMOVUPS (AX)(R9*1), Z5
-	VMOVUPS (AX)(R9*2), Z6
-	VMOVUPS (AX)(R14*1), Z7
+	VMOVUPS.Z (AX), K1, Z4
+	VMOVUPS.Z (AX)(R9*1), K1, Z5
+	VMOVUPS.Z (AX)(R9*2), K1, Z6
+	VMOVUPS.Z (AX)(R14*1), K1, Z7
 	ADDQ R15, AX
-	VMOVUPS (AX), Z8
-	VMOVUPS (AX)(R9*1), Z9
-	VMOVUPS (AX)(R9*2), Z10
-	VMOVUPS (AX)(R14*1), Z11
+	VMOVUPS.Z (AX), K1, Z8
+	VMOVUPS.Z (AX)(R9*1), K1, Z9
+	VMOVUPS.Z (AX)(R9*2), K1, Z10
+	VMOVUPS.Z (AX)(R14*1), K1, Z11
 	ADDQ R15, AX
-	VMOVUPS (AX), Z12
-	VMOVUPS (AX)(R9*1), Z13
-	VMOVUPS (AX)(R9*2), Z14
-	VMOVUPS (AX)(R14*1), Z15
+	VMOVUPS.Z (AX), K1, Z12
+	VMOVUPS.Z (AX)(R9*1), K1, Z13
+	VMOVUPS.Z (AX)(R9*2), K1, Z14
+	VMOVUPS.Z (AX)(R14*1), K1, Z15
 	// t = Aᵀ m: t0j = m0j + m1j + m2j, t1j = m1j - m2j - m3j
 	VADDPS Z4, Z0, Z16
 	VADDPS Z8, Z16, Z16
@@ -191,7 +205,7 @@ outGroup:
 	VSUBPS Z23, Z27, Z27
 	TESTQ  R10, R10
 	JZ     outRes
-	VMOVUPS (R10)(BX*1), Z30
+	VMOVUPS.Z (R10)(BX*1), K1, Z30
 	VADDPS Z30, Z24, Z24
 	VADDPS Z30, Z25, Z25
 	VADDPS Z30, Z26, Z26
@@ -201,11 +215,11 @@ outRes:
 	TESTQ  DX, DX
 	JZ     outReLU
 	LEAQ   (DX)(BX*1), AX
-	VADDPS (AX), Z24, Z24
-	VADDPS (AX)(R9*1), Z25, Z25
+	VADDPS (AX), Z24, K1, Z24
+	VADDPS (AX)(R9*1), Z25, K1, Z25
 	ADDQ   R8, AX
-	VADDPS (AX), Z26, Z26
-	VADDPS (AX)(R9*1), Z27, Z27
+	VADDPS (AX), Z26, K1, Z26
+	VADDPS (AX)(R9*1), Z27, K1, Z27
 
 outReLU:
 	TESTQ  R11, R11
@@ -217,11 +231,11 @@ outReLU:
 
 outStore:
 	LEAQ    (DI)(BX*1), AX
-	VMOVUPS Z24, (AX)
-	VMOVUPS Z25, (AX)(R9*1)
+	VMOVUPS Z24, K1, (AX)
+	VMOVUPS Z25, K1, (AX)(R9*1)
 	ADDQ    R8, AX
-	VMOVUPS Z26, (AX)
-	VMOVUPS Z27, (AX)(R9*1)
+	VMOVUPS Z26, K1, (AX)
+	VMOVUPS Z27, K1, (AX)(R9*1)
 	ADDQ    $64, BX
 	JMP     outGroup
 
@@ -269,12 +283,18 @@ gradTile:
 gradGroup:
 	CMPQ    BX, R9
 	JGE     gradNext
+	MOVQ   R9, AX
+	SUBQ   BX, AX
+	SHRQ   $2, AX         // channels left
+	MOVL   $0xFFFF, R12
+	BZHIL  AX, R12, R12  // K1: this group's lanes, all 16 or the last few
+	KMOVW  R12, K1
 	LEAQ    (SI)(BX*1), AX
-	VMOVUPS (AX), Z0
-	VMOVUPS (AX)(R9*1), Z1
+	VMOVUPS.Z (AX), K1, Z0
+	VMOVUPS.Z (AX)(R9*1), K1, Z1
 	ADDQ    R8, AX
-	VMOVUPS (AX), Z2
-	VMOVUPS (AX)(R9*1), Z3
+	VMOVUPS.Z (AX), K1, Z2
+	VMOVUPS.Z (AX)(R9*1), K1, Z3
 	// u = A y: u0b = y0b, u1b = y0b + y1b, u2b = y0b - y1b, u3b = -y1b
 	VMOVAPS Z0, Z4
 	VADDPS Z2, Z0, Z6
@@ -302,25 +322,25 @@ gradGroup:
 	VSUBPS Z11, Z10, Z26
 	VSUBPS Z11, Z31, Z27
 	LEAQ (DI)(BX*1), AX
-	VMOVUPS Z12, (AX)
-	VMOVUPS Z13, (AX)(R9*1)
-	VMOVUPS Z14, (AX)(R9*2)
-	VMOVUPS Z15, (AX)(R14*1)
+	VMOVUPS Z12, K1, (AX)
+	VMOVUPS Z13, K1, (AX)(R9*1)
+	VMOVUPS Z14, K1, (AX)(R9*2)
+	VMOVUPS Z15, K1, (AX)(R14*1)
 	ADDQ R15, AX
-	VMOVUPS Z16, (AX)
-	VMOVUPS Z17, (AX)(R9*1)
-	VMOVUPS Z18, (AX)(R9*2)
-	VMOVUPS Z19, (AX)(R14*1)
+	VMOVUPS Z16, K1, (AX)
+	VMOVUPS Z17, K1, (AX)(R9*1)
+	VMOVUPS Z18, K1, (AX)(R9*2)
+	VMOVUPS Z19, K1, (AX)(R14*1)
 	ADDQ R15, AX
-	VMOVUPS Z20, (AX)
-	VMOVUPS Z21, (AX)(R9*1)
-	VMOVUPS Z22, (AX)(R9*2)
-	VMOVUPS Z23, (AX)(R14*1)
+	VMOVUPS Z20, K1, (AX)
+	VMOVUPS Z21, K1, (AX)(R9*1)
+	VMOVUPS Z22, K1, (AX)(R9*2)
+	VMOVUPS Z23, K1, (AX)(R14*1)
 	ADDQ R15, AX
-	VMOVUPS Z24, (AX)
-	VMOVUPS Z25, (AX)(R9*1)
-	VMOVUPS Z26, (AX)(R9*2)
-	VMOVUPS Z27, (AX)(R14*1)
+	VMOVUPS Z24, K1, (AX)
+	VMOVUPS Z25, K1, (AX)(R9*1)
+	VMOVUPS Z26, K1, (AX)(R9*2)
+	VMOVUPS Z27, K1, (AX)(R14*1)
 	ADDQ $64, BX
 	JMP  gradGroup
 

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -60,14 +61,39 @@ func near(t *testing.T, what string, got float32, want float64) {
 
 // TestWinogradTransforms checks the AVX-512 tile transforms (F(2x2) input,
 // output with every epilogue, gradient; F(4x4) input and output) against
-// the matrices in float64, on two tiles of 32 channels inside a larger
-// image (rows further apart than the tiles).
+// the matrices in float64, on two tiles inside a larger image (rows
+// further apart than the tiles), for channel counts that fill whole
+// registers and that end in a partial (masked) group. Nothing past the
+// transformed values may be written.
 func TestWinogradTransforms(t *testing.T) {
-	const c, tiles = 32, 2
-	if !WinogradSupported(c) {
+	if !WinogradSupported(16) {
 		t.Skip("no AVX-512: the transforms run in nn's plain Go")
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []int{32, 24, 8, 3, 17} {
+		t.Run(fmt.Sprintf("c=%d", c), func(t *testing.T) { testWinogradTransforms(t, c) })
+	}
+}
+
+// guarded returns a slice of n values followed by 64 sentinels, and a
+// check that the sentinels are intact.
+func guarded(n int) ([]float32, func(t *testing.T, what string)) {
+	buf := make([]float32, n+64)
+	for i := n; i < len(buf); i++ {
+		buf[i] = 12345
+	}
+	return buf[:n], func(t *testing.T, what string) {
+		t.Helper()
+		for i := n; i < len(buf); i++ {
+			if buf[i] != 12345 {
+				t.Fatalf("%s: value %d past the end (of %d) overwritten", what, i-n, n)
+			}
+		}
+	}
+}
+
+func testWinogradTransforms(t *testing.T, c int) {
+	const tiles = 2
+	rng := rand.New(rand.NewPCG(1, uint64(c)))
 	for _, f := range []struct {
 		m         int // output tile side
 		bt, at    [][]float64
@@ -94,10 +120,11 @@ func TestWinogradTransforms(t *testing.T) {
 		rowStride := (f.m*tiles + 5) * c // wider than the tiles
 		base := 3*c + rowStride
 		src := winoRand(rng, base+n*rowStride)
-		v := make([]float32, tiles*k*c)
+		v, vIntact := guarded(tiles * k * c)
 		if !f.input(v, src, base, rowStride) {
 			t.Fatal("input transform not run")
 		}
+		vIntact(t, "input transform")
 		m := winoRand(rng, tiles*k*c)
 		bias := winoRand(rng, c)
 		res := winoRand(rng, base+f.m*rowStride)
@@ -133,6 +160,7 @@ func TestWinogradTransforms(t *testing.T) {
 			if !f.output(y, base, rowStride, m, b, r, epi.relu) {
 				t.Fatal("output transform not run")
 			}
+			written := make([]bool, len(y))
 			for tile := 0; tile < tiles; tile++ {
 				for ch := 0; ch < c; ch++ {
 					mm := make([][]float64, n)
@@ -157,17 +185,24 @@ func TestWinogradTransforms(t *testing.T) {
 								w = max(w, 0)
 							}
 							near(t, "y", y[o], w)
+							written[o] = true
 						}
 					}
+				}
+			}
+			for o, v := range y {
+				if !written[o] && v != 0 {
+					t.Fatalf("output transform wrote y[%d] = %g outside its tiles", o, v)
 				}
 			}
 		}
 		if f.hasGrad {
 			dy := winoRand(rng, base+2*rowStride)
-			g := make([]float32, tiles*k*c)
+			g, gIntact := guarded(tiles * k * c)
 			if !WinogradGrad(g, dy, base, rowStride, c, tiles) {
 				t.Fatal("gradient transform not run")
 			}
+			gIntact(t, "gradient transform")
 			a := transpose(f.at) // A (4x2)
 			for tile := 0; tile < tiles; tile++ {
 				for ch := 0; ch < c; ch++ {
