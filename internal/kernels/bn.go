@@ -10,7 +10,7 @@ import "fmt"
 // and 0 elsewhere (y being the output of a BN with fused ReLU).
 
 // BNSupported reports whether the BN kernels run for c channels.
-func BNSupported(c int) bool { return hasBNAVX512 && c > 0 && c%16 == 0 }
+func BNSupported(c int) bool { return hasBNAVX512 && c > 0 }
 
 // checkBN panics when a matrix argument is shorter than rows*c.
 func checkBN(name string, rows, c int, ms ...[]float32) {

@@ -2,8 +2,9 @@
 
 #include "textflag.h"
 
-// Batch-normalisation kernels over a (rows, c) row-major matrix, c % 16 == 0,
-// 16 channels (one zmm register) at a time down the rows: the per-channel
+// Batch-normalisation kernels over a (rows, c) row-major matrix, any c,
+// 16 channels (one zmm register; a last partial group under the mask K2,
+// so that nothing past channel c is touched) at a time down the rows: the per-channel
 // constants and accumulators stay in registers. R11 is the row stride in
 // bytes, BX the byte offset of the current group of 16 channels. With
 // relu set, the gradient g is dy where y > 0 and 0 elsewhere (a compare
@@ -25,8 +26,14 @@ TEXT ·bnAffineAVX512(SB), NOSPLIT, $0-49
 affineGroup:
 	CMPQ    BX, R11
 	JGE     affineDone
-	VMOVUPS (R8)(BX*1), Z0
-	VMOVUPS (R9)(BX*1), Z1
+	MOVQ    R11, AX
+	SUBQ    BX, AX
+	SHRQ    $2, AX          // channels left
+	MOVL    $0xFFFF, DX
+	BZHIL   AX, DX, DX    // K2: this group's lanes, all 16 or the last few
+	KMOVW   DX, K2
+	VMOVUPS.Z (R8)(BX*1), K2, Z0
+	VMOVUPS.Z (R9)(BX*1), K2, Z1
 	LEAQ    (SI)(BX*1), R12
 	LEAQ    (DI)(BX*1), R13
 	MOVQ    CX, R14
@@ -34,14 +41,14 @@ affineGroup:
 affineRow:
 	TESTQ       R14, R14
 	JZ          affineNext
-	VMOVUPS     (R12), Z2
+	VMOVUPS.Z (R12), K2, Z2
 	VFMADD213PS Z1, Z0, Z2 // Z2 = x*scale + shift
 	TESTQ       R10, R10
 	JZ          affineStore
 	VMAXPS      Z31, Z2, Z2
 
 affineStore:
-	VMOVUPS Z2, (R13)
+	VMOVUPS Z2, K2, (R13)
 	ADDQ    R11, R12
 	ADDQ    R11, R13
 	DECQ    R14
@@ -72,8 +79,14 @@ TEXT ·bnGradSumsAVX512(SB), NOSPLIT, $0-73
 sumsGroup:
 	CMPQ    BX, R11
 	JGE     sumsDone
-	VMOVUPS (R8)(BX*1), Z0 // mean
-	VMOVUPS (R9)(BX*1), Z1 // invStd
+	MOVQ    R11, AX
+	SUBQ    BX, AX
+	SHRQ    $2, AX          // channels left
+	MOVL    $0xFFFF, R12
+	BZHIL   AX, R12, R12    // K2: this group's lanes, all 16 or the last few
+	KMOVW   R12, K2
+	VMOVUPS.Z (R8)(BX*1), K2, Z0 // mean
+	VMOVUPS.Z (R9)(BX*1), K2, Z1 // invStd
 	VXORPS  Z2, Z2, Z2     // sum g
 	VXORPS  Z3, Z3, Z3     // sum g*xhat
 	LEAQ    (SI)(BX*1), R12
@@ -84,16 +97,16 @@ sumsGroup:
 sumsRow:
 	TESTQ   R14, R14
 	JZ      sumsNext
-	VMOVUPS (R15), Z4
+	VMOVUPS.Z (R15), K2, Z4
 	TESTQ   R10, R10
 	JZ      sumsAcc
-	VMOVUPS (R13), Z5
+	VMOVUPS.Z (R13), K2, Z5
 	VCMPPS  $14, Z31, Z5, K1 // y > 0
 	VMOVUPS.Z Z4, K1, Z4
 
 sumsAcc:
 	VADDPS      Z4, Z2, Z2
-	VMOVUPS     (R12), Z6
+	VMOVUPS.Z (R12), K2, Z6
 	VSUBPS      Z0, Z6, Z6 // x - mean
 	VMULPS      Z1, Z6, Z6 // xhat
 	VFMADD231PS Z6, Z4, Z3 // += g*xhat
@@ -105,9 +118,9 @@ sumsAcc:
 
 sumsNext:
 	MOVQ    sg+0(FP), AX
-	VMOVUPS Z2, (AX)(BX*1)
+	VMOVUPS Z2, K2, (AX)(BX*1)
 	MOVQ    sgx+8(FP), AX
-	VMOVUPS Z3, (AX)(BX*1)
+	VMOVUPS Z3, K2, (AX)(BX*1)
 	ADDQ    $64, BX
 	JMP     sumsGroup
 
@@ -131,12 +144,18 @@ TEXT ·bnGradAVX512(SB), NOSPLIT, $0-73
 gradGroup:
 	CMPQ    BX, R11
 	JGE     gradDone
+	MOVQ    R11, R8
+	SUBQ    BX, R8
+	SHRQ    $2, R8          // channels left
+	MOVL    $0xFFFF, R12
+	BZHIL   R8, R12, R12    // K2: this group's lanes, all 16 or the last few
+	KMOVW   R12, K2
 	MOVQ    k+32(FP), R8
-	VMOVUPS (R8)(BX*1), Z0
+	VMOVUPS.Z (R8)(BX*1), K2, Z0
 	MOVQ    a+40(FP), R8
-	VMOVUPS (R8)(BX*1), Z1
+	VMOVUPS.Z (R8)(BX*1), K2, Z1
 	MOVQ    cc+48(FP), R8
-	VMOVUPS (R8)(BX*1), Z2
+	VMOVUPS.Z (R8)(BX*1), K2, Z2
 	LEAQ    (SI)(BX*1), R12
 	LEAQ    (DI)(BX*1), R13
 	LEAQ    (DX)(BX*1), R15
@@ -146,18 +165,18 @@ gradGroup:
 gradRow:
 	TESTQ   R14, R14
 	JZ      gradNext
-	VMOVUPS (R15), Z4
+	VMOVUPS.Z (R15), K2, Z4
 	TESTQ   R10, R10
 	JZ      gradCalc
-	VMOVUPS (R13), Z5
+	VMOVUPS.Z (R13), K2, Z5
 	VCMPPS  $14, Z31, Z5, K1
 	VMOVUPS.Z Z4, K1, Z4
 
 gradCalc:
 	VMOVAPS     Z2, Z7
-	VFMADD231PS (R12), Z1, Z7 // cc + a*x
+	VFMADD231PS (R12), Z1, K2, Z7 // cc + a*x
 	VFMADD231PS Z4, Z0, Z7    // + k*g
-	VMOVUPS     Z7, (R9)
+	VMOVUPS Z7, K2, (R9)
 	ADDQ        R11, R12
 	ADDQ        R11, R13
 	ADDQ        R11, R15
@@ -193,11 +212,17 @@ epiRow:
 epiGroup:
 	CMPQ    BX, R11
 	JGE     epiNextRow
-	VMOVUPS (DI)(BX*1), Z0
-	VADDPS  (R8)(BX*1), Z0, Z0
+	MOVQ    R11, AX
+	SUBQ    BX, AX
+	SHRQ    $2, AX          // channels left
+	MOVL    $0xFFFF, DX
+	BZHIL   AX, DX, DX    // K2: this group's lanes, all 16 or the last few
+	KMOVW   DX, K2
+	VMOVUPS.Z (DI)(BX*1), K2, Z0
+	VADDPS (R8)(BX*1), Z0, K2, Z0
 	TESTQ   R9, R9
 	JZ      epiReLU
-	VADDPS  (R9)(BX*1), Z0, Z0
+	VADDPS (R9)(BX*1), Z0, K2, Z0
 
 epiReLU:
 	TESTQ  R10, R10
@@ -205,7 +230,7 @@ epiReLU:
 	VMAXPS Z31, Z0, Z0
 
 epiStore:
-	VMOVUPS Z0, (DI)(BX*1)
+	VMOVUPS Z0, K2, (DI)(BX*1)
 	ADDQ    $64, BX
 	JMP     epiGroup
 
@@ -238,6 +263,12 @@ TEXT ·bnBlockStatsAVX512(SB), NOSPLIT, $0-44
 statsGroup:
 	CMPQ   BX, R11
 	JGE    statsDone
+	MOVQ    R11, AX
+	SUBQ    BX, AX
+	SHRQ    $2, AX          // channels left
+	MOVL    $0xFFFF, DX
+	BZHIL   AX, DX, DX    // K2: this group's lanes, all 16 or the last few
+	KMOVW   DX, K2
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	LEAQ   (SI)(BX*1), R12
@@ -246,8 +277,8 @@ statsGroup:
 statsSum: // two accumulators for two independent add chains
 	CMPQ   R14, $2
 	JLT    statsSumTail
-	VADDPS (R12), Z0, Z0
-	VADDPS (R12)(R11*1), Z1, Z1
+	VADDPS (R12), Z0, K2, Z0
+	VADDPS (R12)(R11*1), Z1, K2, Z1
 	LEAQ   (R12)(R11*2), R12
 	SUBQ   $2, R14
 	JMP    statsSum
@@ -255,12 +286,12 @@ statsSum: // two accumulators for two independent add chains
 statsSumTail:
 	TESTQ  R14, R14
 	JZ     statsMean
-	VADDPS (R12), Z0, Z0
+	VADDPS (R12), Z0, K2, Z0
 
 statsMean:
 	VADDPS  Z1, Z0, Z0
 	VMULPS  Z30, Z0, Z0 // mean
-	VMOVUPS Z0, (DI)(BX*1)
+	VMOVUPS Z0, K2, (DI)(BX*1)
 	VXORPS  Z2, Z2, Z2
 	VXORPS  Z3, Z3, Z3
 	LEAQ    (SI)(BX*1), R12
@@ -269,10 +300,10 @@ statsMean:
 statsSq:
 	CMPQ        R14, $2
 	JLT         statsSqTail
-	VMOVUPS     (R12), Z4
+	VMOVUPS.Z (R12), K2, Z4
 	VSUBPS      Z0, Z4, Z4
 	VFMADD231PS Z4, Z4, Z2
-	VMOVUPS     (R12)(R11*1), Z5
+	VMOVUPS.Z (R12)(R11*1), K2, Z5
 	VSUBPS      Z0, Z5, Z5
 	VFMADD231PS Z5, Z5, Z3
 	LEAQ        (R12)(R11*2), R12
@@ -282,13 +313,13 @@ statsSq:
 statsSqTail:
 	TESTQ       R14, R14
 	JZ          statsStore
-	VMOVUPS     (R12), Z4
+	VMOVUPS.Z (R12), K2, Z4
 	VSUBPS      Z0, Z4, Z4
 	VFMADD231PS Z4, Z4, Z2
 
 statsStore:
 	VADDPS  Z3, Z2, Z2
-	VMOVUPS Z2, (R9)(BX*1)
+	VMOVUPS Z2, K2, (R9)(BX*1)
 	ADDQ    $64, BX
 	JMP     statsGroup
 
