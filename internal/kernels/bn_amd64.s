@@ -30,7 +30,10 @@ affineGroup:
 	SUBQ    BX, AX
 	SHRQ    $2, AX          // channels left
 	MOVL    $0xFFFF, DX
+	CMPQ    AX, $16
+	JAE     affineGroupMask      // BZHI reads only the low 8 bits of the count
 	BZHIL   AX, DX, DX    // K2: this group's lanes, all 16 or the last few
+affineGroupMask:
 	KMOVW   DX, K2
 	VMOVUPS.Z (R8)(BX*1), K2, Z0
 	VMOVUPS.Z (R9)(BX*1), K2, Z1
@@ -83,7 +86,10 @@ sumsGroup:
 	SUBQ    BX, AX
 	SHRQ    $2, AX          // channels left
 	MOVL    $0xFFFF, R12
+	CMPQ    AX, $16
+	JAE     sumsGroupMask      // BZHI reads only the low 8 bits of the count
 	BZHIL   AX, R12, R12    // K2: this group's lanes, all 16 or the last few
+sumsGroupMask:
 	KMOVW   R12, K2
 	VMOVUPS.Z (R8)(BX*1), K2, Z0 // mean
 	VMOVUPS.Z (R9)(BX*1), K2, Z1 // invStd
@@ -148,7 +154,10 @@ gradGroup:
 	SUBQ    BX, R8
 	SHRQ    $2, R8          // channels left
 	MOVL    $0xFFFF, R12
+	CMPQ    R8, $16
+	JAE     gradGroupMask      // BZHI reads only the low 8 bits of the count
 	BZHIL   R8, R12, R12    // K2: this group's lanes, all 16 or the last few
+gradGroupMask:
 	KMOVW   R12, K2
 	MOVQ    k+32(FP), R8
 	VMOVUPS.Z (R8)(BX*1), K2, Z0
@@ -216,7 +225,10 @@ epiGroup:
 	SUBQ    BX, AX
 	SHRQ    $2, AX          // channels left
 	MOVL    $0xFFFF, DX
+	CMPQ    AX, $16
+	JAE     epiGroupMask      // BZHI reads only the low 8 bits of the count
 	BZHIL   AX, DX, DX    // K2: this group's lanes, all 16 or the last few
+epiGroupMask:
 	KMOVW   DX, K2
 	VMOVUPS.Z (DI)(BX*1), K2, Z0
 	VADDPS (R8)(BX*1), Z0, K2, Z0
@@ -267,7 +279,10 @@ statsGroup:
 	SUBQ    BX, AX
 	SHRQ    $2, AX          // channels left
 	MOVL    $0xFFFF, DX
+	CMPQ    AX, $16
+	JAE     statsGroupMask      // BZHI reads only the low 8 bits of the count
 	BZHIL   AX, DX, DX    // K2: this group's lanes, all 16 or the last few
+statsGroupMask:
 	KMOVW   DX, K2
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1

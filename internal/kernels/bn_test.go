@@ -26,7 +26,7 @@ func TestBNKernels(t *testing.T) {
 		return v
 	}
 	near := func(got, want float64) bool { return math.Abs(got-want) <= 1e-4*(1+math.Abs(want)) }
-	for _, c := range []int{16, 32, 64, 24, 8, 3, 17} {
+	for _, c := range []int{16, 32, 64, 24, 8, 3, 17, 264} {
 		for _, rows := range []int{1, 37} {
 			for _, relu := range []bool{false, true} {
 				x, dy := vec(rows*c), vec(rows*c)

@@ -43,7 +43,10 @@ in4Group:
 	SUBQ   BX, AX
 	SHRQ   $2, AX         // channels left
 	MOVL   $0xFFFF, R11
+	CMPQ    AX, $16
+	JAE     in4GroupMask      // BZHI reads only the low 8 bits of the count
 	BZHIL  AX, R11, R11  // K1: this group's lanes, all 16 or the last few
+in4GroupMask:
 	KMOVW  R11, K1
 	// pass 1: t = Bᵀ d, column by column, into tmp (t[i][j] at (6i+j)*64)
 	LEAQ (SI)(BX*1), R10
@@ -541,7 +544,10 @@ out4Group:
 	SUBQ   BX, AX
 	SHRQ   $2, AX         // channels left
 	MOVL   $0xFFFF, R15
+	CMPQ    AX, $16
+	JAE     out4GroupMask      // BZHI reads only the low 8 bits of the count
 	BZHIL  AX, R15, R15  // K1: this group's lanes, all 16 or the last few
+out4GroupMask:
 	KMOVW  R15, K1
 	// pass 1: t = Aᵀ m, column by column, into tmp (t[i][j] at (6i+j)*64)
 	LEAQ (SI)(BX*1), R10

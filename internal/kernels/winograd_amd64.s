@@ -32,7 +32,10 @@ inGroup:
 	SUBQ   BX, AX
 	SHRQ   $2, AX         // channels left
 	MOVL   $0xFFFF, R12
+	CMPQ    AX, $16
+	JAE     inGroupMask      // BZHI reads only the low 8 bits of the count
 	BZHIL  AX, R12, R12  // K1: this group's lanes, all 16 or the last few
+inGroupMask:
 	KMOVW  R12, K1
 	LEAQ (SI)(BX*1), R10  // row 0
 	LEAQ (R10)(R8*1), R11 // row 1
@@ -155,7 +158,10 @@ outGroup:
 	SUBQ   BX, AX
 	SHRQ   $2, AX         // channels left
 	MOVL   $0xFFFF, R12
+	CMPQ    AX, $16
+	JAE     outGroupMask      // BZHI reads only the low 8 bits of the count
 	BZHIL  AX, R12, R12  // K1: this group's lanes, all 16 or the last few
+outGroupMask:
 	KMOVW  R12, K1
 	LEAQ (SI)(BX*1), AX
 	VMOVUPS.Z (AX), K1, Z0
@@ -287,7 +293,10 @@ gradGroup:
 	SUBQ   BX, AX
 	SHRQ   $2, AX         // channels left
 	MOVL   $0xFFFF, R12
+	CMPQ    AX, $16
+	JAE     gradGroupMask      // BZHI reads only the low 8 bits of the count
 	BZHIL  AX, R12, R12  // K1: this group's lanes, all 16 or the last few
+gradGroupMask:
 	KMOVW  R12, K1
 	LEAQ    (SI)(BX*1), AX
 	VMOVUPS.Z (AX), K1, Z0

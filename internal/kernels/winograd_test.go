@@ -69,7 +69,7 @@ func TestWinogradTransforms(t *testing.T) {
 	if !WinogradSupported(16) {
 		t.Skip("no AVX-512: the transforms run in nn's plain Go")
 	}
-	for _, c := range []int{32, 24, 8, 3, 17} {
+	for _, c := range []int{32, 24, 8, 3, 17, 264} {
 		t.Run(fmt.Sprintf("c=%d", c), func(t *testing.T) { testWinogradTransforms(t, c) })
 	}
 }
