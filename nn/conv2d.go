@@ -99,6 +99,7 @@ type Conv2D struct {
 	dypads     []padded // padded dy, one per phase of backwardData
 	xpadBF     padded   // the padded input as bf16 pairs (inference in bf16)
 	packW      kernels.ConvWeights
+	packedFrom []float32           // the weight packW was packed from (Forward repacks only when it changes)
 	packWT     kernels.ConvWeights // flipped weights for the stride-1 dx
 	ir         implicitRun
 	implicitFn func(lo, hi int)
@@ -321,8 +322,14 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 			src = c.xpad.fill(x.Data, c.n, c.h, c.w, c.cfg.InC, p, p, p, p)
 			h, wd = c.h+2*p, c.w+2*p
 		}
-		if repack {
+		if repack && (pw != &c.packW || !pw.Suits(c.wo) || !sameBits(w, c.packedFrom)) {
+			// Forward's own packing is kept while the weights stay the
+			// same (inference, validation, frozen layers): a memory
+			// compare instead of a repack.
 			pw.Pack(w, cout, c.kh, c.kw*c.cfg.InC, c.wo)
+			if pw == &c.packW {
+				c.packedFrom = append(c.packedFrom[:0], w...)
+			}
 		}
 		// The epilogue runs on each output row right after its GEMM,
 		// while the row is in L1.

@@ -176,6 +176,37 @@ func TestConv2DBatchChange(t *testing.T) {
 	}
 }
 
+// TestConv2DFollowsWeightChanges: Forward keeps its packed weights while
+// the weights are unchanged and must notice any change, wherever it is
+// and whatever the batch, on every path.
+func TestConv2DFollowsWeightChanges(t *testing.T) {
+	convPaths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(4, 4))
+		for _, cfg := range []Conv2DConfig{
+			{InC: 16, OutC: 32, Kernel: 3, Stride: 2, Padding: 1},
+			{InC: 3, OutC: 8, Kernel: 7, Stride: 2, Padding: 3},
+			{InC: 16, OutC: 16, Kernel: 3, Padding: 1},
+		} {
+			c := NewConv2D("conv", cfg, rng)
+			w := c.Weight.Value.Data
+			for step, n := range []int{2, 2, 1, 3, 3} {
+				x := gcRandn(rng, n, 9, 9, cfg.InC)
+				c.Forward(x, step%2 == 0) // the same twice, then a change
+				if step > 0 {
+					w[(step*7919)%len(w)] += 0.5
+				}
+				y := c.Forward(x, false)
+				want := convRef(c, x)
+				for i, v := range want {
+					if math.Abs(float64(y.Data[i])-v) > 1e-4*(1+math.Abs(v)) {
+						t.Fatalf("%+v step %d: y[%d] = %g, want %g", cfg, step, i, y.Data[i], v)
+					}
+				}
+			}
+		}
+	})
+}
+
 func TestConv2DInit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	c := NewConv2D("conv", Conv2DConfig{InC: 64, OutC: 64, Kernel: 3}, rng)
