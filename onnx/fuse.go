@@ -120,6 +120,34 @@ func (g *Graph) fuseBNRelu() {
 	}
 }
 
+// fuseConvBN lets a Conv whose output only a BatchNormalization reads run
+// both as one convolution in inference: nn.ConvBN folds the BN's scale
+// and shift into the weights (again whenever either layer's parameters
+// change) and applies the BN's ReLU in the epilogue. The BN then passes
+// the Conv's output through. In training they stay two layers.
+func (g *Graph) fuseConvBN() {
+	consumers := g.consumers()
+	for _, n := range g.nodes {
+		c, ok := n.op.(*convOp)
+		if !ok || n.out == g.output || len(consumers[n.out]) != 1 {
+			continue
+		}
+		conv, ok := c.layer.(*nn.Conv2D)
+		if !ok {
+			continue
+		}
+		b, ok := g.nodes[consumers[n.out][0]].op.(*bnOp)
+		if !ok {
+			continue
+		}
+		f, err := nn.NewConvBN(conv, b.bn, b.bn.Config().ReLU)
+		if err != nil {
+			continue
+		}
+		c.fused, c.fusedBN = f, b
+	}
+}
+
 // passOp is a node whose work another op has taken over: it passes its
 // first input through.
 type passOp struct {

@@ -240,6 +240,7 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 	}
 	g.fuseBiases(c)
 	g.fuseBNRelu()
+	g.fuseConvBN()
 	g.grads = make([]*tensor.Tensor, len(g.vals))
 	g.gradSet = make([]bool, len(g.vals))
 	g.updateNeedGrad()

@@ -342,3 +342,82 @@ func protowireLen(n int) []byte {
 	}
 	return append(b, byte(n))
 }
+
+// TestConvBNFusedInference: in inference a Conv and the BatchNormalization
+// after it run as one folded convolution; the result must equal the two
+// layers run apart, also after training has changed the weights and the
+// BN statistics.
+func TestConvBNFusedInference(t *testing.T) {
+	g, err := ImportFile(filepath.Join("testdata", "resnet18_small.onnx"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fused []*convOp
+	for _, n := range g.nodes {
+		if c, ok := n.op.(*convOp); ok && c.fused != nil {
+			fused = append(fused, c)
+		}
+	}
+	if len(fused) != 20 { // every Conv of ResNet-18 is followed by its BN
+		t.Fatalf("%d Conv+BN pairs fused, want 20", len(fused))
+	}
+	in := g.InputShape()
+	rng := rand.New(rand.NewPCG(7, 7))
+	x := randomInput(rng, 3, in[0], in[1], in[2])
+	unfused := func() *tensor.Tensor {
+		saved := make([]*nn.ConvBN, len(fused))
+		for i, c := range fused {
+			saved[i], c.fused = c.fused, nil
+			c.fusedBN.passThrough = false
+		}
+		defer func() {
+			for i, c := range fused {
+				c.fused = saved[i]
+			}
+		}()
+		y, err := g.Forward(x, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return y.Clone()
+	}
+	var before *tensor.Tensor
+	for step := 0; step < 2; step++ {
+		want := unfused()
+		if before != nil { // the training pass must have changed the outputs
+			var moved float64
+			for i, v := range want.Data {
+				moved = max(moved, math.Abs(float64(v-before.Data[i])))
+			}
+			if moved < 1e-3 {
+				t.Fatalf("training changed the outputs by only %.2g", moved)
+			}
+		}
+		before = want
+		got, err := g.Forward(x, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var maxDiff float64
+		for i, v := range want.Data {
+			maxDiff = max(maxDiff, math.Abs(float64(got.Data[i]-v))/(1+math.Abs(float64(v))))
+		}
+		t.Logf("step %d: largest relative difference %.2g", step, maxDiff)
+		if maxDiff > 1e-4 {
+			t.Fatalf("step %d: fused inference differs from the layers by %.2g", step, maxDiff)
+		}
+		// A training pass: new BN statistics, and changed weights.
+		y, err := g.Forward(x, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Backward(randomInput(rng, y.Shape...)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range g.Params() {
+			for i := range p.Value.Data {
+				p.Value.Data[i] -= 0.01 * p.Grad.Data[i]
+			}
+		}
+	}
+}

@@ -25,6 +25,11 @@ type convOp struct {
 	kh, kw   int
 	stride   int
 
+	// With the BatchNormalization that alone reads the output (fuseConvBN):
+	// the two folded, for inference.
+	fused   *nn.ConvBN
+	fusedBN *bnOp
+
 	lay    layouts
 	in     *value
 	padded *tensor.Tensor
@@ -162,6 +167,13 @@ func (o *convOp) forward(in []*value, train bool) (*value, error) {
 			return nil, err
 		}
 	}
+	if o.fused != nil {
+		o.fusedBN.passThrough = !train
+		if !train {
+			o.out = value{t: o.fused.Forward(x, nil), nhwc: true}
+			return &o.out, nil
+		}
+	}
 	o.out = value{t: o.layer.Forward(x, train), nhwc: true}
 	return &o.out, nil
 }
@@ -229,6 +241,8 @@ type bnOp struct {
 	d2   tensor.Tensor
 	last []int
 	dxs  [5]*tensor.Tensor
+	// passThrough: the preceding Conv applied this BN (fuseConvBN, inference).
+	passThrough bool
 }
 
 func buildBN(c *compiler, n *NodeProto) (op, error) {
@@ -262,6 +276,10 @@ func buildBN(c *compiler, n *NodeProto) (op, error) {
 }
 
 func (o *bnOp) forward(in []*value, train bool) (*value, error) {
+	if o.passThrough {
+		o.out = *in[0]
+		return &o.out, nil
+	}
 	o.in = in[0]
 	var x *tensor.Tensor
 	o.flat = !in[0].nhwc && len(in[0].t.Shape) == 2
