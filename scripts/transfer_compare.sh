@@ -10,7 +10,9 @@
 #
 # Environment: RESIDUAL (the binary, default: go run ./cmd/residual),
 # DATA (default ../shared/data/gestures/sign-language-digits),
-# MODEL (default models/emotion-fer2013.residual), EPOCHS (default 15).
+# MODEL (default models/emotion-fer2013.residual), EPOCHS (default 15),
+# RUNS (default all four: finetune-full scratch-full finetune-10pct
+# scratch-10pct; runs already done keep their results for the table).
 set -eu
 out=${1:-runs/transfer}
 data=${DATA:-../shared/data/gestures/sign-language-digits}
@@ -37,13 +39,19 @@ run() { # name, flags...
 	echo $(($(date +%s) - start)) >"$out/$name.seconds"
 }
 
-run finetune-full $common $finetune
-run scratch-full $common $scratch
-run finetune-10pct $common $finetune --train-fraction 0.1
-run scratch-10pct $common $scratch --train-fraction 0.1
+for name in ${RUNS:-finetune-full scratch-full finetune-10pct scratch-10pct}; do
+	case $name in
+	finetune-full) run $name $common $finetune ;;
+	scratch-full) run $name $common $scratch ;;
+	finetune-10pct) run $name $common $finetune --train-fraction 0.1 ;;
+	scratch-10pct) run $name $common $scratch --train-fraction 0.1 ;;
+	*) echo "unknown run $name" >&2; exit 2 ;;
+	esac
+done
 
 printf '\n| run | best val acc | best epoch | final val acc | wall time |\n| --- | --- | --- | --- | --- |\n'
 for name in finetune-full scratch-full finetune-10pct scratch-10pct; do
+	[ -f "$out/$name/metrics.csv" ] || continue
 	awk -F, -v name="$name" -v secs="$(cat "$out/$name.seconds")" '
 		NR > 1 { if ($6 > best) { best = $6; at = $1 }; last = $6 }
 		END { printf "| %s | %.2f%% | %d | %.2f%% | %d s |\n", name, 100 * best, at, 100 * last, secs }
