@@ -1,90 +1,58 @@
-package model
+package model_test
 
 import (
-	"math/rand/v2"
 	"testing"
 
-	"residual/nn"
-	"residual/optim"
-	"residual/tensor"
+	"residual/model"
+	"residual/train"
 )
 
-// referenceStep builds the reference network with a batch of random data
-// and returns a function doing one training step (forward, loss,
-// backward, SGD with momentum) and one doing batched inference.
-func referenceStep(tb testing.TB, batch int) (train, infer func()) {
+// referenceStep is a training step of the reference network at the
+// FER2013 recipe's settings (Nesterov SGD, weight decay, label smoothing),
+// with batched inference, on a batch of random data.
+func referenceStep(tb testing.TB, batch int) (trainStep, infer func()) {
 	tb.Helper()
-	cfg, err := Preset("reference")
+	cfg, err := model.Preset("reference")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return netStep(tb, cfg, batch)
+	return benchStep(tb, cfg, batch)
 }
 
 // ferRecipeStep is referenceStep for the network of the FER2013 recipe
 // (docs/RESULTS.md): ResNet-18 with the small stem at 3/8 width, 48x48x1.
-func ferRecipeStep(tb testing.TB, batch int) (train, infer func()) {
+func ferRecipeStep(tb testing.TB, batch int) (trainStep, infer func()) {
 	tb.Helper()
-	cfg, err := Preset("resnet18-small")
+	cfg, err := model.Preset("resnet18-small")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	cfg.WidthMult, cfg.Input, cfg.Classes = 0.375, [3]int{48, 48, 1}, 7
-	return netStep(tb, cfg, batch)
+	return benchStep(tb, cfg, batch)
 }
 
-// netStep returns a training step (Nesterov SGD with weight decay, label
-// smoothing 0.1: the FER2013 recipe's) and batched inference of the
-// network cfg on a batch of random data.
-func netStep(tb testing.TB, cfg Config, batch int) (train, infer func()) {
+// benchStep wraps train.BenchStep's calls as functions that fail tb.
+func benchStep(tb testing.TB, cfg model.Config, batch int) (trainStep, infer func()) {
 	tb.Helper()
-	net, err := New(cfg, 1)
+	s, err := train.NewBenchStep(cfg, train.BenchStepConfig{Batch: batch, Nesterov: true, WeightDecay: 5e-4, LabelSmoothing: 0.1})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	x := tensor.New(net.InputShape(batch)...)
-	for i := range x.Data {
-		x.Data[i] = float32(rng.NormFloat64())
-	}
-	labels := make([]int, batch)
-	for i := range labels {
-		labels[i] = rng.IntN(cfg.Classes)
-	}
-	loss, err := nn.NewSoftmaxCrossEntropy(nn.CrossEntropyConfig{Classes: cfg.Classes, LabelSmoothing: 0.1})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	opt, err := optim.NewSGD(net.Params(), optim.SGDConfig{Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	train = func() {
-		logits, err := net.Forward(x, true)
+	check := func(err error) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if _, err := loss.Forward(logits, labels); err != nil {
-			tb.Fatal(err)
-		}
-		net.Backward(loss.Backward())
-		opt.Step(0.01)
 	}
-	infer = func() {
-		if _, err := net.Forward(x, false); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return train, infer
+	return func() { check(s.Train()) }, func() { check(s.Infer()) }
 }
 
 // TestStepsDoNotAllocate: after warm-up, a training step and an inference
 // pass allocate nothing.
 func TestStepsDoNotAllocate(t *testing.T) {
-	train, infer := referenceStep(t, 4)
-	train()
+	step, infer := referenceStep(t, 4)
+	step()
 	infer()
-	if n := testing.AllocsPerRun(3, train); n != 0 {
+	if n := testing.AllocsPerRun(3, step); n != 0 {
 		t.Errorf("training step allocates %.0f times per step", n)
 	}
 	if n := testing.AllocsPerRun(3, infer); n != 0 {
@@ -95,12 +63,12 @@ func TestStepsDoNotAllocate(t *testing.T) {
 // BenchmarkReferenceTrain: one training step of the reference network at
 // batch 64 (go test -bench Reference -benchmem ./model).
 func BenchmarkReferenceTrain(b *testing.B) {
-	train, _ := referenceStep(b, 64)
-	train()
+	step, _ := referenceStep(b, 64)
+	step()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		train()
+		step()
 	}
 	b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "images/s")
 }
@@ -109,12 +77,12 @@ func BenchmarkReferenceTrain(b *testing.B) {
 // network at batch 64 (compare: residual bench --model resnet18-small
 // --width-mult 0.375 --nesterov --wd 5e-4 --label-smoothing 0.1 --torch).
 func BenchmarkFERRecipeTrain(b *testing.B) {
-	train, _ := ferRecipeStep(b, 64)
-	train()
+	step, _ := ferRecipeStep(b, 64)
+	step()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		train()
+		step()
 	}
 	b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "images/s")
 }

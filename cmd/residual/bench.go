@@ -16,8 +16,8 @@ import (
 	"residual/internal/parallel"
 	"residual/model"
 	"residual/nn"
-	"residual/optim"
 	"residual/tensor"
+	"residual/train"
 )
 
 type benchOptions struct {
@@ -252,49 +252,26 @@ func benchNet(res *benchResult, o benchNetOptions, batch int, d time.Duration) e
 	if err != nil {
 		return err
 	}
-	net, err := model.New(cfg, 1)
+	step, err := train.NewBenchStep(cfg, train.BenchStepConfig{Batch: batch, Nesterov: o.nesterov,
+		WeightDecay: o.weightDecay, LabelSmoothing: float32(o.labelSmoothing)})
 	if err != nil {
 		return err
 	}
+	net, x := step.Net, step.X
 	res.Network = fmt.Sprintf("%s x%g %dx%dx%d", o.model, cfg.WidthMult, cfg.Input[0], cfg.Input[1], cfg.Input[2])
 	res.ForwardMFLOPs = float64(net.FLOPs()) / 1e6
-	rng := rand.New(rand.NewPCG(3, 4))
-	x := tensor.New(net.InputShape(batch)...)
-	for i := range x.Data {
-		x.Data[i] = float32(rng.NormFloat64())
-	}
-	labels := make([]int, batch)
-	for i := range labels {
-		labels[i] = rng.IntN(cfg.Classes)
-	}
-	loss, err := nn.NewSoftmaxCrossEntropy(nn.CrossEntropyConfig{Classes: cfg.Classes, LabelSmoothing: float32(o.labelSmoothing)})
-	if err != nil {
-		return err
-	}
-	opt, err := optim.NewSGD(net.Params(), optim.SGDConfig{Momentum: 0.9, Nesterov: o.nesterov, WeightDecay: o.weightDecay})
-	if err != nil {
-		return err
-	}
 	var stepErr error
-	step := func() {
-		logits, err := net.Forward(x, true)
-		if err == nil {
-			_, err = loss.Forward(logits, labels)
-		}
-		if err != nil {
+	res.TrainImagesPerS = measure(d, func() {
+		if err := step.Train(); err != nil {
 			stepErr = err
-			return
 		}
-		net.Backward(loss.Backward())
-		opt.Step(0.01)
-	}
-	res.TrainImagesPerS = measure(d, step) * float64(batch)
+	}) * float64(batch)
 	if stepErr != nil {
 		return stepErr
 	}
 	// forward + backward ~ 3x forward FLOPs
 	res.TrainGFLOPs = res.TrainImagesPerS * 3 * res.ForwardMFLOPs / 1e3
-	res.InferImagesPerS = measure(d, func() { net.Forward(x, false) }) * float64(batch)
+	res.InferImagesPerS = measure(d, func() { step.Infer() }) * float64(batch)
 
 	one := tensor.New(net.InputShape(1)...)
 	copy(one.Data, x.Data)
