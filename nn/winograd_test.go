@@ -83,15 +83,12 @@ func TestWinogradGradients(t *testing.T) {
 	})
 }
 
-// TestWinogradConvBN checks the fused convolution on the Winograd path
-// against the direct path, and that it follows weight changes.
-func TestWinogradConvBN(t *testing.T) {
-	defer func(v int) { winogradMinC = v }(winogradMinC)
-	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
-	winogradMinTiles = 0 // small shapes too
-	rng := rand.New(rand.NewPCG(5, 5))
-	conv := NewConv2D("conv", Conv2DConfig{InC: 32, OutC: 32, Kernel: 3, Padding: 1}, rng)
-	bn := NewBatchNorm2D("bn", BatchNorm2DConfig{C: 32})
+// randomConvBN returns a fused 3x3 convolution (padding 1) and BN with
+// ReLU, the BN with random running statistics and scale.
+func randomConvBN(t *testing.T, rng *rand.Rand, cin, cout int) *ConvBN {
+	t.Helper()
+	conv := NewConv2D("conv", Conv2DConfig{InC: cin, OutC: cout, Kernel: 3, Padding: 1}, rng)
+	bn := NewBatchNorm2D("bn", BatchNorm2DConfig{C: cout})
 	for i := range bn.RunningMean.Value.Data {
 		bn.RunningMean.Value.Data[i] = float32(rng.NormFloat64())
 		bn.RunningVar.Value.Data[i] = float32(0.5 + rng.Float64())
@@ -101,6 +98,18 @@ func TestWinogradConvBN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// TestWinogradConvBN checks the fused convolution on the Winograd path
+// against the direct path, and that it follows weight changes.
+func TestWinogradConvBN(t *testing.T) {
+	defer func(v int) { winogradMinC = v }(winogradMinC)
+	defer func(v int) { winogradMinTiles = v }(winogradMinTiles)
+	winogradMinTiles = 0 // small shapes too
+	rng := rand.New(rand.NewPCG(5, 5))
+	f := randomConvBN(t, rng, 32, 32)
+	conv := f.Conv
 	x := gcRandn(rng, 3, 9, 10, 32)
 	res := gcRandn(rng, 3, 9, 10, 32)
 	for step := 0; step < 2; step++ {
@@ -307,17 +316,8 @@ func TestWinograd4ConvBN(t *testing.T) {
 	for _, s := range []struct{ n, h, w, cin, cout int }{
 		{2, 16, 20, 16, 32}, {4, 12, 12, 64, 64}, {1, 48, 48, 16, 16}, {32, 4, 4, 32, 16}, {1, 24, 24, 32, 32},
 	} {
-		conv := NewConv2D("conv", Conv2DConfig{InC: s.cin, OutC: s.cout, Kernel: 3, Padding: 1}, rng)
-		bn := NewBatchNorm2D("bn", BatchNorm2DConfig{C: s.cout})
-		for i := range bn.RunningMean.Value.Data {
-			bn.RunningMean.Value.Data[i] = float32(rng.NormFloat64())
-			bn.RunningVar.Value.Data[i] = float32(0.5 + rng.Float64())
-			bn.Weight.Value.Data[i] = float32(rng.NormFloat64())
-		}
-		f, err := NewConvBN(conv, bn, true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := randomConvBN(t, rng, s.cin, s.cout)
+		conv := f.Conv
 		x := gcRandn(rng, s.n, s.h, s.w, s.cin)
 		res := gcRandn(rng, s.n, s.h, s.w, s.cout)
 		winogradMinC, winograd4On = math.MaxInt, false
@@ -351,16 +351,7 @@ func TestWinogradConvBNBatchSizes(t *testing.T) {
 	winogradMinTiles = 0 // small shapes too
 	rng := rand.New(rand.NewPCG(31, 32))
 	for _, hw := range []int{6, 12} { // 6: F(2x2) only; 12: F(4x4) where it pays
-		conv := NewConv2D("conv", Conv2DConfig{InC: 32, OutC: 48, Kernel: 3, Padding: 1}, rng)
-		bn := NewBatchNorm2D("bn", BatchNorm2DConfig{C: 48})
-		for i := range bn.RunningMean.Value.Data {
-			bn.RunningMean.Value.Data[i] = float32(rng.NormFloat64())
-			bn.RunningVar.Value.Data[i] = float32(0.5 + rng.Float64())
-		}
-		f, err := NewConvBN(conv, bn, true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := randomConvBN(t, rng, 32, 48)
 		for _, n := range []int{1, 7, 2, 16, 1, 5, 64, 3} {
 			x := gcRandn(rng, n, hw, hw, 32)
 			winogradMinC, winograd4On = math.MaxInt, false
