@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "lanemask_amd64.h"
 
 // Batch-normalisation kernels over a (rows, c) row-major matrix, any c,
 // 16 channels (one zmm register; a last partial group under the mask K2,
@@ -26,15 +27,7 @@ TEXT ·bnAffineAVX512(SB), NOSPLIT, $0-49
 affineGroup:
 	CMPQ    BX, R11
 	JGE     affineDone
-	MOVQ    R11, AX
-	SUBQ    BX, AX
-	SHRQ    $2, AX          // channels left
-	MOVL    $0xFFFF, DX
-	CMPQ    AX, $16
-	JAE     affineGroupMask      // BZHI reads only the low 8 bits of the count
-	BZHIL   AX, DX, DX    // K2: this group's lanes, all 16 or the last few
-affineGroupMask:
-	KMOVW   DX, K2
+	LANE_MASK(R11, BX, AX, DX, K2)
 	VMOVUPS.Z (R8)(BX*1), K2, Z0
 	VMOVUPS.Z (R9)(BX*1), K2, Z1
 	LEAQ    (SI)(BX*1), R12
@@ -82,15 +75,7 @@ TEXT ·bnGradSumsAVX512(SB), NOSPLIT, $0-73
 sumsGroup:
 	CMPQ    BX, R11
 	JGE     sumsDone
-	MOVQ    R11, AX
-	SUBQ    BX, AX
-	SHRQ    $2, AX          // channels left
-	MOVL    $0xFFFF, R12
-	CMPQ    AX, $16
-	JAE     sumsGroupMask      // BZHI reads only the low 8 bits of the count
-	BZHIL   AX, R12, R12    // K2: this group's lanes, all 16 or the last few
-sumsGroupMask:
-	KMOVW   R12, K2
+	LANE_MASK(R11, BX, AX, R12, K2)
 	VMOVUPS.Z (R8)(BX*1), K2, Z0 // mean
 	VMOVUPS.Z (R9)(BX*1), K2, Z1 // invStd
 	VXORPS  Z2, Z2, Z2     // sum g
@@ -150,15 +135,7 @@ TEXT ·bnGradAVX512(SB), NOSPLIT, $0-73
 gradGroup:
 	CMPQ    BX, R11
 	JGE     gradDone
-	MOVQ    R11, R8
-	SUBQ    BX, R8
-	SHRQ    $2, R8          // channels left
-	MOVL    $0xFFFF, R12
-	CMPQ    R8, $16
-	JAE     gradGroupMask      // BZHI reads only the low 8 bits of the count
-	BZHIL   R8, R12, R12    // K2: this group's lanes, all 16 or the last few
-gradGroupMask:
-	KMOVW   R12, K2
+	LANE_MASK(R11, BX, R8, R12, K2)
 	MOVQ    k+32(FP), R8
 	VMOVUPS.Z (R8)(BX*1), K2, Z0
 	MOVQ    a+40(FP), R8
@@ -221,15 +198,7 @@ epiRow:
 epiGroup:
 	CMPQ    BX, R11
 	JGE     epiNextRow
-	MOVQ    R11, AX
-	SUBQ    BX, AX
-	SHRQ    $2, AX          // channels left
-	MOVL    $0xFFFF, DX
-	CMPQ    AX, $16
-	JAE     epiGroupMask      // BZHI reads only the low 8 bits of the count
-	BZHIL   AX, DX, DX    // K2: this group's lanes, all 16 or the last few
-epiGroupMask:
-	KMOVW   DX, K2
+	LANE_MASK(R11, BX, AX, DX, K2)
 	VMOVUPS.Z (DI)(BX*1), K2, Z0
 	VADDPS (R8)(BX*1), Z0, K2, Z0
 	TESTQ   R9, R9
@@ -275,15 +244,7 @@ TEXT ·bnBlockStatsAVX512(SB), NOSPLIT, $0-44
 statsGroup:
 	CMPQ   BX, R11
 	JGE    statsDone
-	MOVQ    R11, AX
-	SUBQ    BX, AX
-	SHRQ    $2, AX          // channels left
-	MOVL    $0xFFFF, DX
-	CMPQ    AX, $16
-	JAE     statsGroupMask      // BZHI reads only the low 8 bits of the count
-	BZHIL   AX, DX, DX    // K2: this group's lanes, all 16 or the last few
-statsGroupMask:
-	KMOVW   DX, K2
+	LANE_MASK(R11, BX, AX, DX, K2)
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	LEAQ   (SI)(BX*1), R12

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "lanemask_amd64.h"
 
 // Winograd F(4x4,3x3) tile transforms (Lavin & Gray 2016), 16 channels
 // per zmm register, in two passes through a scratch area (a 6x6 tile
@@ -39,15 +40,7 @@ in4Tile:
 in4Group:
 	CMPQ BX, R9
 	JGE  in4Next
-	MOVQ   R9, AX
-	SUBQ   BX, AX
-	SHRQ   $2, AX         // channels left
-	MOVL   $0xFFFF, R11
-	CMPQ    AX, $16
-	JAE     in4GroupMask      // BZHI reads only the low 8 bits of the count
-	BZHIL  AX, R11, R11  // K1: this group's lanes, all 16 or the last few
-in4GroupMask:
-	KMOVW  R11, K1
+	LANE_MASK(R9, BX, AX, R11, K1)
 	// pass 1: t = Bᵀ d, column by column, into tmp (t[i][j] at (6i+j)*64)
 	LEAQ (SI)(BX*1), R10
 	// column 0
@@ -540,15 +533,7 @@ out4Tile:
 out4Group:
 	CMPQ BX, R9
 	JGE  out4Next
-	MOVQ   R9, AX
-	SUBQ   BX, AX
-	SHRQ   $2, AX         // channels left
-	MOVL   $0xFFFF, R15
-	CMPQ    AX, $16
-	JAE     out4GroupMask      // BZHI reads only the low 8 bits of the count
-	BZHIL  AX, R15, R15  // K1: this group's lanes, all 16 or the last few
-out4GroupMask:
-	KMOVW  R15, K1
+	LANE_MASK(R9, BX, AX, R15, K1)
 	// pass 1: t = Aᵀ m, column by column, into tmp (t[i][j] at (6i+j)*64)
 	LEAQ (SI)(BX*1), R10
 	// column 0

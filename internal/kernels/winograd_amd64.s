@@ -1,5 +1,6 @@
 //go:build amd64 && !purego
 #include "textflag.h"
+#include "lanemask_amd64.h"
 // Winograd F(2x2,3x3) tile transforms (Lavin & Gray 2016), 16 channels
 // per zmm register; see winograd.go for the matrices. All sizes are in
 // bytes; c is the channel count times 4, any count: each tile's channels
@@ -28,15 +29,7 @@ inTile:
 inGroup:
 	CMPQ BX, R9
 	JGE  inNext
-	MOVQ   R9, AX
-	SUBQ   BX, AX
-	SHRQ   $2, AX         // channels left
-	MOVL   $0xFFFF, R12
-	CMPQ    AX, $16
-	JAE     inGroupMask      // BZHI reads only the low 8 bits of the count
-	BZHIL  AX, R12, R12  // K1: this group's lanes, all 16 or the last few
-inGroupMask:
-	KMOVW  R12, K1
+	LANE_MASK(R9, BX, AX, R12, K1)
 	LEAQ (SI)(BX*1), R10  // row 0
 	LEAQ (R10)(R8*1), R11 // row 1
 	LEAQ (R11)(R8*1), R12 // row 2
@@ -154,15 +147,7 @@ outTile:
 outGroup:
 	CMPQ BX, R9
 	JGE  outNext
-	MOVQ   R9, AX
-	SUBQ   BX, AX
-	SHRQ   $2, AX         // channels left
-	MOVL   $0xFFFF, R12
-	CMPQ    AX, $16
-	JAE     outGroupMask      // BZHI reads only the low 8 bits of the count
-	BZHIL  AX, R12, R12  // K1: this group's lanes, all 16 or the last few
-outGroupMask:
-	KMOVW  R12, K1
+	LANE_MASK(R9, BX, AX, R12, K1)
 	LEAQ (SI)(BX*1), AX
 	VMOVUPS.Z (AX), K1, Z0
 	VMOVUPS.Z (AX)(R9*1), K1, Z1
@@ -289,15 +274,7 @@ gradTile:
 gradGroup:
 	CMPQ    BX, R9
 	JGE     gradNext
-	MOVQ   R9, AX
-	SUBQ   BX, AX
-	SHRQ   $2, AX         // channels left
-	MOVL   $0xFFFF, R12
-	CMPQ    AX, $16
-	JAE     gradGroupMask      // BZHI reads only the low 8 bits of the count
-	BZHIL  AX, R12, R12  // K1: this group's lanes, all 16 or the last few
-gradGroupMask:
-	KMOVW  R12, K1
+	LANE_MASK(R9, BX, AX, R12, K1)
 	LEAQ    (SI)(BX*1), AX
 	VMOVUPS.Z (AX), K1, Z0
 	VMOVUPS.Z (AX)(R9*1), K1, Z1
