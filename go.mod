@@ -1,6 +1,6 @@
-module residual
+module github.com/residual-go/residual
 
-go 1.26.8
+go 1.26
 
 require (
 	github.com/blackjack/webcam v0.6.1

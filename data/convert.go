@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"residual/vision"
+	"github.com/residual-go/residual/vision"
 )
 
 // FERSplitDirs maps FER2013 Usage values to the folder names of the

@@ -3,8 +3,8 @@ package data_test
 import (
 	"fmt"
 
-	"residual/data"
-	"residual/vision"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/vision"
 )
 
 // A training loop's view of the data: split, then iterate augmented,

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"residual/vision"
+	"github.com/residual-go/residual/vision"
 )
 
 // FolderOptions configures the image-file loaders (LoadFolder,

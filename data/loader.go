@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // LoaderOptions configures a Loader.

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"residual/vision"
+	"github.com/residual-go/residual/vision"
 )
 
 // countingDataset has n 4x4 gray images whose pixels all equal i%256

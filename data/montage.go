@@ -1,6 +1,6 @@
 package data
 
-import "residual/vision"
+import "github.com/residual-go/residual/vision"
 
 // Montage returns a contact sheet of d: one row per class, up to perClass
 // samples per row (the first ones of each class), each image scaled by an

@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"residual/vision"
+	"github.com/residual-go/residual/vision"
 )
 
 func TestSynthFacesDeterministicAndClassDependent(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"log"
 
-	"residual/eval"
+	"github.com/residual-go/residual/eval"
 )
 
 func ExampleMetrics_ClassificationReport() {

@@ -1,7 +1,7 @@
 package face
 
 import (
-	"residual/internal/cputime"
+	"github.com/residual-go/residual/internal/cputime"
 	"testing"
 	"time"
 )

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"image"
 
-	"residual/vision"
+	"github.com/residual-go/residual/vision"
 )
 
 // Scratch holds the buffers of Input so that preprocessing many faces

@@ -4,7 +4,7 @@ import (
 	"image"
 	"testing"
 
-	"residual/vision"
+	"github.com/residual-go/residual/vision"
 )
 
 // TestInputMatchesPreprocess checks that a face crop reaches the model

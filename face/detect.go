@@ -23,7 +23,7 @@ import (
 
 	pigo "github.com/esimov/pigo/core"
 
-	"residual/vision"
+	"github.com/residual-go/residual/vision"
 )
 
 // facefinder is pigo v1.4.6's cascade/facefinder (MIT, Copyright (c) 2018

@@ -1,14 +1,14 @@
 package face
 
 import (
+	"github.com/residual-go/residual/internal/cputime"
 	"image"
 	"math"
 	"os"
 	"path/filepath"
-	"residual/internal/cputime"
 	"testing"
 
-	"residual/vision"
+	"github.com/residual-go/residual/vision"
 )
 
 // facesDir is ../shared/data/faces relative to the repository root (this

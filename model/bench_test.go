@@ -3,8 +3,8 @@ package model_test
 import (
 	"testing"
 
-	"residual/model"
-	"residual/train"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/train"
 )
 
 // referenceStep is a training step of the reference network at the

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"residual/internal/kernels"
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 // conv3x3 is a 3x3 convolution with padding 1 and no bias (BN follows).

@@ -37,9 +37,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"residual/safetensors"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/safetensors"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // File format constants.

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"residual/safetensors"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/safetensors"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // tinyNet is a small two-stage network with BN buffers and dropout whose

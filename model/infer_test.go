@@ -5,9 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"residual/nn"
-	"residual/optim"
-	"residual/tensor"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/optim"
+	"github.com/residual-go/residual/tensor"
 )
 
 // TestInferencePlanMatchesLayers: the fused inference plan gives the

@@ -10,9 +10,9 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"residual/internal/kernels"
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 // Config describes a residual network. Presets (Preset, Presets) fill it

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"residual/nn"
-	"residual/safetensors"
-	"residual/tensor"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/safetensors"
+	"github.com/residual-go/residual/tensor"
 )
 
 // relDiff is max|a-b| / max(max|b|, 1e-3): the fixture comparison metric.

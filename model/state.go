@@ -3,8 +3,8 @@ package model
 import (
 	"fmt"
 
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 // State lists every saved tensor of the network, learnable parameters

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 // LayerInfo describes one layer of a network for a summary.

@@ -1,9 +1,9 @@
 package nn
 
 import (
-	"residual/internal/kernels"
-	"residual/internal/parallel"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/internal/parallel"
+	"github.com/residual-go/residual/tensor"
 )
 
 // Add is the join of a residual block: out = a + b, optionally followed by

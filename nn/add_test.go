@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 func TestAddGradients(t *testing.T) {

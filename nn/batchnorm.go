@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 
-	"residual/internal/kernels"
-	"residual/internal/parallel"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/internal/parallel"
+	"github.com/residual-go/residual/tensor"
 )
 
 // BatchNorm2DConfig describes batch normalisation over the channels of an

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // bnRef computes batch statistics in float64 the textbook way.

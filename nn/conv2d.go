@@ -6,9 +6,9 @@ import (
 	"math/rand/v2"
 	"unsafe"
 
-	"residual/internal/kernels"
-	"residual/internal/parallel"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/internal/parallel"
+	"github.com/residual-go/residual/tensor"
 )
 
 // Conv2DConfig describes a 2-D convolution over NHWC activations.

@@ -5,8 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"residual/internal/kernels"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/tensor"
 )
 
 // convRef is a direct float64 convolution: the definition, loop by loop.

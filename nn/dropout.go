@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // Dropout zeroes each value with probability P during training and scales

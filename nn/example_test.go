@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 // A forward and backward pass through conv -> batch norm + ReLU -> global

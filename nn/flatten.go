@@ -1,7 +1,7 @@
 package nn
 
 import (
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // Flatten reshapes (N,d1,d2,...) to (N,d1*d2*...). It copies nothing: its

@@ -1,8 +1,8 @@
 package nn
 
 import (
-	"residual/internal/parallel"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/parallel"
+	"github.com/residual-go/residual/tensor"
 )
 
 // GlobalAvgPool averages each channel over the image: (N,H,W,C) -> (N,C).

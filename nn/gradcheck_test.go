@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // This file holds the finite-difference gradient checker shared by the

@@ -3,7 +3,7 @@ package nn
 import (
 	"fmt"
 
-	"residual/internal/parallel"
+	"github.com/residual-go/residual/internal/parallel"
 )
 
 // reduceChunks is the number of row blocks that column reductions (bias

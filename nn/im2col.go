@@ -1,8 +1,8 @@
 package nn
 
 import (
-	"residual/internal/kernels"
-	"residual/internal/parallel"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/internal/parallel"
 )
 
 // im2col lays out the receptive fields of a convolution as the rows of a

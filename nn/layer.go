@@ -7,7 +7,7 @@ package nn
 import (
 	"fmt"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // Param is a named tensor of a layer: a learnable weight with its gradient,

@@ -5,8 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"residual/internal/kernels"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/tensor"
 )
 
 // LinearConfig describes a fully connected layer.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // CrossEntropyConfig describes a softmax cross-entropy loss with mean

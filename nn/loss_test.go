@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // ceRef follows PyTorch's cross_entropy step by step: log_softmax, a

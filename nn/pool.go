@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 
-	"residual/internal/parallel"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/parallel"
+	"github.com/residual-go/residual/tensor"
 )
 
 // Pool2DConfig describes a max or average pooling window over H and W.

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // poolRef computes max or average pooling in float64 over an explicitly

@@ -1,9 +1,9 @@
 package nn
 
 import (
-	"residual/internal/kernels"
-	"residual/internal/parallel"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/internal/parallel"
+	"github.com/residual-go/residual/tensor"
 )
 
 // ReLU is the elementwise max(x, 0), on tensors of any shape.

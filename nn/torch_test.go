@@ -22,9 +22,9 @@ import (
 	"strings"
 	"testing"
 
-	"residual/nn"
-	"residual/safetensors"
-	"residual/tensor"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/safetensors"
+	"github.com/residual-go/residual/tensor"
 )
 
 const (

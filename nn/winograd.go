@@ -3,9 +3,9 @@ package nn
 import (
 	"sync"
 
-	"residual/internal/kernels"
-	"residual/internal/parallel"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/internal/parallel"
+	"github.com/residual-go/residual/tensor"
 )
 
 // Winograd convolution F(2x2, 3x3) for 3x3 convolutions with stride 1 and

@@ -1,8 +1,8 @@
 package nn
 
 import (
-	"residual/internal/kernels"
-	"residual/internal/parallel"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/internal/parallel"
 )
 
 // Winograd F(4x4,3x3) (Lavin & Gray 2016; see winograd.go for F(2x2,3x3)

@@ -1,12 +1,12 @@
 package nn
 
 import (
+	"github.com/residual-go/residual/internal/cputime"
 	"math"
 	"math/rand/v2"
-	"residual/internal/cputime"
 	"testing"
 
-	"residual/internal/kernels"
+	"github.com/residual-go/residual/internal/kernels"
 )
 
 // winogradPaths runs f with Winograd disabled and forced on (from one

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // compiler holds what node builders need: the constant tensors known at

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"residual/model"
-	"residual/vision"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/vision"
 )
 
 // TestWriteFuzzCorpus regenerates testdata/fuzz/FuzzRead when

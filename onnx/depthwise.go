@@ -3,9 +3,9 @@ package onnx
 import (
 	"fmt"
 
-	"residual/internal/parallel"
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/internal/parallel"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 // depthwiseConv is a depthwise 2-D convolution (ONNX Conv with group =

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"fmt"
 
-	"residual/model"
-	"residual/onnx"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/onnx"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // Export a network to ONNX and run the file with the importer.

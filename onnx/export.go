@@ -6,9 +6,9 @@ import (
 	"io"
 	"strings"
 
-	"residual/model"
-	"residual/nn"
-	"residual/vision"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/vision"
 )
 
 // Names of the exported graph's input and output, and the metadata keys.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // Exporters often compute constants with small subgraphs (PyTorch's Pad

@@ -1,8 +1,8 @@
 package onnx
 
 import (
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 // fuseBiases gives a MatMul the bias that the next node adds: exporters

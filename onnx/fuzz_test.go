@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // FuzzRead feeds arbitrary bytes to the reader and the compiler: they

@@ -9,9 +9,9 @@ import (
 	"sort"
 	"strings"
 
-	"residual/nn"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // op is one compiled node. forward takes the node's input values (nil

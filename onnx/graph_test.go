@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 // TestUnsupportedOperatorsOneError: every unsupported operator type is

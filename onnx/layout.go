@@ -3,7 +3,7 @@ package onnx
 import (
 	"fmt"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // value is a tensor flowing between nodes. ONNX tensors are logically

@@ -5,8 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 // This file holds the ops that run on the nn layers (and so train): Conv,

@@ -5,8 +5,8 @@ import (
 	"math"
 	"slices"
 
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 // reshapeOp is Flatten or Reshape: a view of the input in logical order.

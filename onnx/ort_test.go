@@ -16,9 +16,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"residual/model"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // runORT runs model bytes on x (logical NCHW) in ONNX Runtime through

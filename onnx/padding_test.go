@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // oneNodeModel is a graph x -> node -> y with the given initializers;

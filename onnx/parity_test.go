@@ -7,7 +7,7 @@ import (
 	"sort"
 	"testing"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // reference is a fixture of scripts/onnx_reference.py: an input and

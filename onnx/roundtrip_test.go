@@ -6,9 +6,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"residual/model"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // relDiff is max|a-b| / max(max|b|, 1e-3).

@@ -6,8 +6,8 @@ import (
 	"io"
 	"slices"
 
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // Save writes the graph back as an ONNX model with its current weights

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"residual/vision"
+	"github.com/residual-go/residual/vision"
 )
 
 // TestSaveAfterFineTuning: a graph whose head was replaced and whose

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // maxTensorElems bounds the element count a TensorProto may declare.

@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"residual/model"
-	"residual/nn"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // TestTrainingMatchesNet: the imported graph of an exported network

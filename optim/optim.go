@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"math"
 
-	"residual/nn"
+	"github.com/residual-go/residual/nn"
 )
 
 // Optimizer applies one update to every non-frozen parameter from its Grad.

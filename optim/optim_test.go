@@ -6,8 +6,8 @@ import (
 	"os"
 	"testing"
 
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 type torchOptimFixture struct {

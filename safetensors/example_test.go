@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"fmt"
 
-	"residual/safetensors"
-	"residual/tensor"
+	"github.com/residual-go/residual/safetensors"
+	"github.com/residual-go/residual/tensor"
 )
 
 func Example() {

@@ -28,7 +28,7 @@ import (
 	"slices"
 	"sort"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // MaxHeaderSize bounds the JSON header (100 MB, as the reference reader).

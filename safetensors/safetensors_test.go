@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // build assembles a file from a header string and a data section, the way

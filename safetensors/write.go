@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"residual/tensor"
+	"github.com/residual-go/residual/tensor"
 )
 
 // Entry is one tensor to write: its raw little-endian bytes with dtype and

@@ -43,10 +43,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"residual/face"
-	"residual/nn"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/face"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // DefaultMaxBatch is the default bound on the crops of one forward pass

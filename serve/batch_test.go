@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"residual/vision"
+	"github.com/residual-go/residual/vision"
 )
 
 // batchFrames are n different 48x48 gray frames.

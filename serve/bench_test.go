@@ -3,10 +3,10 @@ package serve
 import (
 	"context"
 	"fmt"
+	"github.com/residual-go/residual/internal/cputime"
 	"image"
 	"net/http/httptest"
 	"os"
-	"residual/internal/cputime"
 	"slices"
 	"strconv"
 	"testing"

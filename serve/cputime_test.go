@@ -1,7 +1,7 @@
 package serve
 
 import (
-	"residual/internal/cputime"
+	"github.com/residual-go/residual/internal/cputime"
 	"testing"
 	"time"
 )

@@ -6,10 +6,10 @@ import (
 	"image"
 	"image/color"
 
-	"residual/face"
-	"residual/model"
-	"residual/serve"
-	"residual/vision"
+	"github.com/residual-go/residual/face"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/serve"
+	"github.com/residual-go/residual/vision"
 )
 
 // Example runs the server's pipeline on one image without HTTP, as

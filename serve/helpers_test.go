@@ -13,8 +13,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"residual/model"
-	"residual/vision"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/vision"
 )
 
 // facesDir is ../shared/data/faces relative to the repository root.

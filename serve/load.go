@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"residual/model"
+	"github.com/residual-go/residual/model"
 )
 
 // ShippedEmotion is the glob of the trained emotion model shipped with

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"residual/model"
-	"residual/vision"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/vision"
 )
 
 func TestLoadModel(t *testing.T) {

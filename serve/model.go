@@ -5,11 +5,11 @@ import (
 	"runtime"
 	"sync"
 
-	"residual/face"
-	"residual/model"
-	"residual/nn"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/face"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // Model is one served classifier: its class names, its preprocessing and

@@ -6,8 +6,8 @@ import (
 	"image"
 	"time"
 
-	"residual/face"
-	"residual/vision"
+	"github.com/residual-go/residual/face"
+	"github.com/residual-go/residual/vision"
 )
 
 // FrameOptions say what to classify in a frame.

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"residual/vision"
+	"github.com/residual-go/residual/vision"
 )
 
 // handlePredict is POST /v1/predict. The image is the raw body

@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"residual/face"
+	"github.com/residual-go/residual/face"
 )
 
 // Config holds the server's limits. Zero fields take the documented

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"testing"
 
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 func decodeResult(t *testing.T, body []byte) *Result {

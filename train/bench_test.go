@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"residual/data"
-	"residual/model"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/model"
 )
 
 // BenchmarkEpoch measures the training throughput of the Trainer's loop

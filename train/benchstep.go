@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"residual/model"
-	"residual/nn"
-	"residual/optim"
-	"residual/tensor"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/optim"
+	"github.com/residual-go/residual/tensor"
 )
 
 // BenchStepConfig chooses the training step a BenchStep times. The zero

@@ -22,10 +22,10 @@ import (
 	"slices"
 	"strings"
 
-	"residual/optim"
-	"residual/safetensors"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/optim"
+	"github.com/residual-go/residual/safetensors"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 const checkpointKey = "residual.checkpoint"

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"residual/data"
-	"residual/model"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/model"
 )
 
 // Config is everything a training run depends on. Zero fields take the

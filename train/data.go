@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 
-	"residual/data"
-	"residual/vision"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/vision"
 )
 
 // formatNames maps Config.Format values to the data package's layouts.

@@ -12,7 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"residual/eval"
+	"github.com/residual-go/residual/eval"
 )
 
 // writeFileAtomic writes b to path through a synced temporary file in the

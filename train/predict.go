@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"math"
 
-	"residual/data"
-	"residual/eval"
-	"residual/model"
-	"residual/nn"
-	"residual/tensor"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/eval"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
 )
 
 // TTA modes of a Predictor.

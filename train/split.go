@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"residual/data"
-	"residual/model"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/model"
 )
 
 // SplitNames are the evaluation splits LoadSplit knows.

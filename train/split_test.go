@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"residual/data"
-	"residual/model"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/model"
 )
 
 // TestLoadSplitRebuildsValidation trains on a grouped layout (synthetic

@@ -29,14 +29,14 @@ import (
 	"strings"
 	"time"
 
-	"residual/data"
-	"residual/eval"
-	"residual/model"
-	"residual/nn"
-	"residual/onnx"
-	"residual/optim"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/eval"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/onnx"
+	"github.com/residual-go/residual/optim"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // File names in a run directory.

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"residual/data"
-	"residual/model"
-	"residual/optim"
-	"residual/tensor"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/optim"
+	"github.com/residual-go/residual/tensor"
 )
 
 // tinyArch is a one-stage ResNet with 4 channels and dropout: fast, and it

@@ -24,12 +24,12 @@ import (
 	"slices"
 	"strings"
 
-	"residual/model"
-	"residual/nn"
-	"residual/onnx"
-	"residual/optim"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/onnx"
+	"github.com/residual-go/residual/optim"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // Network is what a Trainer trains: a model.Net (see NetNetwork) or an

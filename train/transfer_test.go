@@ -10,11 +10,11 @@ import (
 	"strings"
 	"testing"
 
-	"residual/model"
-	"residual/nn"
-	"residual/onnx"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/onnx"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // pretrainedFile saves a small network (4 classes, 24x24 gray, one stage

@@ -11,13 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"residual/internal/cpupeak"
-	"residual/internal/kernels"
-	"residual/internal/parallel"
-	"residual/model"
-	"residual/nn"
-	"residual/tensor"
-	"residual/train"
+	"github.com/residual-go/residual/internal/cpupeak"
+	"github.com/residual-go/residual/internal/kernels"
+	"github.com/residual-go/residual/internal/parallel"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/nn"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/train"
 )
 
 type benchOptions struct {

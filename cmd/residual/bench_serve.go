@@ -16,9 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"residual/face"
-	"residual/serve"
-	"residual/vision"
+	"github.com/residual-go/residual/face"
+	"github.com/residual-go/residual/serve"
+	"github.com/residual-go/residual/vision"
 )
 
 type benchServeOptions struct {

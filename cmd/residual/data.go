@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"residual/data"
+	"github.com/residual-go/residual/data"
 )
 
 func newDataCmd() *cobra.Command {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"residual/data"
-	"residual/train"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/train"
 )
 
 type demoOptions struct {

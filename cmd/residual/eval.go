@@ -6,10 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"residual/data"
-	"residual/eval"
-	"residual/model"
-	"residual/train"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/eval"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/train"
 )
 
 type evalOptions struct {

@@ -10,10 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"residual/model"
-	"residual/onnx"
-	"residual/safetensors"
-	"residual/tensor"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/onnx"
+	"github.com/residual-go/residual/safetensors"
+	"github.com/residual-go/residual/tensor"
 )
 
 // Export formats of `residual export`.

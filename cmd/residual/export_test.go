@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"residual/data"
-	"residual/model"
-	"residual/safetensors"
-	"residual/tensor"
-	"residual/vision"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/safetensors"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/vision"
 )
 
 // writeTestModel saves a small reference-architecture model with random

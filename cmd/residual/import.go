@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"residual/model"
-	"residual/safetensors"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/safetensors"
 )
 
 func newImportCmd() *cobra.Command {

@@ -10,11 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"residual/data"
-	"residual/model"
-	"residual/tensor"
-	"residual/train"
-	"residual/vision"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/tensor"
+	"github.com/residual-go/residual/train"
+	"github.com/residual-go/residual/vision"
 )
 
 type predictOptions struct {

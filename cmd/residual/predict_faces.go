@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"residual/face"
-	"residual/serve"
-	"residual/vision"
+	"github.com/residual-go/residual/face"
+	"github.com/residual-go/residual/serve"
+	"github.com/residual-go/residual/vision"
 )
 
 // faceResult is one photo's result with --faces, as printed by --json.

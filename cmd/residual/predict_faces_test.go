@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"residual/data"
-	"residual/model"
-	"residual/vision"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/vision"
 )
 
 // TestPredictFaces runs predict --faces on the real face photos with an

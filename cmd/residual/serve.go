@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"residual/face"
-	"residual/serve"
+	"github.com/residual-go/residual/face"
+	"github.com/residual-go/residual/serve"
 )
 
 type serveOptions struct {

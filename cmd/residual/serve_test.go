@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"residual/model"
-	"residual/vision"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/vision"
 )
 
 // saveTestModel writes an untrained reference network (48x48x1, 7

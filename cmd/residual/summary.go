@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"residual/model"
+	"github.com/residual-go/residual/model"
 )
 
 func newSummaryCmd() *cobra.Command {

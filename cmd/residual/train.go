@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"residual/model"
-	"residual/train"
+	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/train"
 )
 
 // trainFlags maps each flag to the Config field it sets, so that a flag

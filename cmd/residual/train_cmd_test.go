@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"residual/data"
-	"residual/model"
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/model"
 )
 
 // TestTrainEvalPredict trains for two epochs on a small generated FER2013

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"residual/serve"
-	"residual/vision"
+	"github.com/residual-go/residual/serve"
+	"github.com/residual-go/residual/vision"
 )
 
 // mkShipped copies a model file to root/models/emotion-fer2013.residual.

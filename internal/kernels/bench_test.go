@@ -2,7 +2,7 @@ package kernels
 
 import (
 	"fmt"
-	"residual/internal/cputime"
+	"github.com/residual-go/residual/internal/cputime"
 	"testing"
 )
 

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"residual/internal/parallel"
+	"github.com/residual-go/residual/internal/parallel"
 )
 
 // Cache blocking (see doc.go). A packed block of B, kcBlock x ncBlock

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"residual/internal/parallel"
+	"github.com/residual-go/residual/internal/parallel"
 )
 
 // refGemm is the naive definition of Sgemm, accumulating in float64.
