@@ -3,7 +3,8 @@
 //	POST /v1/predict   classify the faces (or the whole image) of a JPEG/PNG
 //	GET  /v1/models    the loaded models
 //	GET  /v1/stream    WebSocket: frames in, results out, latest frame only
-//	GET  /healthz      liveness
+//	GET  /healthz      liveness (200 while the process serves, draining included)
+//	GET  /readyz       readiness (503 from the start of a graceful drain)
 //	GET  /metrics      Prometheus metrics
 //	GET  /             the webcam page (embedded, no build step)
 //
@@ -22,6 +23,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/residual-go/residual/face"
@@ -64,6 +67,9 @@ type Server struct {
 	detector *face.Detector
 	metrics  *metrics
 	mux      *http.ServeMux
+
+	draining atomic.Bool    // set when a graceful drain starts: /readyz answers 503
+	streams  sync.WaitGroup // open WebSocket streams, waited for on shutdown
 }
 
 // New builds a server for the given models; the first is the default
@@ -115,6 +121,7 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/models", s.instrument("models", http.MethodGet, s.handleModels))
 	s.mux.Handle("/v1/stream", s.instrument("stream", http.MethodGet, s.handleStream))
 	s.mux.Handle("/healthz", s.instrument("healthz", http.MethodGet, s.handleHealth))
+	s.mux.Handle("/readyz", s.instrument("readyz", http.MethodGet, s.handleReady))
 	metrics := s.metrics.handler()
 	s.mux.Handle("/metrics", s.instrument("metrics", http.MethodGet, func(w http.ResponseWriter, r *http.Request) error {
 		metrics.ServeHTTP(w, r)
@@ -126,35 +133,21 @@ func (s *Server) routes() {
 // Handler is the server's HTTP handler (for tests or embedding).
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Run serves on ln until ctx is done, then shuts down gracefully: it stops
-// accepting, ends open streams and waits up to 10 s for requests in
-// flight.
+// Run serves on ln until ctx is done, then shuts down as RunDrain does
+// with DefaultDrain.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	base, cancelStreams := context.WithCancel(context.Background())
-	defer cancelStreams()
-	hs := &http.Server{
+	return s.RunDrain(ctx, ln, DefaultDrain)
+}
+
+// httpServer is the http.Server of Run: requests' contexts derive from
+// base.
+func (s *Server) httpServer(base context.Context) *http.Server {
+	return &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	cancelStreams() // WebSocket handlers watch the request context
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("serve: shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // Error is a request error with its HTTP status; it is sent as
@@ -260,6 +253,8 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handleHealth is liveness: 200 as long as the process serves, during a
+// drain too (restarting a draining replica would cut its requests).
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "models": len(s.names)})
 	return nil

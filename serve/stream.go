@@ -107,6 +107,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	if !isWebSocketRequest(r) {
 		return errorf(http.StatusUpgradeRequired, "GET /v1/stream is a WebSocket endpoint: send Upgrade: websocket")
 	}
+	// Counted before Accept hijacks the connection, while http.Server's
+	// Shutdown still tracks it: RunDrain then waits for the close handshake.
+	s.streams.Add(1)
+	defer s.streams.Done()
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		// Accept has answered the client already.
@@ -117,10 +121,12 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 
-	// ctx ends with the server (shutdown); the reader has a context of its
-	// own because cancelling a Read's context kills the connection at once,
-	// and on shutdown we want a proper close handshake instead.
+	// closing is closed when the server drains (RunDrain). The reader has
+	// a context of its own because cancelling a Read's context kills the
+	// connection at once, and on shutdown we want a proper close handshake
+	// instead.
 	ctx := r.Context()
+	closing := streamsClosing(ctx)
 	readCtx, stopReading := context.WithCancel(context.Background())
 	defer stopReading()
 	gone := make(chan struct{}) // closed when the client has gone
@@ -153,8 +159,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 
 	for {
 		select {
-		case <-ctx.Done():
+		case <-closing:
 			c.Close(websocket.StatusGoingAway, "server shutting down")
+			return nil
+		case <-ctx.Done():
+			c.CloseNow()
 			return nil
 		case <-gone:
 			c.CloseNow()

@@ -170,6 +170,14 @@ func TestRunGracefulShutdown(t *testing.T) {
 	c := dialStream(t, wsURL(base))
 
 	cancel()
+	// Reading answers the server's close handshake, which Run waits for.
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer rcancel()
+	_, _, err = c.Read(rctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway {
+		t.Errorf("stream read after shutdown: %v, want close status going away", err)
+	}
 	select {
 	case err := <-done:
 		if err != nil {
@@ -177,13 +185,6 @@ func TestRunGracefulShutdown(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
-	}
-	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer rcancel()
-	_, _, err = c.Read(rctx)
-	var ce websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway {
-		t.Errorf("stream read after shutdown: %v, want close status going away", err)
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Error("server still answers after shutdown")

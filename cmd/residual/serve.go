@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,7 @@ type serveOptions struct {
 	maxUpload int64
 	maxPixels int
 	minFace   int
+	drain     serve.Drain
 }
 
 func newServeCmd() *cobra.Command {
@@ -37,17 +39,24 @@ func newServeCmd() *cobra.Command {
   POST /v1/predict  classify the faces of a JPEG/PNG (?model=NAME&faces=true|false&roi=x,y,w,h)
   GET  /v1/models   the loaded models
   GET  /v1/stream   WebSocket stream of frames (latest frame only)
-  GET  /healthz     liveness
+  GET  /healthz     liveness (200 until the process exits)
+  GET  /readyz      readiness (503 once a drain has started)
   GET  /metrics     Prometheus metrics
 
 Without --model it serves the shipped emotion model (` + serve.ShippedEmotion + `).
-SIGINT or SIGTERM shut it down gracefully.`,
+
+SIGTERM or SIGINT drain it: /readyz answers 503 at once while requests are
+still served for --drain-delay (load balancers stop sending), then it stops
+accepting, closes WebSocket streams with a close handshake (1001 going
+away), waits up to --shutdown-grace for requests in flight and exits 0 (1
+if some had to be cut). A second signal ends it at once.`,
 		Example: `  residual serve
   residual serve --addr 127.0.0.1:9000 --model emotion=models/emotion-fer2013.residual --model gesture=gesture.residual`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() { <-ctx.Done(); stop() }() // the first signal drains; a second one kills
 			return runServe(ctx, o, cmd.OutOrStdout(), nil)
 		},
 	}
@@ -58,6 +67,8 @@ SIGINT or SIGTERM shut it down gracefully.`,
 	f.Int64Var(&o.maxUpload, "max-upload", 10<<20, "largest request body in bytes")
 	f.IntVar(&o.maxPixels, "max-pixels", 40_000_000, "largest image (width*height), checked before decoding")
 	f.IntVar(&o.minFace, "min-face", 0, "smallest face side searched, in pixels (0: the detector's default, 48)")
+	f.DurationVar(&o.drain.Delay, "drain-delay", 5*time.Second, "on SIGTERM, how long to keep serving with /readyz at 503 before closing the listener (0: none)")
+	f.DurationVar(&o.drain.Grace, "shutdown-grace", 20*time.Second, "on SIGTERM, after --drain-delay, how long requests in flight and streams get to finish")
 	return cmd
 }
 
@@ -116,6 +127,9 @@ func loadModels(o serveOptions, roots []string) ([]*serve.Model, error) {
 // runServe serves until ctx ends. ready, when not nil, receives the
 // listening address once the server accepts connections.
 func runServe(ctx context.Context, o serveOptions, out io.Writer, ready func(addr string)) error {
+	if o.drain.Delay < 0 || o.drain.Grace < 0 {
+		return fmt.Errorf("serve: --drain-delay %v and --shutdown-grace %v must not be negative", o.drain.Delay, o.drain.Grace)
+	}
 	models, err := loadModels(o, shippedRoots())
 	if err != nil {
 		return err
@@ -140,10 +154,10 @@ func runServe(ctx context.Context, o serveOptions, out io.Writer, ready func(add
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-	if err := s.Run(ctx, ln); err != nil {
+	if err := s.RunDrain(ctx, ln, o.drain); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "server stopped")
+	fmt.Fprintln(out, "server stopped: drained")
 	return nil
 }
 
