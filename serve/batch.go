@@ -39,6 +39,9 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"log/slog"
+	"net/http"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,6 +119,24 @@ func (c *batchCounters) observe(crops int) {
 // before serving.
 func (m *Model) SetMaxBatch(n int) { m.maxBatch = max(n, 1) }
 
+// DefaultMaxBatchQueue is the default bound on the Classify calls waiting for
+// a forward pass of one model (see Model.SetMaxQueue).
+const DefaultMaxBatchQueue = 256
+
+// SetMaxQueue bounds the Classify calls waiting for a forward pass to n
+// (default DefaultMaxBatchQueue, n < 1 means 1); one more fails at once with a
+// 503 *Error. The server admits at most Config.MaxInFlight requests to
+// classification, so this bound is for other callers. Call it before
+// serving.
+func (m *Model) SetMaxQueue(n int) { m.maxQueue = max(n, 1) }
+
+// queuedJobs is the number of Classify calls waiting for a pass.
+func (m *Model) queuedJobs() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.queue)
+}
+
 // MaxBatch is the bound on the crops of one forward pass.
 func (m *Model) MaxBatch() int { return m.maxBatch }
 
@@ -138,7 +159,10 @@ func (m *Model) Classify(ctx context.Context, frame *vision.Image, regions []ima
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("serve: model %q: %w", m.Name, err)
 	}
-	j := m.enqueue(ctx, frame, regions)
+	j, err := m.enqueue(ctx, frame, regions)
+	if err != nil {
+		return nil, err
+	}
 	// While the job is queued, wait for a free instance to run a pass with
 	// it (or whatever is ahead of it); once a pass has taken it, wait for
 	// the result only. A caller whose job is in another pass must not take
@@ -172,12 +196,17 @@ wait:
 	}
 }
 
-// enqueue puts a job at the end of the queue. When the queue then holds
-// a full batch, a parked instance is freed for it.
-func (m *Model) enqueue(ctx context.Context, frame *vision.Image, regions []image.Rectangle) *job {
+// enqueue puts a job at the end of the queue, or fails with a 503 when
+// the queue is full. When the queue then holds a full batch, a parked
+// instance is freed for it.
+func (m *Model) enqueue(ctx context.Context, frame *vision.Image, regions []image.Rectangle) (*job, error) {
 	j := &job{ctx: ctx, frame: frame, regions: regions, taken: make(chan struct{}), done: make(chan struct{})}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(m.queue) >= m.maxQueue {
+		return nil, &Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter,
+			Msg: fmt.Sprintf("model %q busy: %d requests already waiting for a forward pass, try again later", m.Name, len(m.queue))}
+	}
 	m.queue = append(m.queue, j)
 	m.queued += len(regions)
 	if m.queued >= m.maxBatch && len(m.parked) > 0 {
@@ -186,7 +215,7 @@ func (m *Model) enqueue(ctx context.Context, frame *vision.Image, regions []imag
 		m.parked[last] = nil
 		m.parked = m.parked[:last]
 	}
-	return j
+	return j, nil
 }
 
 // dequeue removes j from the queue; false if a pass has taken it.
@@ -270,13 +299,17 @@ func (m *Model) runPass(in *instance) {
 	live := in.live[:0]
 	defer func() {
 		// A panic must neither leave callers waiting forever nor lose the
-		// instance: every unanswered job gets it as an error.
+		// instance: every unanswered job gets an internal error. The panic
+		// value is logged, never sent to clients.
 		if r := recover(); r != nil {
+			buf := make([]byte, 8<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			slog.Error("panic in forward pass", "model", m.Name, "jobs", len(jobs), "panic", fmt.Sprint(r), "stack", string(buf))
 			for _, j := range jobs {
 				select {
 				case <-j.done:
 				default:
-					j.finish(nil, fmt.Errorf("serve: model %q: forward pass of %d jobs failed: %v", m.Name, len(jobs), r))
+					j.finish(nil, errorf(http.StatusInternalServerError, "model %q: internal error in the forward pass", m.Name))
 				}
 			}
 		}

@@ -55,7 +55,7 @@ func (s *Server) RunDrain(ctx context.Context, ln net.Listener, d Drain) error {
 	closing := make(chan struct{})
 	closeStreams := sync.OnceFunc(func() { close(closing) })
 	defer closeStreams()
-	hs := s.httpServer(context.WithValue(context.Background(), closingKey{}, (<-chan struct{})(closing)))
+	hs, ln := s.httpServer(context.WithValue(context.Background(), closingKey{}, (<-chan struct{})(closing)), ln)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -21,6 +21,12 @@ import (
 //	residual_stream_frames_dropped_total                  counter (replaced by a newer frame)
 //	residual_streams_active                               gauge
 //	residual_batch_size{model}                            histogram (crops per forward pass)
+//	residual_rejected_total{reason}                       counter (busy, deadline, too_large, streams, unauthorized, host)
+//	residual_inflight_requests                            gauge (holding a decode + inference slot)
+//	residual_queue_depth                                  gauge (waiting for a slot or for budget)
+//	residual_decode_bytes                                 gauge (budget held by the images in flight)
+//	residual_batch_queue_jobs{model}                      gauge (jobs waiting for a forward pass)
+//	residual_connections_open                             gauge (Run only)
 //
 // plus the Go runtime and process collectors.
 type metrics struct {
@@ -32,6 +38,7 @@ type metrics struct {
 	faces    *prometheus.CounterVec
 	dropped  prometheus.Counter
 	streams  prometheus.Gauge
+	rejected *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -61,10 +68,48 @@ func newMetrics() *metrics {
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "residual_streams_active", Help: "Open WebSocket streams.",
 		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "residual_rejected_total", Help: "Requests and streams refused by a limit or an access rule, by reason.",
+		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.stages, m.frames, m.faces, m.dropped, m.streams,
+	for _, r := range []string{"busy", "deadline", "too_large", "streams", "unauthorized", "host"} {
+		m.rejected.WithLabelValues(r) // every reason shows, at 0 until it happens
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.stages, m.frames, m.faces, m.dropped, m.streams, m.rejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watch registers the gauges read from the server's gate and models.
+func (m *metrics) watch(s *Server) {
+	gauge := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	gauge("residual_inflight_requests", "Requests and stream frames holding a decode + inference slot.", func() float64 {
+		n, _, _ := s.gate.stats()
+		return float64(n)
+	})
+	gauge("residual_queue_depth", "Requests and stream frames waiting for a slot or for decode budget.", func() float64 {
+		_, n, _ := s.gate.stats()
+		return float64(n)
+	})
+	gauge("residual_decode_bytes", "Bytes of the decode budget held by the images in flight.", func() float64 {
+		_, _, b := s.gate.stats()
+		return float64(b)
+	})
+	for _, name := range s.names {
+		md := s.models[name]
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "residual_batch_queue_jobs", Help: "Classify calls waiting for a forward pass, by model.", ConstLabels: prometheus.Labels{"model": name},
+		}, func() float64 { return float64(md.queuedJobs()) }))
+	}
+}
+
+// watchConns registers the open-connections gauge of Run's listener
+// (once: a second Run keeps the first gauge).
+func (m *metrics) watchConns(l *limitListener) {
+	_ = m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "residual_connections_open", Help: "Open client connections."},
+		func() float64 { return float64(l.open()) }))
 }
 
 func (m *metrics) handler() http.Handler {

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sync"
 
@@ -28,6 +29,7 @@ type Model struct {
 
 	pool     chan *instance // the free network instances
 	maxBatch int            // crops per forward pass at most
+	maxQueue int            // jobs waiting at most
 	batches  *batchCounters
 
 	mu      sync.Mutex
@@ -73,7 +75,7 @@ func NewModel(name string, net *model.Net, classes []string, pre vision.Preproce
 		instances = runtime.GOMAXPROCS(0)
 	}
 	m := &Model{Name: name, Classes: classes, Preprocess: pre, Source: source,
-		pool: make(chan *instance, instances), maxBatch: DefaultMaxBatch, batches: newBatchCounters(name)}
+		pool: make(chan *instance, instances), maxBatch: DefaultMaxBatch, maxQueue: DefaultMaxBatchQueue, batches: newBatchCounters(name)}
 	m.pool <- &instance{net: net}
 	for i := 1; i < instances; i++ {
 		c, err := cloneNet(net)
@@ -115,7 +117,7 @@ type ModelInfo struct {
 	Classes    []string          `json:"classes"`
 	Input      InputSize         `json:"input"`
 	Preprocess vision.Preprocess `json:"preprocess"`
-	Source     string            `json:"source"`
+	Source     string            `json:"source"` // the file's base name, or a description: never a machine path
 	Instances  int               `json:"instances"`
 	MaxBatch   int               `json:"max_batch"` // crops per forward pass at most
 	Default    bool              `json:"default"`
@@ -132,7 +134,7 @@ type InputSize struct {
 func (m *Model) Info() ModelInfo {
 	p := m.Preprocess
 	return ModelInfo{
-		Name: m.Name, Classes: m.Classes, Source: m.Source, Preprocess: p, Instances: m.Instances(), MaxBatch: m.maxBatch,
+		Name: m.Name, Classes: m.Classes, Source: filepath.Base(m.Source), Preprocess: p, Instances: m.Instances(), MaxBatch: m.maxBatch,
 		Input: InputSize{Width: p.Width, Height: p.Height, Channels: p.Channels},
 	}
 }

@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,11 +22,15 @@ import (
 // "file" field of a multipart/form-data body. Query parameters:
 //
 //	model=NAME        the model (default: the first loaded)
-//	faces=true|false  detect faces (default true) or classify one region
-//	roi=x,y,w,h       with faces=false, the region (default: whole image)
+//	faces=true|false  detect faces (default true, false with a roi) or classify one region
+//	roi=x,y,w,h       the region classified without detection (default: whole image);
+//	                  x, y >= 0, w, h >= 1, each at most MaxCoord; with faces=true: 400
 func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 	t0 := time.Now()
 	q := r.URL.Query()
+	if err := singleParams(q, "model", "faces", "roi"); err != nil {
+		return err
+	}
 	m, err := s.Model(q.Get("model"))
 	if err != nil {
 		return err
@@ -39,7 +43,15 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.predictBytes(r.Context(), m, data, opt)
+	// The body is read: from here the request deadline bounds the work,
+	// and the answer gets WriteTimeout after it (the server's deadlines
+	// count from the request's start, which a slow upload may have used).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.RequestTimeout + s.cfg.WriteTimeout))
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	res, err := s.predictBytes(ctx, m, data, opt)
 	if err != nil {
 		return err
 	}
@@ -49,9 +61,25 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// parseFrameOptions reads the faces and roi parameters.
+// MaxCoord bounds every coordinate and size of a region of interest (no
+// image is wider: see Config.MaxPixels), so that x+w cannot overflow.
+const MaxCoord = 1 << 20
+
+// singleParams rejects a query parameter given more than once: which one
+// would count is a guess.
+func singleParams(q url.Values, names ...string) error {
+	for _, n := range names {
+		if v := q[n]; len(v) > 1 {
+			return errorf(http.StatusBadRequest, "query parameter %s given %d times (%q): give it once", n, len(v), v)
+		}
+	}
+	return nil
+}
+
+// parseFrameOptions reads the faces and roi parameters. A roi without
+// faces means faces=false; a roi with faces=true is a contradiction.
 func parseFrameOptions(faces, roi string) (FrameOptions, error) {
-	opt := FrameOptions{Faces: true}
+	opt := FrameOptions{Faces: roi == ""}
 	if faces != "" {
 		b, err := strconv.ParseBool(faces)
 		if err != nil {
@@ -63,21 +91,39 @@ func parseFrameOptions(faces, roi string) (FrameOptions, error) {
 		var v [4]int
 		parts := strings.Split(roi, ",")
 		if len(parts) != 4 {
-			return opt, errorf(http.StatusBadRequest, "roi=%q: want x,y,w,h", roi)
+			return opt, errorf(http.StatusBadRequest, "roi=%q: want x,y,w,h (4 integers), got %d values", roi, len(parts))
 		}
 		for i, p := range parts {
-			n, err := strconv.Atoi(strings.TrimSpace(p))
+			n, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
 			if err != nil {
-				return opt, errorf(http.StatusBadRequest, "roi=%q: value %d %q is not an integer", roi, i+1, p)
+				return opt, errorf(http.StatusBadRequest, "roi=%q: %s=%q is not an integer", roi, roiNames[i], p)
 			}
-			v[i] = n
+			if err := checkCoord(roiNames[i], n); err != nil {
+				return opt, errorf(http.StatusBadRequest, "roi=%q: %v", roi, err)
+			}
+			v[i] = int(n)
 		}
-		if v[2] <= 0 || v[3] <= 0 {
-			return opt, errorf(http.StatusBadRequest, "roi=%q: width and height must be positive", roi)
+		if opt.Faces {
+			return opt, errorf(http.StatusBadRequest, "roi=%q with faces=true: a region is classified without face detection; drop roi or set faces=false", roi)
 		}
 		opt.ROI = image.Rect(v[0], v[1], v[0]+v[2], v[1]+v[3])
 	}
 	return opt, nil
+}
+
+var roiNames = [4]string{"x", "y", "w", "h"}
+
+// checkCoord checks one value of a region: x and y in [0, MaxCoord], w
+// and h in [1, MaxCoord].
+func checkCoord(name string, v int64) error {
+	lo := int64(0)
+	if name == "w" || name == "h" {
+		lo = 1
+	}
+	if v < lo || v > MaxCoord {
+		return fmt.Errorf("%s=%d is out of range [%d, %d]", name, v, lo, MaxCoord)
+	}
+	return nil
 }
 
 // readImage returns the uploaded image bytes, bounded by MaxUploadBytes.
@@ -143,40 +189,43 @@ func filePart(body io.Reader, boundary string) (io.Reader, error) {
 	}
 }
 
-// decode checks the header (format, size) and decodes. The pixel limit is
-// applied from the header, before any pixel is decoded.
-func (s *Server) decode(data []byte) (image.Image, error) {
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+// predictBytes prices an encoded frame from its header, waits for a
+// decode + inference slot and its share of the decode budget (see
+// limits.go), decodes it and runs the pipeline on it. ctx carries the
+// request deadline.
+func (s *Server) predictBytes(ctx context.Context, m *Model, data []byte, opt FrameOptions) (*Result, error) {
+	hdr, err := s.inspect(data, m.Preprocess.Channels)
 	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "not a JPEG or PNG image (%d bytes): %v", len(data), err)
+		return nil, err
 	}
-	if format != "jpeg" && format != "png" {
-		return nil, errorf(http.StatusUnsupportedMediaType, "image format %q: send JPEG or PNG", format)
+	release, err := s.gate.acquire(ctx, hdr.bytes)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			s.metrics.rejected.WithLabelValues("busy").Inc()
+			return nil, err
+		}
+		return nil, s.deadlineError(ctx, err)
 	}
-	if px := int64(cfg.Width) * int64(cfg.Height); px > int64(s.cfg.MaxPixels) {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "%s image is %dx%d = %d pixels, more than the limit of %d", format, cfg.Width, cfg.Height, px, s.cfg.MaxPixels)
-	}
+	defer release()
+	t0 := time.Now()
 	img, err := vision.DecodeBytes(data, s.cfg.MaxPixels)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
-	}
-	return img, nil
-}
-
-// predictBytes decodes an encoded frame and runs the pipeline on it.
-func (s *Server) predictBytes(ctx context.Context, m *Model, data []byte, opt FrameOptions) (*Result, error) {
-	t0 := time.Now()
-	img, err := s.decode(data)
-	if err != nil {
-		return nil, err
 	}
 	frame, err := NewFrame(img, m.Preprocess.Channels)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "converting the image: %v", err)
 	}
 	decode := ms(time.Since(t0))
+	if err := ctx.Err(); err != nil {
+		return nil, s.deadlineError(ctx, err)
+	}
 	res, err := Predict(ctx, m, s.detector, frame, opt)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, s.deadlineError(ctx, err)
+		}
 		return nil, fmt.Errorf("model %q: %w", m.Name, err)
 	}
 	res.Timings.Decode = decode

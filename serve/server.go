@@ -14,6 +14,8 @@ package serve
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +24,7 @@ import (
 	"net/http"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,14 +33,59 @@ import (
 	"github.com/residual-go/residual/face"
 )
 
-// Config holds the server's limits. Zero fields take the documented
-// defaults.
+// Config holds the server's limits and access rules. Zero fields take the
+// documented defaults (the Default... constants); negative ones are an
+// error from New.
 type Config struct {
-	// MaxUploadBytes bounds a request body (413 above). Default 10 MiB.
+	// MaxUploadBytes bounds a request body and a stream message (413
+	// above). Default 10 MiB.
 	MaxUploadBytes int64
 	// MaxPixels bounds an image's width*height, checked from its header
 	// before decoding (413 above). Default 40 megapixels.
 	MaxPixels int
+	// MaxImageBytes bounds the memory one image takes to decode and
+	// convert, priced from its header before decoding (413 above; see
+	// limits.go). Default 256 MiB: a 40-megapixel colour JPEG fits, a
+	// 6300x6300 16-bit RGBA PNG (318 MB decoded) does not.
+	MaxImageBytes int64
+	// DecodeBudget bounds the memory of all images being decoded and
+	// classified at once; requests over it wait in the queue. Default
+	// 512 MiB. It must be at least MaxImageBytes.
+	DecodeBudget int64
+	// MaxInFlight is the number of decode + inference slots: requests
+	// (and stream frames) decoding or classifying at once. Default 32
+	// (concurrent requests share forward passes, see batch.go).
+	MaxInFlight int
+	// MaxQueue bounds the requests waiting for a slot or for budget; one
+	// more is answered 503 with Retry-After. Default 64.
+	MaxQueue int
+	// RequestTimeout bounds the time from a request's body read to its
+	// answer (and a stream frame's); past it the answer is 503 with
+	// Retry-After. Default 20 s.
+	RequestTimeout time.Duration
+	// ReadTimeout bounds reading a request, headers and body (a body
+	// trickled in is cut off); WriteTimeout bounds writing its answer.
+	// Neither applies to a WebSocket stream once open (see the Stream
+	// timeouts). Default 30 s each.
+	ReadTimeout, WriteTimeout time.Duration
+	// MaxConns caps the open connections (Run only); further clients wait
+	// in the kernel's backlog. Default 64.
+	MaxConns int
+	// MaxStreams caps the open WebSocket streams; one more is answered
+	// 503 before the upgrade. Default 16.
+	MaxStreams int
+	// StreamIdleTimeout closes a stream that sends no message for that
+	// long; StreamMessageTimeout bounds receiving one message once its
+	// header has arrived. Defaults 60 s and 10 s.
+	StreamIdleTimeout, StreamMessageTimeout time.Duration
+	// Token, when set, is required on the API and /metrics (see auth.go).
+	Token string
+	// AllowedHosts is the Host allow-list (see auth.go); empty: the
+	// loopback names when Run listens on loopback, else any Host.
+	AllowedHosts []string
+	// TLSCertFile and TLSKeyFile, when set, make Run serve HTTPS with this
+	// PEM certificate (chain) and key.
+	TLSCertFile, TLSKeyFile string
 	// Detect are the face detector's options (face.Options defaults).
 	Detect face.Options
 	// Logger receives one line per failed request and stream; default
@@ -45,28 +93,20 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-func (c Config) withDefaults() Config {
-	if c.MaxUploadBytes <= 0 {
-		c.MaxUploadBytes = 10 << 20
-	}
-	if c.MaxPixels <= 0 {
-		c.MaxPixels = 40_000_000
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return c
-}
-
 // Server serves models over HTTP. Build it with New, then use Handler or
 // Run.
 type Server struct {
-	cfg      Config
-	models   map[string]*Model
-	names    []string // in registration order; names[0] is the default
-	detector *face.Detector
-	metrics  *metrics
-	mux      *http.ServeMux
+	cfg         Config
+	gate        *gate
+	openStreams atomic.Int64 // open WebSocket streams, for Config.MaxStreams
+	tokenHash   *[sha256.Size]byte
+	hosts       *hostList // from Config.AllowedHosts
+	tlsConfig   *tls.Config
+	models      map[string]*Model
+	names       []string // in registration order; names[0] is the default
+	detector    *face.Detector
+	metrics     *metrics
+	mux         *http.ServeMux
 
 	draining atomic.Bool    // set when a graceful drain starts: /readyz answers 503
 	streams  sync.WaitGroup // open WebSocket streams, waited for on shutdown
@@ -75,15 +115,40 @@ type Server struct {
 // New builds a server for the given models; the first is the default
 // when a request names none. Names must be unique.
 func New(cfg Config, models ...*Model) (*Server, error) {
-	cfg = cfg.withDefaults()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := cfg.checkLimits(); err != nil {
+		return nil, err
+	}
 	if len(models) == 0 {
 		return nil, errors.New("serve: no model to serve")
+	}
+	hosts, err := parseHosts(cfg.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		if cfg.TLSCertFile == "" || cfg.TLSKeyFile == "" {
+			return nil, fmt.Errorf("serve: TLS needs both a certificate and a key (got cert %q, key %q)", cfg.TLSCertFile, cfg.TLSKeyFile)
+		}
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("serve: TLS certificate %s and key %s: %w", cfg.TLSCertFile, cfg.TLSKeyFile, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	det, err := face.NewDetector(cfg.Detect)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, models: map[string]*Model{}, detector: det, metrics: newMetrics()}
+	s := &Server{cfg: cfg, models: map[string]*Model{}, detector: det, metrics: newMetrics(), hosts: hosts, tlsConfig: tlsConfig,
+		gate: &gate{slots: cfg.MaxInFlight, budget: cfg.DecodeBudget, maxQueue: cfg.MaxQueue}}
+	if cfg.Token != "" {
+		h := sha256.Sum256([]byte(cfg.Token))
+		s.tokenHash = &h
+	}
 	for _, m := range models {
 		if _, dup := s.models[m.Name]; dup {
 			return nil, fmt.Errorf("serve: two models named %q (%s and %s)", m.Name, s.models[m.Name].Source, m.Source)
@@ -94,6 +159,7 @@ func New(cfg Config, models ...*Model) (*Server, error) {
 			return nil, fmt.Errorf("serve: model %q: registering residual_batch_size: %w", m.Name, err)
 		}
 	}
+	s.metrics.watch(s)
 	s.routes()
 	return s, nil
 }
@@ -130,8 +196,10 @@ func (s *Server) routes() {
 	s.mux.Handle("/", s.instrument("page", http.MethodGet, s.handlePage))
 }
 
-// Handler is the server's HTTP handler (for tests or embedding).
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler is the server's HTTP handler (for tests or embedding): the
+// routes behind the Host allow-list of Config.AllowedHosts and the token.
+// The connection limits and timeouts are Run's.
+func (s *Server) Handler() http.Handler { return s.guard(s.hosts, s.mux) }
 
 // Run serves on ln until ctx is done, then shuts down as RunDrain does
 // with DefaultDrain.
@@ -139,22 +207,47 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return s.RunDrain(ctx, ln, DefaultDrain)
 }
 
-// httpServer is the http.Server of Run: requests' contexts derive from
-// base.
-func (s *Server) httpServer(base context.Context) *http.Server {
-	return &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return base },
+// httpServer is the http.Server of Run and the listener it serves:
+// requests' contexts derive from base. It caps the connections at
+// Config.MaxConns, applies the read and write timeouts, serves TLS when
+// configured, and on a loopback listener without Config.AllowedHosts
+// allows only the loopback names.
+func (s *Server) httpServer(base context.Context, ln net.Listener) (*http.Server, net.Listener) {
+	hosts := s.hosts
+	if hosts == nil && isLoopback(ln.Addr()) {
+		hosts = loopbackHosts()
 	}
+	limited := newLimitListener(ln, s.cfg.MaxConns)
+	s.metrics.watchConns(limited)
+	ln = limited
+	if s.tlsConfig != nil {
+		ln = tls.NewListener(ln, s.tlsConfig)
+	}
+	return &http.Server{
+		Handler:           s.guard(hosts, s.mux),
+		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout),
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelInfo),
+	}, ln
+}
+
+// isLoopback reports whether a listener's address is a loopback IP.
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // Error is a request error with its HTTP status; it is sent as
-// {"error": Msg}.
+// {"error": Msg}, with a Retry-After header when RetryAfter (seconds) is
+// set.
 type Error struct {
-	Status int
-	Msg    string
+	Status     int
+	Msg        string
+	RetryAfter int
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -186,6 +279,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
 	s.cfg.Logger.Info("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "error", err.Error())
 	writeJSON(w, status, map[string]string{"error": err.Error()})
 }

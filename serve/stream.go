@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -96,6 +97,9 @@ func isWebSocketRequest(r *http.Request) bool {
 
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
+	if err := singleParams(q, "model", "faces", "roi"); err != nil {
+		return err
+	}
 	m, err := s.Model(q.Get("model"))
 	if err != nil {
 		return err
@@ -107,16 +111,30 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	if !isWebSocketRequest(r) {
 		return errorf(http.StatusUpgradeRequired, "GET /v1/stream is a WebSocket endpoint: send Upgrade: websocket")
 	}
+	if n := s.openStreams.Add(1); n > int64(s.cfg.MaxStreams) {
+		s.openStreams.Add(-1)
+		s.metrics.rejected.WithLabelValues("streams").Inc()
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter,
+			Msg: fmt.Sprintf("too many streams: %d open, the limit is %d; try again later", n-1, s.cfg.MaxStreams)}
+	}
+	defer s.openStreams.Add(-1)
 	// Counted before Accept hijacks the connection, while http.Server's
 	// Shutdown still tracks it: RunDrain then waits for the close handshake.
 	s.streams.Add(1)
 	defer s.streams.Done()
-	c, err := websocket.Accept(w, r, nil)
+	// A stream lives long: the connection's read and write deadlines
+	// (ReadTimeout, WriteTimeout) give way to the stream's own.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{streamSubprotocol}})
 	if err != nil {
 		// Accept has answered the client already.
 		s.cfg.Logger.Info("websocket accept failed", "error", err.Error())
 		return nil
 	}
+	// A frame header announcing more than this is refused at once (close
+	// 1009), before any of its payload is read.
 	c.SetReadLimit(s.cfg.MaxUploadBytes)
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
@@ -134,12 +152,16 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	opt := streamOptions{model: m, frame: fopt}
 
 	// The reader takes every message as it arrives so that frames never
-	// pile up in the socket.
+	// pile up in the socket. A client silent for StreamIdleTimeout, or
+	// slower than StreamMessageTimeout to send one message, is cut off.
 	go func() {
 		defer close(gone)
 		for {
-			typ, data, err := c.Read(readCtx)
+			typ, data, err := s.readMessage(readCtx, c)
 			if err != nil {
+				if !errors.Is(err, context.Canceled) {
+					s.cfg.Logger.Info("stream closed", "error", err.Error())
+				}
 				return
 			}
 			if typ == websocket.MessageBinary {
@@ -176,7 +198,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 		}
 		t0 := time.Now()
 		reply := StreamReply{Type: "result", Frame: seq, Dropped: dropped}
-		res, err := s.predictBytes(ctx, o.model, data, o.frame)
+		fctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		res, err := s.predictBytes(fctx, o.model, data, o.frame)
+		cancel()
 		if err != nil {
 			reply.Type, reply.Error = "error", err.Error()
 		} else {
@@ -188,6 +212,35 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+}
+
+// readMessage reads the next message: its header must arrive within
+// StreamIdleTimeout, and the rest of it within StreamMessageTimeout
+// after. Either failing closes the connection.
+func (s *Server) readMessage(ctx context.Context, c *websocket.Conn) (websocket.MessageType, []byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timer := time.AfterFunc(s.cfg.StreamIdleTimeout, cancel)
+	defer timer.Stop()
+	typ, rd, err := c.Reader(ctx)
+	if err != nil {
+		if ctx.Err() != nil && !timer.Stop() {
+			return 0, nil, fmt.Errorf("stream idle for %v: %w", s.cfg.StreamIdleTimeout, err)
+		}
+		return 0, nil, err
+	}
+	if !timer.Stop() {
+		return 0, nil, fmt.Errorf("stream idle for %v", s.cfg.StreamIdleTimeout)
+	}
+	timer.Reset(s.cfg.StreamMessageTimeout)
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, fmt.Errorf("stream message not received within %v: %w", s.cfg.StreamMessageTimeout, err)
+		}
+		return 0, nil, err
+	}
+	return typ, data, nil
 }
 
 // applyControl returns opt changed by a StreamControl message.
@@ -215,10 +268,18 @@ func (s *Server) applyControl(opt streamOptions, data []byte) (streamOptions, er
 		if err := json.Unmarshal(ctl.ROI, &b); err != nil {
 			return opt, fmt.Errorf("control message: roi %.80s: %v", ctl.ROI, err)
 		}
-		if b.W <= 0 || b.H <= 0 {
-			return opt, fmt.Errorf("control message: roi %+v must have a positive size", b)
+		for i, v := range [4]int{b.X, b.Y, b.W, b.H} {
+			if err := checkCoord(roiNames[i], int64(v)); err != nil {
+				return opt, fmt.Errorf("control message: roi %.80s: %v", ctl.ROI, err)
+			}
 		}
 		opt.frame.ROI = b.Rect()
+		if ctl.Faces == nil {
+			opt.frame.Faces = false // a region is classified without detection
+		}
+	}
+	if opt.frame.Faces && !opt.frame.ROI.Empty() {
+		return opt, fmt.Errorf("control message %.80q: faces=true with a roi set: a region is classified without face detection; send \"roi\":null or \"faces\":false", data)
 	}
 	return opt, nil
 }
