@@ -14,7 +14,7 @@ import (
 )
 
 // FERSplitDirs maps FER2013 Usage values to the folder names of the
-// image-folder layout (as in /work/shared/data/fer2013).
+// image-folder layout (as in the Kaggle image-folder copy of FER2013).
 var FERSplitDirs = map[string]string{
 	UsageTraining:    "train",
 	UsagePublicTest:  "publictest",

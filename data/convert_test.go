@@ -108,7 +108,7 @@ func TestRealFER2013Inspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Counts from /work/shared/data/README.md, in CSV label order.
+	// Counts from the dataset's README (FER2013 train and PublicTest), in CSV label order.
 	wantTrain := []int{3995, 436, 4097, 7215, 4830, 3171, 4965}
 	wantPublic := []int{467, 56, 496, 895, 653, 415, 607}
 	if in.Format != "fer2013-folders" || len(in.Splits) != 2 || !equalInts(in.Splits[0].Counts, wantTrain) || !equalInts(in.Splits[1].Counts, wantPublic) {

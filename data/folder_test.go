@@ -77,7 +77,7 @@ func TestLoadFolderErrors(t *testing.T) {
 }
 
 func TestLoadRealFER2013FolderSubset(t *testing.T) {
-	root := sharedData(t, "fer2013/publictest")
+	root := filepath.Join(sharedData(t, "fer2013"), "publictest")
 	d, rep, err := LoadFolder(root, FolderOptions{Classes: FER2013ClassNames(), MaxPerClass: 40})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestLoadRealFER2013FolderSubset(t *testing.T) {
 // BenchmarkLoadRealFER2013Train loads the whole real training split
 // (28,709 JPEGs); run with -benchtime 1x.
 func BenchmarkLoadRealFER2013Train(b *testing.B) {
-	root := sharedData(b, "fer2013/train")
+	root := filepath.Join(sharedData(b, "fer2013"), "train")
 	for i := 0; i < b.N; i++ {
 		d, _, err := LoadFolder(root, FolderOptions{Classes: FER2013ClassNames()})
 		if err != nil {

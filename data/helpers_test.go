@@ -5,20 +5,20 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/residual-go/residual/internal/fixtures"
 )
 
-// sharedData is ../shared/data relative to the repository root; tests
-// that need the real data skip when it is absent.
+// TestMain prints one line when tests skipped for want of a dataset.
+func TestMain(m *testing.M) { fixtures.Main(m) }
+
+// sharedData is a real dataset (sub inside the data folder: "fer2013",
+// "gestures/sign-language-digits", ...); tests that need it skip, counted,
+// when it is absent.
 func sharedData(t testing.TB, sub string) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "..", "..", "shared", "data", sub)
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("real data not available at %s (the shared data folder next to the repo is absent)", path)
-	}
-	return path
+	return fixtures.Dataset(t, sub)
 }
 
 // writeGrayPNG writes a w x h gray PNG filled with v.

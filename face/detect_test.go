@@ -1,28 +1,20 @@
 package face
 
 import (
-	"github.com/residual-go/residual/internal/cputime"
 	"image"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/residual-go/residual/internal/cputime"
+	"github.com/residual-go/residual/internal/fixtures"
 	"github.com/residual-go/residual/vision"
 )
 
-// facesDir is ../shared/data/faces relative to the repository root (this
-// package's parent).
-var facesDir = filepath.Join("..", "..", "shared", "data", "faces")
-
-// loadGray loads one of the shared face photos as gray, or skips.
+// loadGray loads one of the committed face photos (testdata/faces) as
+// gray.
 func loadGray(t testing.TB, name string) *vision.Image {
 	t.Helper()
-	path := filepath.Join(facesDir, name)
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("shared photo %s absent (%v): the real-photo tests need ../shared/data/faces", path, err)
-	}
-	g, err := vision.LoadFile(nil, path, 1, 0)
+	g, err := vision.LoadFile(nil, fixtures.Face(t, name), 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/residual-go/residual/internal/fixtures"
 )
 
 // fakeCameraVideo builds a 640x480 Y4M video (4 s at 15 fps) from a
-// shared face photo with ffmpeg, for Chromium's fake camera.
+// committed face photo with ffmpeg, for Chromium's fake camera.
 func fakeCameraVideo(t *testing.T) string {
 	t.Helper()
 	ffmpeg, err := exec.LookPath("ffmpeg")
@@ -24,10 +26,7 @@ func fakeCameraVideo(t *testing.T) string {
 	}
 	// One photo only: with several, a screenshot can catch the video on
 	// the next photo while the boxes still belong to the previous one.
-	path := filepath.Join(facesDir, "astronaut.png")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("shared photo %s absent (%v): the browser test films it", path, err)
-	}
+	path := fixtures.Face(t, "astronaut.png")
 	out := filepath.Join(t.TempDir(), "faces.y4m")
 	// The photo scaled to 480x480 and centred on gray, 4 s at 15 frames/s.
 	args := []string{"-hide_banner", "-loglevel", "error", "-y", "-loop", "1", "-t", "4", "-i", path,

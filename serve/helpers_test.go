@@ -10,15 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/residual-go/residual/internal/fixtures"
 	"github.com/residual-go/residual/model"
 	"github.com/residual-go/residual/vision"
 )
-
-// facesDir is ../shared/data/faces relative to the repository root.
-var facesDir = filepath.Join("..", "..", "shared", "data", "faces")
 
 var emotionClasses = []string{"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 
@@ -80,18 +77,17 @@ func newTestServer(t testing.TB, cfg Config) (*Server, *httptest.Server) {
 	return s, ts
 }
 
-// readPhoto returns the bytes of a shared face photo, or skips.
+// readPhoto returns the bytes of a committed face photo (testdata/faces).
 func readPhoto(t testing.TB, name string) []byte {
 	t.Helper()
-	path := filepath.Join(facesDir, name)
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(fixtures.Face(t, name))
 	if err != nil {
-		t.Skipf("shared photo %s absent (%v): this test needs ../shared/data/faces", path, err)
+		t.Fatal(err)
 	}
 	return b
 }
 
-// decodePhoto decodes a shared face photo, or skips.
+// decodePhoto decodes a committed face photo.
 func decodePhoto(t testing.TB, name string) image.Image {
 	t.Helper()
 	img, err := vision.DecodeBytes(readPhoto(t, name), 0)

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/residual-go/residual/internal/fixtures"
 	"github.com/residual-go/residual/model"
 	"github.com/residual-go/residual/nn"
 	"github.com/residual-go/residual/onnx"
@@ -456,10 +456,7 @@ func TestTrainFraction(t *testing.T) {
 // sessions: whole sessions, about 10% of the samples, none of them in
 // validation.
 func TestTrainFractionSessions(t *testing.T) {
-	dir := filepath.Join("..", "..", "shared", "data", "gestures", "sign-language-digits")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("real sign-digits data not found at %s (see /work/shared/data/README.md): %v", dir, err)
-	}
+	dir := fixtures.Dataset(t, "gestures/sign-language-digits")
 	full := Config{Data: dir, Format: "sign-digits", ImageSize: 16, Channels: 1}
 	tvFull, err := LoadData(&full)
 	if err != nil {

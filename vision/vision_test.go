@@ -10,9 +10,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/residual-go/residual/internal/fixtures"
 )
 
 func encodePNG(t *testing.T, img image.Image) []byte {
@@ -285,21 +286,10 @@ func TestPreprocessNoAllocWhenWarm(t *testing.T) {
 	}
 }
 
-// sharedData is ../shared/data relative to the repository root.
-func sharedData(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..", "shared", "data")
-	if _, err := os.Stat(root); err != nil {
-		t.Skipf("real data not available at %s (needs the shared data folder next to the repo)", root)
-	}
-	return root
-}
-
+// TestRealImages preprocesses the committed face photos (testdata/faces).
 func TestRealImages(t *testing.T) {
-	root := sharedData(t)
-	for _, name := range []string{"faces/grace_hopper.jpg", "faces/astronaut.png"} {
-		path := filepath.Join(root, name)
-		img, err := DecodeFile(path, 0)
+	for _, name := range []string{"grace_hopper.jpg", "astronaut.png"} {
+		img, err := DecodeFile(fixtures.Face(t, name), 0)
 		if err != nil {
 			t.Fatal(err)
 		}

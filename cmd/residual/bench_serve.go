@@ -50,7 +50,7 @@ Without --url it starts the server in-process on 127.0.0.1 with --model
 	f := cmd.Flags()
 	f.StringVar(&o.url, "url", "", "base URL of a running server (default: start one in-process)")
 	f.StringVar(&o.model, "model", "", "model file (default: the shipped emotion model)")
-	f.StringVar(&o.photo, "photo", "../shared/data/faces/grace_hopper.jpg", "photo with one face")
+	f.StringVar(&o.photo, "photo", "testdata/faces/grace_hopper.jpg", "photo with one face (the default is the committed public-domain photo, read from the repository root)")
 	f.IntVar(&o.clients, "clients", 16, "concurrent clients")
 	f.DurationVar(&o.duration, "duration", 30*time.Second, "load test duration")
 	f.IntVar(&o.frames, "frames", 200, "frames timed for the per-frame latency")

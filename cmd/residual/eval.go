@@ -33,7 +33,7 @@ Splits: for FER2013 (CSV or folders) train, publictest, privatetest, all, and
 val (= publictest, the default); for other layouts val (default) and train
 rebuild the split the model was trained with, all is everything.
 Images go through the model's own preprocessing (vision.Preprocess).`,
-		Example: `  residual eval --model runs/fer-r20/best.residual --data ../shared/data/fer2013 --split privatetest --tta flip
+		Example: `  residual eval --model runs/fer-r20/best.residual --data data/fer2013 --split privatetest --tta flip
   residual eval --model best.residual --data fer2013.csv --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runEval(cmd, o) },

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/internal/fixtures"
 	"github.com/residual-go/residual/model"
 	"github.com/residual-go/residual/vision"
 )
@@ -17,10 +18,7 @@ import (
 // untrained emotion network: each photo must yield exactly one face with
 // seven class probabilities, and an annotated PNG of the photo's size.
 func TestPredictFaces(t *testing.T) {
-	photos := filepath.Join("..", "..", "..", "shared", "data", "faces")
-	if _, err := os.Stat(photos); err != nil {
-		t.Skipf("the face photos are not here (%v): skipping", err)
-	}
+	photos := fixtures.FacesDir(t)
 	dir := t.TempDir()
 	cfg, err := model.Preset("reference")
 	if err != nil {
@@ -76,10 +74,7 @@ func TestPredictFaces(t *testing.T) {
 // a real photo must have its face found, and the load test must finish
 // without errors.
 func TestBenchServe(t *testing.T) {
-	photo := filepath.Join("..", "..", "..", "shared", "data", "faces", "grace_hopper.jpg")
-	if _, err := os.Stat(photo); err != nil {
-		t.Skipf("the face photos are not here (%v): skipping", err)
-	}
+	photo := fixtures.Face(t, "grace_hopper.jpg")
 	modelPath := saveTestModel(t, t.TempDir(), "emotion.residual")
 	out, err := runCLI(t, "bench", "serve", "--model", modelPath, "--photo", photo, "--duration", "300ms", "--frames", "3", "--clients", "4")
 	if err != nil {

@@ -2,20 +2,20 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/residual-go/residual/internal/fixtures"
 )
 
-// TestShippedModelsAccuracy evaluates the shipped models on the real data
-// of ../shared (skipped when it is absent): the emotion model on FER2013's
+// TestShippedModelsAccuracy evaluates the shipped models on the real
+// datasets (skipped when they are absent): the emotion model on FER2013's
 // PublicTest split with flip TTA, the gesture model on the held-out
 // sessions of the sign-digits photos. The figures are docs/RESULTS.md's.
 func TestShippedModelsAccuracy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("evaluates on 4,000 real images (about 10 s)")
 	}
-	shared := filepath.Join("..", "..", "..", "shared", "data")
 	for _, tc := range []struct {
 		name, model, data string
 		args              []string
@@ -23,13 +23,10 @@ func TestShippedModelsAccuracy(t *testing.T) {
 		minAcc            float64
 	}{
 		{"emotion", "emotion-fer2013.residual", "fer2013", []string{"--split", "publictest", "--tta", "flip"}, 3589, 0.68},
-		{"gesture", "gesture-digits.residual", filepath.Join("gestures", "sign-language-digits"), []string{"--format", "sign-digits"}, 414, 0.97},
+		{"gesture", "gesture-digits.residual", "gestures/sign-language-digits", []string{"--format", "sign-digits"}, 414, 0.97},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			data := filepath.Join(shared, tc.data)
-			if _, err := os.Stat(data); err != nil {
-				t.Skipf("real data not found at %s (see /work/shared/data/README.md): %v", data, err)
-			}
+			data := fixtures.Dataset(t, tc.data)
 			args := append([]string{"eval", "--model", filepath.Join("..", "..", "models", tc.model), "--data", data, "--json"}, tc.args...)
 			out, err := runCLI(t, args...)
 			if err != nil {

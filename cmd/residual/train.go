@@ -109,10 +109,10 @@ it) trains only the rest, with frozen BatchNorm statistics; --unfreeze-after N
 trains everything from epoch N+1; --backbone-lr-mult 0.1 gives the pretrained
 layers a tenth of the learning rate. Fine-tuning an ONNX network writes
 best.onnx instead of best.residual.`,
-		Example: `  residual train --data ../shared/data/fer2013 --model resnet20 --epochs 30 --out runs/fer-r20
+		Example: `  residual train --data data/fer2013 --model resnet20 --epochs 30 --out runs/fer-r20
   residual train --data fer2013.csv --optimizer adamw --lr 0.001 --class-weights auto --label-smoothing 0.1
   residual train --resume runs/fer-r20
-  residual train --data ../shared/data/gestures/sign-language-digits --from models/emotion-fer2013.residual \
+  residual train --data data/sign-language-digits --from models/emotion-fer2013.residual \
       --freeze backbone --unfreeze-after 2 --backbone-lr-mult 0.1 --lr 0.01 --epochs 10`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

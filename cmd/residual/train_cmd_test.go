@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/internal/fixtures"
 	"github.com/residual-go/residual/model"
 )
 
@@ -165,10 +166,7 @@ func TestTrainPrintConfig(t *testing.T) {
 // TestTrainRealFER trains one short epoch on a few real FER2013 images per
 // class (the JPEG folder layout), then evaluates the model on them.
 func TestTrainRealFER(t *testing.T) {
-	root := filepath.Join("..", "..", "..", "shared", "data", "fer2013")
-	if _, err := os.Stat(filepath.Join(root, "train")); err != nil {
-		t.Skipf("real FER2013 not found at %s (see /work/shared/data/README.md): %v", root, err)
-	}
+	root := fixtures.Dataset(t, "fer2013")
 	run := filepath.Join(t.TempDir(), "run")
 	out, err := runCLI(t, "train", "--data", root, "--max-per-class", "12", "--image-size", "24", "--epochs", "1",
 		"--batch", "16", "--out", run, "--progress", "lines")

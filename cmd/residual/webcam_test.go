@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/residual-go/residual/internal/fixtures"
 	"github.com/residual-go/residual/serve"
 	"github.com/residual-go/residual/vision"
 )
@@ -100,10 +101,9 @@ func (s *photoSource) Close() error { return nil }
 // TestRecognise runs the camera pipeline on the astronaut photo as frames,
 // with the MJPEG preview.
 func TestRecognise(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "shared", "data", "faces", "astronaut.png")
-	img, err := vision.DecodeFile(path, 0)
+	img, err := vision.DecodeFile(fixtures.Face(t, "astronaut.png"), 0)
 	if err != nil {
-		t.Skipf("shared photo %s absent (%v)", path, err)
+		t.Fatal(err)
 	}
 	model := saveTestModel(t, t.TempDir(), "emo.residual")
 	var out bytes.Buffer
