@@ -8,13 +8,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/residual-go/residual/face"
 	"github.com/residual-go/residual/serve"
 )
 
@@ -22,11 +22,15 @@ type serveOptions struct {
 	addr      string
 	models    []string // name=path or path
 	instances int
-	maxUpload int64
-	maxPixels int
-	minFace   int
+	cfg       serve.Config // limits and access rules; Detect.MinSize is --min-face
+	token     string       // --token
+	tokenFile string       // --token-file
 	drain     serve.Drain
 }
+
+// tokenEnv is the environment variable holding the API token when neither
+// --token nor --token-file is given.
+const tokenEnv = "RESIDUAL_TOKEN"
 
 func newServeCmd() *cobra.Command {
 	var o serveOptions
@@ -43,6 +47,19 @@ func newServeCmd() *cobra.Command {
   GET  /readyz      readiness (503 once a drain has started)
   GET  /metrics     Prometheus metrics
 
+It listens on 127.0.0.1:8080 (this machine only); --addr :8080 opens it to
+the network. With a token (--token-file FILE, $` + "RESIDUAL_TOKEN" + ` or --token,
+which other users can see in ps) the API and /metrics need
+"Authorization: Bearer TOKEN"; the page takes it once from its URL,
+http://HOST/#token=TOKEN, or asks for it. --tls-cert/--tls-key serve HTTPS.
+--allowed-hosts lists the Host names served (default on loopback:
+localhost and the loopback IPs), which defends against DNS rebinding.
+
+Uploads are priced from their header before decoding (--max-image-bytes),
+at most --max-inflight are decoded and classified at once within
+--decode-budget bytes, --max-queue more wait; beyond that, and past
+--request-timeout, the answer is 503 with Retry-After.
+
 Without --model it serves the shipped emotion model (` + serve.ShippedEmotion + `).
 
 SIGTERM or SIGINT drain it: /readyz answers 503 at once while requests are
@@ -54,6 +71,14 @@ if some had to be cut). A second signal ends it at once.`,
   residual serve --addr 127.0.0.1:9000 --model emotion=models/emotion-fer2013.residual --model gesture=gesture.residual`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkServeFlags(o); err != nil {
+				return err
+			}
+			tok, err := resolveToken(o.token, cmd.Flags().Changed("token"), o.tokenFile, os.LookupEnv)
+			if err != nil {
+				return err
+			}
+			o.cfg.Token = tok
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() { <-ctx.Done(); stop() }() // the first signal drains; a second one kills
@@ -61,15 +86,101 @@ if some had to be cut). A second signal ends it at once.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.addr, "addr", ":8080", "address to listen on (host:port; port 0 picks a free one)")
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; :8080 for every interface; port 0 picks a free one)")
 	f.StringArrayVar(&o.models, "model", nil, "a model to serve, as name=path or path (name: the file's base name); repeat for several; the first is the default")
-	f.IntVar(&o.instances, "instances", 0, "networks per model serving requests in parallel (0: one per CPU)")
-	f.Int64Var(&o.maxUpload, "max-upload", 10<<20, "largest request body in bytes")
-	f.IntVar(&o.maxPixels, "max-pixels", 40_000_000, "largest image (width*height), checked before decoding")
-	f.IntVar(&o.minFace, "min-face", 0, "smallest face side searched, in pixels (0: the detector's default, 48)")
+	f.IntVar(&o.instances, "instances", runtime.GOMAXPROCS(0), "networks per model serving requests in parallel (default: one per CPU)")
+	f.StringVar(&o.token, "token", "", "API token required on /v1/ and /metrics (visible in ps: prefer --token-file or $"+tokenEnv+")")
+	f.StringVar(&o.tokenFile, "token-file", "", "file holding the API token (one line)")
+	f.StringVar(&o.cfg.TLSCertFile, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS (with --tls-key)")
+	f.StringVar(&o.cfg.TLSKeyFile, "tls-key", "", "PEM private key file of --tls-cert")
+	f.StringSliceVar(&o.cfg.AllowedHosts, "allowed-hosts", nil, "Host names served, comma-separated (name, IP, *.domain or *); default on loopback: localhost, *.localhost and loopback IPs; elsewhere any")
+	f.Int64Var(&o.cfg.MaxUploadBytes, "max-upload", serve.DefaultMaxUploadBytes, "largest request body or stream message in bytes")
+	f.IntVar(&o.cfg.MaxPixels, "max-pixels", serve.DefaultMaxPixels, "largest image (width*height), checked before decoding")
+	f.Int64Var(&o.cfg.MaxImageBytes, "max-image-bytes", serve.DefaultMaxImageBytes, "largest memory one image may take to decode (width x height x bytes per pixel, from its header), checked before decoding")
+	f.Int64Var(&o.cfg.DecodeBudget, "decode-budget", serve.DefaultDecodeBudget, "bytes of all the images being decoded and classified at once")
+	f.IntVar(&o.cfg.MaxInFlight, "max-inflight", serve.DefaultMaxInFlight, "requests and stream frames decoded and classified at once")
+	f.IntVar(&o.cfg.MaxQueue, "max-queue", serve.DefaultMaxQueue, "requests waiting for a slot; one more is answered 503")
+	f.DurationVar(&o.cfg.RequestTimeout, "request-timeout", serve.DefaultRequestTimeout, "deadline of a request after its body is read (503 past it)")
+	f.DurationVar(&o.cfg.ReadTimeout, "read-timeout", serve.DefaultReadTimeout, "time to read a request's headers and body")
+	f.DurationVar(&o.cfg.WriteTimeout, "write-timeout", serve.DefaultWriteTimeout, "time to write an answer")
+	f.IntVar(&o.cfg.MaxConns, "max-conns", serve.DefaultMaxConns, "open connections at most (others wait in the backlog)")
+	f.IntVar(&o.cfg.MaxStreams, "max-streams", serve.DefaultMaxStreams, "open WebSocket streams at most (503 above)")
+	f.DurationVar(&o.cfg.StreamIdleTimeout, "stream-idle-timeout", serve.DefaultStreamIdleTimeout, "a stream silent this long is closed")
+	f.DurationVar(&o.cfg.StreamMessageTimeout, "stream-message-timeout", serve.DefaultStreamMessageTimeout, "time to receive one stream message once it has begun")
+	f.IntVar(&o.cfg.Detect.MinSize, "min-face", 48, "smallest face side searched, in pixels")
 	f.DurationVar(&o.drain.Delay, "drain-delay", 5*time.Second, "on SIGTERM, how long to keep serving with /readyz at 503 before closing the listener (0: none)")
 	f.DurationVar(&o.drain.Grace, "shutdown-grace", 20*time.Second, "on SIGTERM, after --drain-delay, how long requests in flight and streams get to finish")
 	return cmd
+}
+
+// checkServeFlags rejects the flag values serve cannot honour: a
+// negative or zero count, size or duration (none of them has a meaning
+// at zero, and none is replaced by a default).
+func checkServeFlags(o serveOptions) error {
+	c := o.cfg
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"--instances", int64(o.instances)}, {"--max-upload", c.MaxUploadBytes}, {"--max-pixels", int64(c.MaxPixels)},
+		{"--max-image-bytes", c.MaxImageBytes}, {"--decode-budget", c.DecodeBudget}, {"--max-inflight", int64(c.MaxInFlight)},
+		{"--max-queue", int64(c.MaxQueue)}, {"--max-conns", int64(c.MaxConns)}, {"--max-streams", int64(c.MaxStreams)},
+		{"--min-face", int64(c.Detect.MinSize)},
+	} {
+		if f.v < 1 {
+			return fmt.Errorf("serve: %s %d: must be at least 1", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"--request-timeout", c.RequestTimeout}, {"--read-timeout", c.ReadTimeout}, {"--write-timeout", c.WriteTimeout},
+		{"--stream-idle-timeout", c.StreamIdleTimeout}, {"--stream-message-timeout", c.StreamMessageTimeout},
+	} {
+		if f.v <= 0 {
+			return fmt.Errorf("serve: %s %v: must be positive", f.name, f.v)
+		}
+	}
+	if c.MaxImageBytes > c.DecodeBudget {
+		return fmt.Errorf("serve: --max-image-bytes %d is above --decode-budget %d: no such image could ever be decoded", c.MaxImageBytes, c.DecodeBudget)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("serve: --tls-cert %q and --tls-key %q go together", c.TLSCertFile, c.TLSKeyFile)
+	}
+	return nil
+}
+
+// resolveToken picks the API token from --token (set: whether it was
+// given), --token-file or the environment, in that order; giving two
+// flags, or an empty token, is an error.
+func resolveToken(token string, set bool, file string, env func(string) (string, bool)) (string, error) {
+	switch {
+	case set && file != "":
+		return "", fmt.Errorf("serve: --token and --token-file %q: give one", file)
+	case set:
+		if token == "" {
+			return "", fmt.Errorf("serve: --token \"\": empty token (omit --token to serve without one)")
+		}
+		return token, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("serve: --token-file: %v", err)
+		}
+		tok := strings.TrimRight(string(b), "\r\n")
+		if tok == "" || strings.ContainsAny(tok, "\r\n") {
+			return "", fmt.Errorf("serve: --token-file %s: want one non-empty line", file)
+		}
+		return tok, nil
+	}
+	if tok, ok := env(tokenEnv); ok {
+		if tok == "" {
+			return "", fmt.Errorf("serve: $%s is set but empty (unset it to serve without a token)", tokenEnv)
+		}
+		return tok, nil
+	}
+	return "", nil
 }
 
 // parseModelSpec splits "name=path" (or a bare path).
@@ -134,7 +245,7 @@ func runServe(ctx context.Context, o serveOptions, out io.Writer, ready func(add
 	if err != nil {
 		return err
 	}
-	s, err := serve.New(serve.Config{MaxUploadBytes: o.maxUpload, MaxPixels: o.maxPixels, Detect: face.Options{MinSize: o.minFace}}, models...)
+	s, err := serve.New(o.cfg, models...)
 	if err != nil {
 		return err
 	}
@@ -150,7 +261,7 @@ func runServe(ctx context.Context, o serveOptions, out io.Writer, ready func(add
 		fmt.Fprintf(out, "model %s%s: %d classes %v, input %dx%dx%d, %d instances, from %s\n",
 			m.Name, def, len(m.Classes), m.Classes, m.Preprocess.Width, m.Preprocess.Height, m.Preprocess.Channels, m.Instances(), m.Source)
 	}
-	fmt.Fprintf(out, "serving on http://%s/ (webcam page; API under /v1/, metrics at /metrics)\n", displayAddr(ln.Addr()))
+	printServing(out, ln.Addr(), o.cfg)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -161,12 +272,26 @@ func runServe(ctx context.Context, o serveOptions, out io.Writer, ready func(add
 	return nil
 }
 
-// displayAddr shows a wildcard listen address as localhost, which a
-// browser accepts as a secure context for the camera.
-func displayAddr(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok || !tcp.IP.IsUnspecified() {
-		return a.String()
+// printServing says where the server listens (the real bound address)
+// and warns when it is open without a token or a Host allow-list.
+func printServing(out io.Writer, a net.Addr, c serve.Config) {
+	scheme := "http"
+	if c.TLSCertFile != "" {
+		scheme = "https"
 	}
-	return fmt.Sprintf("localhost:%d", tcp.Port)
+	fmt.Fprintf(out, "serving on %s://%s/ (webcam page; API under /v1/, metrics at /metrics)\n", scheme, a)
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsLoopback() {
+		return
+	}
+	if tcp.IP.IsUnspecified() {
+		// Browsers give the camera to http pages on localhost only.
+		fmt.Fprintf(out, "listening on every interface; on this machine open %s://localhost:%d/\n", scheme, tcp.Port)
+	}
+	if c.Token == "" {
+		fmt.Fprintf(out, "warning: no token: anyone who reaches %s can use the API (--token-file or $%s)\n", a, tokenEnv)
+	}
+	if len(c.AllowedHosts) == 0 {
+		fmt.Fprintln(out, "warning: any Host header is accepted: list the names clients use with --allowed-hosts")
+	}
 }

@@ -59,7 +59,7 @@ func TestServeCommand(t *testing.T) {
 	var out syncBuffer
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
-	o := serveOptions{addr: "127.0.0.1:0", models: []string{"emotion=" + emotion, second}, instances: 1, maxUpload: 1 << 20, maxPixels: 1e6, drain: serve.Drain{Grace: 5 * time.Second}}
+	o := serveOptions{addr: "127.0.0.1:0", models: []string{"emotion=" + emotion, second}, instances: 1, cfg: serve.Config{MaxUploadBytes: 1 << 20, MaxPixels: 1e6}, drain: serve.Drain{Grace: 5 * time.Second}}
 	go func() { done <- runServe(ctx, o, &out, func(a string) { addrc <- a }) }()
 	var addr string
 	select {
