@@ -46,6 +46,9 @@ func init() {
 		"Constant":           buildConstant,
 		"Pad":                buildPad,
 		"Shape":              buildShape,
+		"PRelu":              buildPRelu,
+		"Resize":             buildResize,
+		"ReduceMean":         buildReduceMean,
 	}
 }
 
@@ -56,6 +59,7 @@ var minInputs = map[string]int{
 	"Add": 2, "Sub": 2, "Mul": 2, "Div": 2, "Concat": 1, "Flatten": 1, "Reshape": 2,
 	"Transpose": 1, "Shape": 1, "Softmax": 1, "Dropout": 1, "Identity": 1, "Constant": 0, "Pad": 1,
 	"Cast": 1, "ConstantOfShape": 1, "Slice": 3, "Unsqueeze": 1, "Squeeze": 1, "Gather": 2,
+	"Expand": 2, "PRelu": 2, "Resize": 1, "ReduceMean": 1,
 }
 
 // checkArity reports a missing required input of n.

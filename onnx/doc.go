@@ -27,12 +27,16 @@
 // graph (Transpose to NCHW around each Conv) runs without copies.
 //
 // Supported operators: Conv (group 1 and depthwise; symmetric, asymmetric
-// and SAME padding), BatchNormalization, Relu, LeakyRelu, Clip, Sigmoid,
-// MaxPool, AveragePool, GlobalAveragePool, Add, Sub, Mul, Div (numpy
-// broadcasting), Concat, Flatten, Reshape, Transpose, Gemm, MatMul,
-// Softmax, Dropout, Constant, Pad (constant mode), Identity, Shape; and
-// Cast, ConstantOfShape, Slice, Gather, Unsqueeze, Squeeze for shape
-// computations (evaluated once at import when their inputs are constants).
+// and SAME padding), BatchNormalization, Relu, LeakyRelu, PRelu (constant
+// per-channel or scalar slope), Clip, Sigmoid, MaxPool and AveragePool
+// (ceil_mode too), GlobalAveragePool, ReduceMean, Add, Sub, Mul, Div
+// (numpy broadcasting), Concat, Flatten, Reshape, Transpose, Resize
+// (nearest and linear on H and W, every coordinate_transformation_mode
+// but tf_crop_and_resize), Gemm, MatMul, Softmax, Dropout, Constant, Pad
+// (constant mode), Identity, Shape; and Cast, ConstantOfShape, Expand,
+// Slice, Gather, Unsqueeze, Squeeze for shape computations (evaluated once
+// at import when their inputs are constants). A graph with several outputs
+// (detectors: scores and boxes) returns them all from ForwardOutputs.
 // An unsupported operator gives one error listing every unsupported
 // operator type with its node names.
 //

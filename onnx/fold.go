@@ -27,6 +27,7 @@ var folders = map[string]func(n *NodeProto, in []*tensor.Tensor) (*tensor.Tensor
 	"Unsqueeze":       foldUnsqueeze,
 	"Squeeze":         foldSqueeze,
 	"Gather":          foldGather,
+	"Expand":          foldExpand,
 }
 
 // foldNode evaluates n on constant inputs.
@@ -305,4 +306,36 @@ func foldGather(n *NodeProto, in []*tensor.Tensor) (*tensor.Tensor, error) {
 	t := gatherIndices(data, idx)
 	shape := append(append(slices.Clone(data.Shape[:axis]), indices.Shape...), data.Shape[axis+1:]...)
 	return t, t.Reshape(shape...)
+}
+
+// foldExpand broadcasts in[0] to the shape in[1] by numpy rules (the
+// output shape is the broadcast of both, so a 1 in the target keeps the
+// input's size).
+func foldExpand(n *NodeProto, in []*tensor.Tensor) (*tensor.Tensor, error) {
+	shape, err := shapeInput(in[1], "shape")
+	if err != nil {
+		return nil, err
+	}
+	x := in[0]
+	r := max(len(shape), len(x.Shape))
+	a, b := padShape(x.Shape, r), padShape(shape, r)
+	for _, d := range b {
+		if d < 0 {
+			return nil, fmt.Errorf("shape %v has a negative dimension", shape)
+		}
+	}
+	var bc bcast
+	if err := bc.set(a, b); err != nil {
+		return nil, fmt.Errorf("cannot expand %s to %v: %v", tensor.ShapeString(x.Shape), shape, err)
+	}
+	if total := tensor.Numel(bc.out); total > maxFoldElems {
+		return nil, fmt.Errorf("expanding %s to %v gives %d elements, more than %d", tensor.ShapeString(x.Shape), shape, total, maxFoldElems)
+	}
+	out := tensor.New(bc.out...)
+	bc.each(func(oi, ai, _, n, ainc, _ int) {
+		for j := range n {
+			out.Data[oi+j] = x.Data[ai+j*ainc]
+		}
+	})
+	return out, nil
 }

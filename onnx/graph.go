@@ -61,6 +61,7 @@ type Graph struct {
 	anySize  bool
 	trained  bool // the last Forward ran with train=true
 	outBuf   layouts
+	outBufs  []layouts // ForwardOutputs' conversions, one per output
 	dyBuf    layouts
 	ins      []*value // forward's scratch
 	inVal    value
@@ -235,6 +236,11 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 	} else {
 		g.output = s
 	}
+	for _, o := range gp.Outputs[min(1, len(gp.Outputs)):] {
+		if _, ok := g.slots[o.Name]; !ok {
+			problems = append(problems, fmt.Sprintf("graph output %q is not computed by any node", o.Name))
+		}
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("onnx: %s", strings.Join(problems, "; "))
 	}
@@ -359,6 +365,34 @@ func (g *Graph) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 	}
 	g.trained = train
 	return g.outBuf.plain(g.vals[g.output]), nil
+}
+
+// OutputNames lists the graph's outputs in the file's order.
+func (g *Graph) OutputNames() []string {
+	names := make([]string, len(g.Model.Graph.Outputs))
+	for i, o := range g.Model.Graph.Outputs {
+		names[i] = o.Name
+	}
+	return names
+}
+
+// ForwardOutputs runs the graph for inference like Forward and returns
+// every graph output (in OutputNames' order, ONNX's logical layout),
+// owned by the graph and valid until the next call: detectors such as
+// BlazeFace have separate score and box outputs.
+func (g *Graph) ForwardOutputs(x *tensor.Tensor) ([]*tensor.Tensor, error) {
+	if _, err := g.Forward(x, false); err != nil {
+		return nil, err
+	}
+	outs := g.Model.Graph.Outputs
+	if len(g.outBufs) < len(outs) {
+		g.outBufs = make([]layouts, len(outs))
+	}
+	res := make([]*tensor.Tensor, len(outs))
+	for i, o := range outs {
+		res[i] = g.outBufs[i].plain(g.vals[g.slots[o.Name]])
+	}
+	return res, nil
 }
 
 // Backward propagates dL/dy for the output of the last training Forward

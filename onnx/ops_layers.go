@@ -338,6 +338,7 @@ type poolOp struct {
 	dxs   [1]*tensor.Tensor
 
 	same, upper, avg, countPad bool
+	ceil                       bool      // ceil_mode: extra bottom/right padding for a last partial window
 	scaled                     bool      // rescale excludes padding from averages
 	symPad                     int       // nn's own symmetric padding
 	rescale                    []float32 // (Ho*Wo) K²/valid taps
@@ -374,8 +375,12 @@ func buildPool(c *compiler, n *NodeProto) (op, error) {
 		return nil, fmt.Errorf("auto_pad %q is not supported", autoPad)
 	}
 	same := autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER"
-	if attrInt(n, "ceil_mode", 0) != 0 {
-		return nil, fmt.Errorf("ceil_mode=1 is not supported")
+	ceil := attrInt(n, "ceil_mode", 0) != 0
+	if ceil && same {
+		return nil, fmt.Errorf("ceil_mode=1 with auto_pad %q is not supported", autoPad)
+	}
+	if ceil && n.OpType == "AveragePool" && attrInt(n, "count_include_pad", 0) != 0 {
+		return nil, fmt.Errorf("ceil_mode=1 with count_include_pad=1 is not supported")
 	}
 	for _, d := range attrInts(n, "dilations") {
 		if d != 1 {
@@ -386,10 +391,11 @@ func buildPool(c *compiler, n *NodeProto) (op, error) {
 		if len(n.Outputs) > 1 && n.Outputs[1] != "" {
 			return nil, fmt.Errorf("the Indices output is not supported")
 		}
-		return &poolOp{layer: nn.NewMaxPool2D(n.Name, cfg), same: same, upper: autoPad == "SAME_UPPER", k: cfg.Kernel, s: cfg.Stride, fill: float32(math.Inf(-1))}, nil
+		return &poolOp{layer: nn.NewMaxPool2D(n.Name, cfg), same: same, upper: autoPad == "SAME_UPPER", k: cfg.Kernel, s: cfg.Stride, fill: float32(math.Inf(-1)),
+			ceil: ceil, symPad: cfg.Padding}, nil
 	}
 	return &poolOp{layer: nn.NewAvgPool2D(n.Name, cfg), same: same, upper: autoPad == "SAME_UPPER", k: cfg.Kernel, s: cfg.Stride, avg: true,
-		countPad: attrInt(n, "count_include_pad", 0) != 0, symPad: cfg.Padding}, nil
+		countPad: attrInt(n, "count_include_pad", 0) != 0, symPad: cfg.Padding, ceil: ceil}, nil
 }
 
 func (o *poolOp) forward(in []*value, train bool) (*value, error) {
@@ -399,10 +405,18 @@ func (o *poolOp) forward(in []*value, train bool) (*value, error) {
 		return nil, err
 	}
 	o.pads = [4]int{}
+	o.h, o.w = x.Shape[1], x.Shape[2]
 	if o.same {
-		o.h, o.w = x.Shape[1], x.Shape[2]
 		o.pads[0], o.pads[2] = samePads(o.h, o.k, o.s, o.upper)
 		o.pads[1], o.pads[3] = samePads(o.w, o.k, o.s, o.upper)
+		if o.pads != [4]int{} {
+			o.padded = padNHWCFill(o.padded, x, o.pads, o.fill)
+			x = o.padded
+		}
+	}
+	if o.ceil {
+		o.pads[2] = ceilExtra(x.Shape[1], o.k, o.s, o.symPad)
+		o.pads[3] = ceilExtra(x.Shape[2], o.k, o.s, o.symPad)
 		if o.pads != [4]int{} {
 			o.padded = padNHWCFill(o.padded, x, o.pads, o.fill)
 			x = o.padded
@@ -422,6 +436,26 @@ func (o *poolOp) forward(in []*value, train bool) (*value, error) {
 	}
 	o.out = value{t: y, nhwc: true}
 	return &o.out, nil
+}
+
+// ceilExtra is the padding ceil_mode adds after an input of size n
+// (padded by p on both sides) for window k and stride s: the output has
+// ceil((n+2p-k)/s)+1 positions, less the last one if it would start in
+// the right padding (PyTorch's and ONNX Runtime's rule).
+func ceilExtra(n, k, s, p int) int {
+	span := n + 2*p - k
+	if span < 0 {
+		return 0
+	}
+	floorOut := span/s + 1
+	ceilOut := (span+s-1)/s + 1
+	if (ceilOut-1)*s >= n+p {
+		ceilOut--
+	}
+	if ceilOut <= floorOut {
+		return 0
+	}
+	return (ceilOut-1)*s + k - (n + 2*p)
 }
 
 // setRescale computes, for AveragePool with count_include_pad=0, the

@@ -213,13 +213,18 @@ func buildConcat(c *compiler, n *NodeProto) (op, error) {
 
 func (o *concatOp) forward(in []*value, train bool) (*value, error) {
 	o.ins = append(o.ins[:0], in...)
-	o.nhwc = true
+	// Channels-last when any input is (and all are 4-D): a plain input,
+	// such as tflite2onnx's zero channel padding from ConstantOfShape, is
+	// converted to NHWC rather than every activation to NCHW.
+	anyNHWC, all4 := false, true
 	for _, v := range in {
 		if v == nil {
 			return nil, fmt.Errorf("omitted input")
 		}
-		o.nhwc = o.nhwc && v.nhwc
+		anyNHWC = anyNHWC || v.nhwc
+		all4 = all4 && len(v.t.Shape) == 4
 	}
+	o.nhwc = anyNHWC && all4
 	r := len(in[0].t.Shape)
 	axis, err := normAxis(o.axis, r)
 	if err != nil {
@@ -229,14 +234,17 @@ func (o *concatOp) forward(in []*value, train bool) (*value, error) {
 	if o.nhwc {
 		o.pax = []int{0, 3, 1, 2}[axis] // logical NCHW axis -> stored NHWC axis
 	}
-	shape := slices.Clone(in[0].t.Shape)
+	for i, v := range in {
+		if o.nhwc {
+			o.parts[i], _ = o.lays[i].channelsLast(v, "") // 4-D: cannot fail
+		} else {
+			o.parts[i] = o.lays[i].plain(v)
+		}
+	}
+	shape := slices.Clone(o.parts[0].Shape)
 	shape[o.pax] = 0
 	for i, v := range in {
-		t := v.t
-		if !o.nhwc {
-			t = o.lays[i].plain(v)
-		}
-		o.parts[i] = t
+		t := o.parts[i]
 		if len(t.Shape) != r {
 			return nil, fmt.Errorf("input %d has shape %s, input 0 %s", i, tensor.ShapeString(v.logical()), tensor.ShapeString(in[0].logical()))
 		}
@@ -278,7 +286,7 @@ func (o *concatOp) backward(dy *tensor.Tensor, needs []bool) ([]*tensor.Tensor, 
 				copy(o.grads[i].Data[j*w:(j+1)*w], dy.Data[j*row+off:])
 			}
 			if o.nhwc {
-				o.dxs[i] = o.grads[i]
+				o.dxs[i] = o.lays[i].gradFromNHWC(o.ins[i], o.grads[i])
 			} else {
 				o.dxs[i] = o.lays[i].gradFromPlain(o.ins[i], o.grads[i])
 			}
