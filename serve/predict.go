@@ -27,8 +27,8 @@ import (
 //	                  x, y >= 0, w, h >= 1, each at most MaxCoord; with faces=true: 400
 func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 	t0 := time.Now()
-	q := r.URL.Query()
-	if err := singleParams(q, "model", "faces", "roi"); err != nil {
+	q, err := frameQuery(r)
+	if err != nil {
 		return err
 	}
 	m, err := s.Model(q.Get("model"))
@@ -65,15 +65,20 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 // image is wider: see Config.MaxPixels), so that x+w cannot overflow.
 const MaxCoord = 1 << 20
 
-// singleParams rejects a query parameter given more than once: which one
-// would count is a guess.
-func singleParams(q url.Values, names ...string) error {
-	for _, n := range names {
+// frameQuery parses the query of /v1/predict and /v1/stream: a malformed
+// query (which url.Values would drop in part) and a parameter given twice
+// (which one would count is a guess) are errors.
+func frameQuery(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "query %.200q: %v", r.URL.RawQuery, err)
+	}
+	for _, n := range []string{"model", "faces", "roi"} {
 		if v := q[n]; len(v) > 1 {
-			return errorf(http.StatusBadRequest, "query parameter %s given %d times (%q): give it once", n, len(v), v)
+			return nil, errorf(http.StatusBadRequest, "query parameter %s given %d times (%q): give it once", n, len(v), v)
 		}
 	}
-	return nil
+	return q, nil
 }
 
 // parseFrameOptions reads the faces and roi parameters. A roi without

@@ -96,8 +96,8 @@ func isWebSocketRequest(r *http.Request) bool {
 }
 
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	if err := singleParams(q, "model", "faces", "roi"); err != nil {
+	q, err := frameQuery(r)
+	if err != nil {
 		return err
 	}
 	m, err := s.Model(q.Get("model"))
@@ -127,14 +127,15 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{streamSubprotocol}})
+	gw := &guardedWriter{ResponseWriter: w, limit: s.cfg.MaxUploadBytes}
+	c, err := websocket.Accept(gw, r, &websocket.AcceptOptions{Subprotocols: []string{streamSubprotocol}})
 	if err != nil {
 		// Accept has answered the client already.
 		s.cfg.Logger.Info("websocket accept failed", "error", err.Error())
 		return nil
 	}
-	// A frame header announcing more than this is refused at once (close
-	// 1009), before any of its payload is read.
+	// A message larger than this is refused (close 1009); a frame header
+	// announcing more is refused at once by the guard (see wsguard.go).
 	c.SetReadLimit(s.cfg.MaxUploadBytes)
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()

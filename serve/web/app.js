@@ -87,10 +87,57 @@ function cameraError(err) {
   }
 }
 
+// ---- the token --------------------------------------------------------------
+// A server started with a token wants it on the API. The page takes it once
+// from its URL fragment (#token=..., never sent to the server), keeps it in
+// sessionStorage and removes it from the address bar; when the API answers
+// 401 it asks. Requests send "Authorization: Bearer TOKEN"; the WebSocket,
+// which cannot send headers, offers the subprotocols "residual" and
+// "bearer." + base64url(TOKEN) (see serve/auth.go).
+
+const TOKEN_KEY = "residual-token";
+
+function takeTokenFromURL() {
+  const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (!m) return;
+  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+
+function authHeaders() {
+  const t = token();
+  return t ? { Authorization: "Bearer " + t } : {};
+}
+
+function base64url(text) {
+  const bytes = new TextEncoder().encode(text);
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function streamProtocols() {
+  const t = token();
+  return t ? ["residual", "bearer." + base64url(t)] : ["residual"];
+}
+
+// fetchAPI fetches with the token, asking for one when the server answers 401.
+async function fetchAPI(path) {
+  for (let attempt = 0; ; attempt++) {
+    const resp = await fetch(path, { headers: authHeaders() });
+    if (resp.status !== 401 || attempt >= 3) return resp;
+    const t = window.prompt(attempt === 0 ? "This server needs a token:" : "Wrong token; try again:");
+    if (t === null) return resp;
+    sessionStorage.setItem(TOKEN_KEY, t.trim());
+  }
+}
+
 // ---- models ---------------------------------------------------------------
 
 async function loadModels() {
-  const resp = await fetch("v1/models");
+  const resp = await fetchAPI("v1/models");
   if (!resp.ok) throw new Error("GET /v1/models: HTTP " + resp.status);
   const body = await resp.json();
   state.models = body.models;
@@ -128,7 +175,7 @@ function applyMode() {
 function connect() {
   const url = new URL("v1/stream", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(url);
+  const ws = new WebSocket(url, streamProtocols());
   ws.binaryType = "arraybuffer";
   state.ws = ws;
   setConnection("connecting…");
@@ -355,6 +402,7 @@ function dragROI() {
 // ---- start ----------------------------------------------------------------
 
 async function main() {
+  takeTokenFromURL();
   $("model").addEventListener("change", (ev) => selectModel(ev.target.value));
   $("mode").addEventListener("change", applyMode);
   $("rate").addEventListener("change", restartTimer);
