@@ -67,7 +67,8 @@ type Net struct {
 // bfloat16 where the CPU has AVX512_BF16 (see HasBF16): about twice the
 // float32 throughput, with the inputs of each product rounded to 8
 // significant bits, so logits differ from float32 by about 1e-2
-// relative (predictions rarely change). Training is always float32.
+// relative (predictions rarely change). Convolutions that run Winograd
+// stay float32 (nn.ConvBN.BF16). Training is always float32.
 // Default off.
 func (m *Net) SetBF16(on bool) {
 	m.bf16 = on

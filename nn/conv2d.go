@@ -255,8 +255,8 @@ func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 // again first when repack is set), then
 // either adds the layer's bias (epi == nil) or applies epi.
 //
-// With bf16 (inference only; the caller checks bf16OK), the products are
-// computed in bfloat16 (kernels.ConvWeights.PackBF16): pw then holds
+// With bf16 (inference only; the caller checks bf16OK), the layers that
+// do not run Winograd (which stays float32) compute their products in bfloat16 (kernels.ConvWeights.PackBF16): pw then holds
 // bf16-packed weights and the padded input is stored as bf16 pairs.
 func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights, ww *winoWeights, ww4 *wino4Weights, repack bool, epi *epilogue, bf16 bool) *tensor.Tensor {
 	c.setShape(x)
@@ -266,7 +266,7 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 	if epi == nil {
 		c.winoFwd = false
 	}
-	if !bf16 && c.winograd() && (epi != nil || c.winogradTiles()) {
+	if c.winograd() && (epi != nil || c.winogradTiles()) {
 		// Winograd F(2x2,3x3) (winograd.go), or F(4x4,3x3) where it pays
 		// (winograd4.go). For Conv2D.Forward (epi nil) the padded input
 		// goes to xpad as on the implicit path, for the weight gradient
@@ -820,8 +820,10 @@ type ConvBN struct {
 
 	// BF16 computes the products in bfloat16 (about 3 significant digits
 	// of the inputs, twice the float32 throughput) where the CPU has
-	// AVX512_BF16 and Cin is even; elsewhere it has no effect. Default
-	// false.
+	// AVX512_BF16 and Cin is even; elsewhere it has no effect. A layer
+	// that runs Winograd stays float32: F(4x4,3x3) does 4x fewer
+	// multiplications, more than bf16's 2x (bf16 that turned Winograd off
+	// made whole networks slower than float32). Default false.
 	BF16 bool
 
 	w        []float32 // folded weight (Cout,KH,KW,Cin)

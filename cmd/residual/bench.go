@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/residual-go/residual/internal/cpufeat"
 	"github.com/residual-go/residual/internal/cpupeak"
 	"github.com/residual-go/residual/internal/kernels"
 	"github.com/residual-go/residual/internal/parallel"
@@ -27,7 +28,9 @@ type benchOptions struct {
 	python  string
 	script  string
 	jsonOut bool
-	net     benchNetOptions
+	// torchModes are the PyTorch modes of --torch (scripts/torch_bench.py --modes).
+	torchModes string
+	net        benchNetOptions
 }
 
 // benchNetOptions choose the network and the training step that bench
@@ -89,8 +92,13 @@ func newBenchCmd() *cobra.Command {
     --model and the flags after it choose another network and step; the
     FER2013 recipe's is
       --model resnet18-small --width-mult 0.375 --nesterov --wd 5e-4 --label-smoothing 0.1
+It prints the CPU model and features and the arithmetic peaks it measures
+(fp32 FMA, and where present AVX512-BF16 and AMX bf16). Every rate is a
+median over calls.
 With --torch it also runs scripts/torch_bench.py (Debian's python3-torch) on
-the same network in the same run and prints the ratios.`,
+the same network in the same run with the same thread count, in three modes
+(fp32 NCHW, fp32 channels_last, bf16 autocast + channels_last; --torch-modes),
+and prints the ratios against PyTorch's fastest mode for each figure.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runBench(o) },
 	}
 	cmd.AddCommand(newBenchServeCmd())
@@ -101,6 +109,7 @@ the same network in the same run and prints the ratios.`,
 	f.StringVar(&o.python, "python", "/usr/bin/python3", "python interpreter for --torch")
 	f.StringVar(&o.script, "torch-script", "scripts/torch_bench.py", "PyTorch benchmark script for --torch")
 	f.BoolVar(&o.jsonOut, "json", false, "print results as JSON")
+	f.StringVar(&o.torchModes, "torch-modes", "fp32,fp32-cl,bf16-cl", "PyTorch modes for --torch: fp32 (NCHW), fp32-cl (channels_last), bf16-cl (bf16 autocast, channels_last)")
 	f.StringVar(&o.net.model, "model", "reference", "network preset to measure (reference or resnet18-small for --torch)")
 	f.Float64Var(&o.net.widthMult, "width-mult", 0, "channel width multiplier (0 = the preset's)")
 	f.IntVar(&o.net.imageSize, "image-size", 0, "input height and width (0 = the preset's, else 48)")
@@ -112,23 +121,60 @@ the same network in the same run and prints the ratios.`,
 	return cmd
 }
 
-// benchResult mirrors the JSON printed by scripts/torch_bench.py.
+// benchResult is residual's side of the benchmark (bench --json prints it
+// as "residual").
 type benchResult struct {
-	Kernel           string       `json:"kernel,omitempty"`
-	PeakGFLOPs       float64      `json:"fma_peak_gflops,omitempty"`
-	SgemmGFLOPs      float64      `json:"sgemm_1024_gflops,omitempty"`
-	Convs            []convResult `json:"convs"`
-	TrainImagesPerS  float64      `json:"train_images_per_s"`
-	InferImagesPerS  float64      `json:"infer_images_per_s"`
-	InferBF16PerS    float64      `json:"infer_bf16_images_per_s,omitempty"`
-	LatencyBF16Ms    float64      `json:"latency_bf16_batch1_ms,omitempty"`
-	LatencyBatch1Ms  float64      `json:"latency_batch1_ms"`
-	Batch            int          `json:"batch"`
-	Network          string       `json:"network,omitempty"`
-	ForwardMFLOPs    float64      `json:"forward_mflop_per_image,omitempty"`
-	TrainGFLOPs      float64      `json:"train_effective_gflops,omitempty"`
-	TorchVersion     string       `json:"torch,omitempty"`
-	TorchThreadCount int          `json:"threads,omitempty"`
+	CPU             string       `json:"cpu,omitempty"`
+	CPUFeatures     []string     `json:"cpu_features,omitempty"`
+	Threads         int          `json:"threads,omitempty"`
+	Kernel          string       `json:"kernel,omitempty"`
+	PeakGFLOPs      float64      `json:"fma_peak_gflops,omitempty"`
+	PeakBF16GFLOPs  float64      `json:"bf16_peak_gflops,omitempty"`
+	PeakAMXGFLOPs   float64      `json:"amx_peak_gflops,omitempty"`
+	SgemmGFLOPs     float64      `json:"sgemm_1024_gflops,omitempty"`
+	Convs           []convResult `json:"convs"`
+	TrainImagesPerS float64      `json:"train_images_per_s"`
+	InferImagesPerS float64      `json:"infer_images_per_s"`
+	InferBF16PerS   float64      `json:"infer_bf16_images_per_s,omitempty"`
+	LatencyBF16Ms   float64      `json:"latency_bf16_batch1_ms,omitempty"`
+	LatencyBatch1Ms float64      `json:"latency_batch1_ms"`
+	Batch           int          `json:"batch"`
+	Network         string       `json:"network,omitempty"`
+	ForwardMFLOPs   float64      `json:"forward_mflop_per_image,omitempty"`
+	TrainGFLOPs     float64      `json:"train_effective_gflops,omitempty"`
+}
+
+// torchResult mirrors the JSON printed by scripts/torch_bench.py: one
+// entry per PyTorch mode (fp32 NCHW, fp32 channels_last, bf16 autocast
+// channels_last).
+type torchResult struct {
+	Version string      `json:"torch"`
+	Threads int         `json:"threads"`
+	Batch   int         `json:"batch"`
+	Network string      `json:"network"`
+	Modes   []torchMode `json:"modes"`
+}
+
+type torchMode struct {
+	Mode            string       `json:"mode"`
+	Label           string       `json:"label"`
+	Convs           []convResult `json:"convs"`
+	TrainImagesPerS float64      `json:"train_images_per_s"`
+	InferImagesPerS float64      `json:"infer_images_per_s"`
+	LatencyBatch1Ms float64      `json:"latency_batch1_ms"`
+}
+
+// fastest returns the mode with the largest (or, with lower, smallest)
+// value of f.
+func (r *torchResult) fastest(f func(*torchMode) float64, lower bool) *torchMode {
+	var best *torchMode
+	for i := range r.Modes {
+		m := &r.Modes[i]
+		if v := f(m); v > 0 && (best == nil || (v > f(best)) != lower) {
+			best = m
+		}
+	}
+	return best
 }
 
 type convResult struct {
@@ -138,18 +184,25 @@ type convResult struct {
 	BwdWeight float64 `json:"bwd_weight_gflops"`
 }
 
-// measure runs fn until d has passed (after one warm-up call) and returns
-// the calls per second.
+// measure runs fn for about d (after one warm-up call; at least 5 calls)
+// and returns calls per second from the median time of a call, as
+// scripts/torch_bench.py does: a busy machine's stalls move the median
+// less than the mean.
 func measure(d time.Duration, fn func()) float64 {
 	fn()
-	n, start := 0, time.Now()
-	for {
+	var times []time.Duration
+	for start := time.Now(); len(times) < 5 || time.Since(start) < d; {
+		t0 := time.Now()
 		fn()
-		n++
-		if el := time.Since(start); el >= d {
-			return float64(n) / el.Seconds()
-		}
+		times = append(times, time.Since(t0))
 	}
+	return 1 / median(times).Seconds()
+}
+
+// median returns the median of times (sorting them).
+func median(times []time.Duration) time.Duration {
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	return times[len(times)/2]
 }
 
 func runBench(o benchOptions) error {
@@ -157,15 +210,23 @@ func runBench(o benchOptions) error {
 		return fmt.Errorf("bench: --seconds %g and --batch %d must be positive", o.seconds, o.batch)
 	}
 	d := time.Duration(o.seconds * float64(time.Second))
-	res := benchResult{Kernel: kernels.Variant(), Batch: o.batch}
+	cpu := cpufeat.Get()
+	res := benchResult{CPU: cpu.Model, CPUFeatures: cpu.Features(), Threads: parallel.Workers(), Kernel: kernels.Variant(), Batch: o.batch}
 	say := func(format string, args ...any) {
 		if !o.jsonOut {
 			fmt.Printf(format, args...)
 		}
 	}
+	say("CPU: %s, %d threads\n", cpu, res.Threads)
 	say("kernel variant: %s\n", res.Kernel)
-	if res.PeakGFLOPs = cpupeak.Measure(parallel.Workers(), d/2); res.PeakGFLOPs > 0 {
-		say("fp32 FMA peak, %d threads     %7.1f GFLOP/s (AVX-512 FMA loop)\n", parallel.Workers(), res.PeakGFLOPs)
+	if res.PeakGFLOPs = cpupeak.Measure(res.Threads, d/2); res.PeakGFLOPs > 0 {
+		say("fp32 FMA peak, %d threads     %7.1f GFLOP/s (VFMADD231PS zmm loop)\n", res.Threads, res.PeakGFLOPs)
+	}
+	if res.PeakBF16GFLOPs = cpupeak.MeasureBF16(res.Threads, d/2); res.PeakBF16GFLOPs > 0 {
+		say("bf16 AVX512-BF16 peak         %7.1f GFLOP/s (VDPBF16PS zmm loop)\n", res.PeakBF16GFLOPs)
+	}
+	if res.PeakAMXGFLOPs = cpupeak.MeasureAMX(res.Threads, d/2); res.PeakAMXGFLOPs > 0 {
+		say("bf16 AMX tile peak            %7.1f GFLOP/s (TDPBF16PS loop)\n", res.PeakAMXGFLOPs)
 	}
 
 	const n = 1024
@@ -174,7 +235,11 @@ func runBench(o benchOptions) error {
 		a[i], b[i] = float32(i%7)*0.1, float32(i%5)*0.1
 	}
 	res.SgemmGFLOPs = measure(d, func() { kernels.Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n) }) * 2 * n * n * n / 1e9
-	say("sgemm %dx%dx%d                %7.1f GFLOP/s\n", n, n, n, res.SgemmGFLOPs)
+	say("sgemm %dx%dx%d                %7.1f GFLOP/s", n, n, n, res.SgemmGFLOPs)
+	if res.PeakGFLOPs > 0 {
+		say(" (%.0f%% of the FMA peak)", 100*res.SgemmGFLOPs/res.PeakGFLOPs)
+	}
+	say("\n")
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, s := range []struct{ c, hw int }{{16, 48}, {32, 24}, {64, 12}} {
@@ -194,21 +259,15 @@ func runBench(o benchOptions) error {
 		say("  bfloat16 inference, batch %d %7.1f images/s, batch 1 latency %.3f ms (opt-in: Net.SetBF16)\n", o.batch, res.InferBF16PerS, res.LatencyBF16Ms)
 	}
 
-	var torch *benchResult
+	var torch *torchResult
 	if o.torch {
 		var err error
-		if torch, err = runTorchBench(o); err != nil {
+		if torch, err = runTorchBench(o, res.Threads); err != nil {
 			return err
 		}
-		say("\nPyTorch %s, %d threads, same run:\n", torch.TorchVersion, torch.TorchThreadCount)
-		for i, tc := range torch.Convs {
-			gc := res.Convs[i]
-			say("%-30s fwd %7.1f  bwd-data %7.1f  bwd-weight %7.1f GFLOP/s   (residual/PyTorch %.2fx %.2fx %.2fx)\n",
-				tc.Name, tc.Fwd, tc.BwdData, tc.BwdWeight, gc.Fwd/tc.Fwd, gc.BwdData/tc.BwdData, gc.BwdWeight/tc.BwdWeight)
+		if !o.jsonOut {
+			printTorch(&res, torch, o.batch)
 		}
-		say("  training, batch %d        %8.1f images/s   residual/PyTorch %.2fx\n", o.batch, torch.TrainImagesPerS, res.TrainImagesPerS/torch.TrainImagesPerS)
-		say("  inference, batch %d       %8.1f images/s   residual/PyTorch %.2fx\n", o.batch, torch.InferImagesPerS, res.InferImagesPerS/torch.InferImagesPerS)
-		say("  inference, batch 1 latency %8.3f ms        PyTorch/residual %.2fx\n", torch.LatencyBatch1Ms, torch.LatencyBatch1Ms/res.LatencyBatch1Ms)
 	}
 	if o.jsonOut {
 		out := map[string]any{"residual": res}
@@ -300,21 +359,65 @@ func medianLatency(net *model.Net, one *tensor.Tensor, d time.Duration) (float64
 		}
 		times = append(times, time.Since(t0))
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	return float64(times[len(times)/2].Microseconds()) / 1e3, nil
+	return float64(median(times).Microseconds()) / 1e3, nil
 }
 
-func runTorchBench(o benchOptions) (*benchResult, error) {
+// printTorch prints PyTorch's figures in each mode beside residual's, and
+// the ratios against PyTorch's fastest mode for each figure.
+func printTorch(res *benchResult, torch *torchResult, batch int) {
+	fmt.Printf("\nPyTorch %s, %d threads (residual: %d), same run, medians on both sides:\n", torch.Version, torch.Threads, res.Threads)
+	for _, m := range torch.Modes {
+		if len(m.Convs) == 0 {
+			continue
+		}
+		fmt.Printf("  %s:\n", m.Label)
+		for i, tc := range m.Convs {
+			if i >= len(res.Convs) {
+				break
+			}
+			gc := res.Convs[i]
+			fmt.Printf("    %-28s fwd %7.1f  bwd-data %7.1f  bwd-weight %7.1f GFLOP/s   (residual/PyTorch %.2fx %.2fx %.2fx)\n",
+				tc.Name, tc.Fwd, tc.BwdData, tc.BwdWeight, gc.Fwd/tc.Fwd, gc.BwdData/tc.BwdData, gc.BwdWeight/tc.BwdWeight)
+		}
+	}
+	fmt.Printf("  %-36s %12s %16s %12s\n", "", "train img/s", fmt.Sprintf("infer b%d img/s", batch), "batch-1 ms")
+	fmt.Printf("  %-36s %12.1f %16.1f %12.3f\n", "residual fp32", res.TrainImagesPerS, res.InferImagesPerS, res.LatencyBatch1Ms)
+	if res.InferBF16PerS > 0 {
+		fmt.Printf("  %-36s %12s %16.1f %12.3f\n", "residual bf16 (inference only)", "-", res.InferBF16PerS, res.LatencyBF16Ms)
+	}
+	for _, m := range torch.Modes {
+		fmt.Printf("  %-36s %12.1f %16.1f %12.3f\n", "PyTorch "+m.Label, m.TrainImagesPerS, m.InferImagesPerS, m.LatencyBatch1Ms)
+	}
+	// Ratios against PyTorch's fastest mode, figure by figure; residual's
+	// best precision on each.
+	infer, lat := max(res.InferImagesPerS, res.InferBF16PerS), res.LatencyBatch1Ms
+	if res.LatencyBF16Ms > 0 {
+		lat = min(lat, res.LatencyBF16Ms)
+	}
+	if m := torch.fastest(func(m *torchMode) float64 { return m.TrainImagesPerS }, false); m != nil {
+		fmt.Printf("  training:   residual / PyTorch's fastest (%s) %.2fx\n", m.Label, res.TrainImagesPerS/m.TrainImagesPerS)
+	}
+	if m := torch.fastest(func(m *torchMode) float64 { return m.InferImagesPerS }, false); m != nil {
+		fmt.Printf("  inference:  residual / PyTorch's fastest (%s) %.2fx\n", m.Label, infer/m.InferImagesPerS)
+	}
+	if m := torch.fastest(func(m *torchMode) float64 { return m.LatencyBatch1Ms }, true); m != nil {
+		fmt.Printf("  batch 1:    PyTorch's fastest (%s) / residual %.2fx\n", m.Label, m.LatencyBatch1Ms/lat)
+	}
+}
+
+// runTorchBench runs scripts/torch_bench.py on the same network and step
+// with the same thread count as residual's workers.
+func runTorchBench(o benchOptions, threads int) (*torchResult, error) {
 	cfg, err := o.net.config()
 	if err != nil {
 		return nil, err
 	}
-	args := []string{o.script, "--json", "--threads", "2",
-		"--seconds", fmt.Sprint(o.seconds * 2), "--batch", fmt.Sprint(o.batch),
+	args := []string{o.script, "--json", "--threads", fmt.Sprint(threads),
+		"--seconds", fmt.Sprint(o.seconds), "--batch", fmt.Sprint(o.batch),
 		"--model", o.net.model, "--width-mult", fmt.Sprint(cfg.WidthMult),
 		"--image-size", fmt.Sprint(cfg.Input[0]), "--channels", fmt.Sprint(cfg.Input[2]),
 		"--classes", fmt.Sprint(cfg.Classes), "--wd", fmt.Sprint(o.net.weightDecay),
-		"--label-smoothing", fmt.Sprint(o.net.labelSmoothing)}
+		"--label-smoothing", fmt.Sprint(o.net.labelSmoothing), "--modes", o.torchModes}
 	if o.net.nesterov {
 		args = append(args, "--nesterov")
 	}
@@ -326,9 +429,12 @@ func runTorchBench(o benchOptions) (*benchResult, error) {
 		}
 		return nil, fmt.Errorf("bench --torch: %s %s: %v %s (install Debian's python3-torch, run from the repository root)", o.python, o.script, err, msg)
 	}
-	var r benchResult
+	var r torchResult
 	if err := json.Unmarshal(out, &r); err != nil {
 		return nil, fmt.Errorf("bench --torch: cannot read the script's JSON output: %v", err)
+	}
+	if r.Threads != threads {
+		return nil, fmt.Errorf("bench --torch: PyTorch ran %d threads, residual %d", r.Threads, threads)
 	}
 	return &r, nil
 }
