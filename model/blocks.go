@@ -73,6 +73,25 @@ func addInto(dst, src *tensor.Tensor) {
 	kernels.AddReLU(dst.Data, dst.Data, src.Data, dst.Len(), false)
 }
 
+// Projection is a projection shortcut: a 1x1 convolution with the
+// block's stride, followed by BN in v1 blocks (torchvision's
+// downsample.0 and downsample.1); BN is nil in pre-activation blocks.
+type Projection struct {
+	Conv *nn.Conv2D
+	BN   *nn.BatchNorm2D // nil in v2
+}
+
+// Layers returns the projection's layers in order (none for nil).
+func (p *Projection) Layers() []nn.Layer {
+	if p == nil {
+		return nil
+	}
+	if p.BN == nil {
+		return []nn.Layer{p.Conv}
+	}
+	return []nn.Layer{p.Conv, p.BN}
+}
+
 // Block is a residual block of the original ResNet (He et al. 2015,
 // "v1"): the residual branch ends in BN, the shortcut is the identity or
 // a 1x1 projection with BN when the stride or channel count changes, and
@@ -80,26 +99,39 @@ func addInto(dst, src *tensor.Tensor) {
 //
 //	out = relu(branch(x) + shortcut(x))
 //
-// The branch is conv3x3-BN-ReLU-conv3x3-BN for a basic block and
-// conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1-BN for a bottleneck (4x
-// expansion, stride on the 3x3 as torchvision does).
+// The branch is conv1-bn1-ReLU-conv2-bn2 (3x3, 3x3) for a basic block and
+// conv1-bn1-ReLU-conv2-bn2-ReLU-conv3-bn3 (1x1, 3x3, 1x1, 4x expansion)
+// for a bottleneck, with the stride on conv1 of a basic block and on the
+// 3x3 conv2 of a bottleneck, as torchvision does. The fields are the
+// block's structure, read by the export and transfer code; the unexported
+// branch is the same layers in order.
 type Block struct {
-	name     string
-	branch   seq
-	shortcut seq // nil for the identity
-	join     *nn.Add
+	name       string
+	Conv1      *nn.Conv2D
+	BN1        *nn.BatchNorm2D
+	Conv2      *nn.Conv2D
+	BN2        *nn.BatchNorm2D
+	Conv3      *nn.Conv2D      // bottleneck only, else nil
+	BN3        *nn.BatchNorm2D // bottleneck only, else nil
+	Downsample *Projection     // nil for the identity shortcut
+	Stride     int             // the block's stride (1 or 2)
+	join       *nn.Add         // the sum, with the ReLU
+
+	branch   seq // Conv1, BN1, Conv2, BN2[, Conv3, BN3]
+	shortcut seq // Downsample's layers; nil for the identity
 }
 
 // newBasicBlock builds conv3x3-BN-ReLU-conv3x3-BN + shortcut, then ReLU.
 func newBasicBlock(name string, in, width, stride int, rng *rand.Rand) *Block {
-	b := &Block{name: name, join: nn.NewAdd(name+".add", true)}
-	b.branch = seq{
-		conv3x3(name+".conv1", in, width, stride, rng), bn(name+".bn1", width, true),
-		conv3x3(name+".conv2", width, width, 1, rng), bn(name+".bn2", width, false),
+	b := &Block{name: name, Stride: stride, join: nn.NewAdd(name+".add", true),
+		Conv1: conv3x3(name+".conv1", in, width, stride, rng), BN1: bn(name+".bn1", width, true),
+		Conv2: conv3x3(name+".conv2", width, width, 1, rng), BN2: bn(name+".bn2", width, false),
 	}
 	if stride != 1 || in != width {
-		b.shortcut = seq{conv1x1(name+".downsample.0", in, width, stride, rng), bn(name+".downsample.1", width, false)}
+		b.Downsample = &Projection{Conv: conv1x1(name+".downsample.0", in, width, stride, rng), BN: bn(name+".downsample.1", width, false)}
 	}
+	b.branch = seq{b.Conv1, b.BN1, b.Conv2, b.BN2}
+	b.shortcut = seq(b.Downsample.Layers())
 	return b
 }
 
@@ -107,15 +139,16 @@ func newBasicBlock(name string, in, width, stride int, rng *rand.Rand) *Block {
 // shortcut, then ReLU; the block outputs 4*width channels.
 func newBottleneck(name string, in, width, stride int, rng *rand.Rand) *Block {
 	out := width * Expansion
-	b := &Block{name: name, join: nn.NewAdd(name+".add", true)}
-	b.branch = seq{
-		conv1x1(name+".conv1", in, width, 1, rng), bn(name+".bn1", width, true),
-		conv3x3(name+".conv2", width, width, stride, rng), bn(name+".bn2", width, true),
-		conv1x1(name+".conv3", width, out, 1, rng), bn(name+".bn3", out, false),
+	b := &Block{name: name, Stride: stride, join: nn.NewAdd(name+".add", true),
+		Conv1: conv1x1(name+".conv1", in, width, 1, rng), BN1: bn(name+".bn1", width, true),
+		Conv2: conv3x3(name+".conv2", width, width, stride, rng), BN2: bn(name+".bn2", width, true),
+		Conv3: conv1x1(name+".conv3", width, out, 1, rng), BN3: bn(name+".bn3", out, false),
 	}
 	if stride != 1 || in != out {
-		b.shortcut = seq{conv1x1(name+".downsample.0", in, out, stride, rng), bn(name+".downsample.1", out, false)}
+		b.Downsample = &Projection{Conv: conv1x1(name+".downsample.0", in, out, stride, rng), BN: bn(name+".downsample.1", out, false)}
 	}
+	b.branch = seq{b.Conv1, b.BN1, b.Conv2, b.BN2, b.Conv3, b.BN3}
+	b.shortcut = seq(b.Downsample.Layers())
 	return b
 }
 
@@ -164,54 +197,114 @@ func (b *Block) Buffers() []*nn.Param { return append(b.branch.buffers(), b.shor
 // Name returns the block's name, e.g. "layer2.0".
 func (b *Block) Name() string { return b.name }
 
+// Branch returns the residual branch's layers in order (Conv1, BN1, ...).
+func (b *Block) Branch() []nn.Layer { return b.branch }
+
 // PreActBlock is the pre-activation residual block of ResNet v2 (He et
 // al. 2016, "Identity Mappings in Deep Residual Networks"): BN and ReLU
 // come before each convolution, nothing follows the sum, and a projection
 // shortcut (a bare 1x1 convolution) takes the pre-activated input:
 //
 //	p   = relu(bn1(x))
-//	out = branch(p) + (shortcut(p) or x)
+//	out = branch(p) + shortcut
+//	shortcut = downsample(p), or pool(x), or x
+//
+// The branch is conv1-bn2-ReLU-conv2 (3x3, 3x3) for a basic block and
+// conv1-bn2-ReLU-conv2-bn3-ReLU-conv3 (1x1, 3x3, 1x1) for a bottleneck,
+// with the stride on conv1 (basic) or the 3x3 conv2 (bottleneck).
+//
+// Two layouts build it (Config.Layout). "torchvision": no biases, and a
+// projection whenever the stride or channel count changes. "keras", as
+// keras.applications.resnet_v2's block2: conv3 and the projection have
+// biases, BN eps is 1.001e-5 (momentum 0.01, Keras' 0.99), and a strided
+// block whose channels do not change keeps x through a 1x1 max-pool with
+// the block's stride (MaxPooling2D(1, strides=stride): it keeps every
+// stride-th pixel) instead of a projection.
 type PreActBlock struct {
-	name     string
-	preact   *nn.BatchNorm2D // bn1 with fused ReLU
-	branch   seq
-	shortcut *nn.Conv2D // nil for the identity
-	join     *nn.Add
+	name       string
+	BN1        *nn.BatchNorm2D // the pre-activation, ReLU fused
+	Conv1      *nn.Conv2D
+	BN2        *nn.BatchNorm2D
+	Conv2      *nn.Conv2D
+	BN3        *nn.BatchNorm2D // bottleneck only, else nil
+	Conv3      *nn.Conv2D      // bottleneck only, else nil
+	Downsample *Projection     // projection of p (BN nil); nil when none
+	Pool       *nn.MaxPool2D   // Keras' strided shortcut of x; nil when none
+	Stride     int             // the block's stride (1 or 2)
+	join       *nn.Add         // the sum, no ReLU
+
+	branch seq // Conv1, BN2, Conv2[, BN3, Conv3]
 }
 
+// blockStyle holds what the layouts change in a pre-activation block.
+type blockStyle struct {
+	keras bool // Keras' biases, eps and max-pool shortcut
+}
+
+// bn returns a pre-activation block's BN for c channels, ReLU fused.
+func (st blockStyle) bn(name string, c int) *nn.BatchNorm2D {
+	cfg := nn.BatchNorm2DConfig{C: c, ReLU: true}
+	if st.keras {
+		cfg.Eps, cfg.Momentum = kerasEps, kerasMomentum
+	}
+	return nn.NewBatchNorm2D(name, cfg)
+}
+
+// Keras' BatchNormalization settings in keras.applications.resnet_v2:
+// epsilon=1.001e-5, momentum 0.99 (0.01 in PyTorch's convention).
+const (
+	kerasEps      = 1.001e-5
+	kerasMomentum = 0.01
+)
+
+// setShortcut sets the block's shortcut: a projection when the channel count
+// changes (or, torchvision layout, the stride), Keras' max-pool when only
+// the stride does, else the identity.
+func (b *PreActBlock) setShortcut(st blockStyle, in, out int, rng *rand.Rand) {
+	switch {
+	case in != out || (b.Stride != 1 && !st.keras):
+		b.Downsample = &Projection{Conv: nn.NewConv2D(b.name+".downsample.0",
+			nn.Conv2DConfig{InC: in, OutC: out, Kernel: 1, Stride: b.Stride, Bias: st.keras}, rng)}
+	case b.Stride != 1:
+		b.Pool = nn.NewMaxPool2D(b.name+".pool", nn.Pool2DConfig{Kernel: 1, Stride: b.Stride})
+	}
+}
+
+// newPreActBasic builds a basic pre-activation block (torchvision layout
+// only: Keras has no basic v2 block).
 func newPreActBasic(name string, in, width, stride int, rng *rand.Rand) *PreActBlock {
-	b := &PreActBlock{name: name, preact: bn(name+".bn1", in, true), join: nn.NewAdd(name+".add", false)}
-	b.branch = seq{
-		conv3x3(name+".conv1", in, width, stride, rng), bn(name+".bn2", width, true),
-		conv3x3(name+".conv2", width, width, 1, rng),
+	var st blockStyle
+	b := &PreActBlock{name: name, Stride: stride, BN1: st.bn(name+".bn1", in), join: nn.NewAdd(name+".add", false),
+		Conv1: conv3x3(name+".conv1", in, width, stride, rng), BN2: st.bn(name+".bn2", width),
+		Conv2: conv3x3(name+".conv2", width, width, 1, rng),
 	}
-	if stride != 1 || in != width {
-		b.shortcut = conv1x1(name+".downsample.0", in, width, stride, rng)
-	}
+	b.setShortcut(st, in, width, rng)
+	b.branch = seq{b.Conv1, b.BN2, b.Conv2}
 	return b
 }
 
-func newPreActBottleneck(name string, in, width, stride int, rng *rand.Rand) *PreActBlock {
+func newPreActBottleneck(name string, in, width, stride int, st blockStyle, rng *rand.Rand) *PreActBlock {
 	out := width * Expansion
-	b := &PreActBlock{name: name, preact: bn(name+".bn1", in, true), join: nn.NewAdd(name+".add", false)}
-	b.branch = seq{
-		conv1x1(name+".conv1", in, width, 1, rng), bn(name+".bn2", width, true),
-		conv3x3(name+".conv2", width, width, stride, rng), bn(name+".bn3", width, true),
-		conv1x1(name+".conv3", width, out, 1, rng),
+	b := &PreActBlock{name: name, Stride: stride, BN1: st.bn(name+".bn1", in), join: nn.NewAdd(name+".add", false),
+		Conv1: conv1x1(name+".conv1", in, width, 1, rng), BN2: st.bn(name+".bn2", width),
+		Conv2: conv3x3(name+".conv2", width, width, stride, rng), BN3: st.bn(name+".bn3", width),
+		Conv3: nn.NewConv2D(name+".conv3", nn.Conv2DConfig{InC: width, OutC: out, Kernel: 1, Bias: st.keras}, rng),
 	}
-	if stride != 1 || in != out {
-		b.shortcut = conv1x1(name+".downsample.0", in, out, stride, rng)
-	}
+	b.setShortcut(st, in, out, rng)
+	b.branch = seq{b.Conv1, b.BN2, b.Conv2, b.BN3, b.Conv3}
 	return b
 }
 
 // Forward implements nn.Layer.
 func (b *PreActBlock) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	p := b.preact.Forward(x, train)
+	p := b.BN1.Forward(x, train)
 	out := b.branch.forward(p, train)
 	identity := x
-	if b.shortcut != nil {
-		identity = b.shortcut.Forward(p, train)
+	switch {
+	case b.Downsample != nil:
+		identity = b.Downsample.Conv.Forward(p, train)
+	case b.Pool != nil:
+		identity = b.Pool.Forward(x, train)
 	}
 	return b.join.Forward(out, identity) // out += identity
 }
@@ -220,18 +313,21 @@ func (b *PreActBlock) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 func (b *PreActBlock) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	dOut, dIdentity := b.join.Backward(dy)
 	dp := b.branch.backward(dOut)
-	if b.shortcut != nil {
-		addInto(dp, b.shortcut.Backward(dIdentity))
-		return b.preact.Backward(dp)
+	if b.Downsample != nil {
+		addInto(dp, b.Downsample.Conv.Backward(dIdentity))
+		return b.BN1.Backward(dp)
 	}
-	dx := b.preact.Backward(dp)
+	if b.Pool != nil {
+		dIdentity = b.Pool.Backward(dIdentity)
+	}
+	dx := b.BN1.Backward(dp)
 	addInto(dx, dIdentity)
 	return dx
 }
 
 // OutShape implements nn.Layer.
 func (b *PreActBlock) OutShape(in []int) ([]int, error) {
-	p, err := b.preact.OutShape(in)
+	p, err := b.BN1.OutShape(in)
 	if err != nil {
 		return nil, err
 	}
@@ -240,28 +336,32 @@ func (b *PreActBlock) OutShape(in []int) ([]int, error) {
 		return nil, err
 	}
 	short := in
-	if b.shortcut != nil {
-		if short, err = b.shortcut.OutShape(p); err != nil {
-			return nil, err
-		}
+	switch {
+	case b.Downsample != nil:
+		short, err = b.Downsample.Conv.OutShape(p)
+	case b.Pool != nil:
+		short, err = b.Pool.OutShape(in)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return b.join.OutShape(out, short)
 }
 
 // Params implements nn.Layer.
 func (b *PreActBlock) Params() []*nn.Param {
-	ps := append(b.preact.Params(), b.branch.params()...)
-	if b.shortcut != nil {
-		ps = append(ps, b.shortcut.Params()...)
-	}
-	return ps
+	ps := append(b.BN1.Params(), b.branch.params()...)
+	return append(ps, seq(b.Downsample.Layers()).params()...)
 }
 
 // Buffers implements nn.Layer.
-func (b *PreActBlock) Buffers() []*nn.Param { return append(b.preact.Buffers(), b.branch.buffers()...) }
+func (b *PreActBlock) Buffers() []*nn.Param { return append(b.BN1.Buffers(), b.branch.buffers()...) }
 
 // Name returns the block's name.
 func (b *PreActBlock) Name() string { return b.name }
+
+// Branch returns the residual branch's layers in order (Conv1, BN2, ...).
+func (b *PreActBlock) Branch() []nn.Layer { return b.branch }
 
 // Expansion is the channel multiplier of a bottleneck block's output.
 const Expansion = 4
@@ -353,7 +453,7 @@ func fuseBlock(b *Block) *fusedBlock {
 		return nil
 	}
 	fb := &fusedBlock{branch: branch}
-	if b.shortcut != nil {
+	if b.Downsample != nil {
 		sc, ok := fuseSeq(b.shortcut, false)
 		if !ok || len(sc) != 1 {
 			return nil

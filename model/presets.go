@@ -25,10 +25,20 @@ var presets = map[string]Config{
 	"resnet101": imagenet("bottleneck", 3, 4, 23, 3),
 	"resnet152": imagenet("bottleneck", 3, 8, 36, 3),
 
-	// Pre-activation (v2) variants.
-	"resnet18v2":  v2(imagenet("basic", 2, 2, 2, 2)),
-	"resnet50v2":  v2(imagenet("bottleneck", 3, 4, 6, 3)),
-	"resnet152v2": v2(imagenet("bottleneck", 3, 8, 36, 3)),
+	// Pre-activation (v2) networks as Keras builds them
+	// (keras.applications.resnet_v2: ResNet50V2, ResNet101V2, ResNet152V2;
+	// see Config.Layout): layer for layer, with the same parameter counts.
+	"resnet50v2":  keras(v2(imagenet("bottleneck", 3, 4, 6, 3))),
+	"resnet101v2": keras(v2(imagenet("bottleneck", 3, 4, 23, 3))),
+	"resnet152v2": keras(v2(imagenet("bottleneck", 3, 8, 36, 3))),
+
+	// Pre-activation networks laid out as torchvision's v1 (stride on a
+	// stage's first block, no biases), as in He et al.'s v2 paper code:
+	// resnet18v2 has no Keras counterpart; the -tv names are the layout
+	// resnet50v2/152v2 had before they followed Keras.
+	"resnet18v2":     v2(imagenet("basic", 2, 2, 2, 2)),
+	"resnet50v2-tv":  v2(imagenet("bottleneck", 3, 4, 6, 3)),
+	"resnet152v2-tv": v2(imagenet("bottleneck", 3, 8, 36, 3)),
 
 	// The same depths with the small-input stem (3x3 stride 1, no
 	// max-pool), for 48x48 faces: keeps the spatial detail small images
@@ -37,10 +47,11 @@ var presets = map[string]Config{
 	"resnet34-small": small(imagenet("basic", 3, 4, 6, 3)),
 	"resnet50-small": small(imagenet("bottleneck", 3, 4, 6, 3)),
 
-	// The paper's gesture network: 32x32 gray input -> Conv2D 1->3 ->
-	// ResNet152V2 backbone -> Flatten -> Dense 1024, 1024, 256, 128, 64 -> 10.
+	// The paper's gesture network (its Figure 4): 32x32 gray input ->
+	// Conv2D 1->3 -> Keras' ResNet152V2 without top (1x1x2048 at 32x32) ->
+	// Flatten -> Dense 1024, 1024, 256, 128, 64 -> 10.
 	"paper-gesture": func() Config {
-		c := v2(imagenet("bottleneck", 3, 8, 36, 3))
+		c := keras(v2(imagenet("bottleneck", 3, 8, 36, 3)))
 		c.InputAdapter = 3
 		c.Pool = "flatten"
 		c.Head = []int{1024, 1024, 256, 128, 64}
@@ -55,6 +66,7 @@ func imagenet(block string, layers ...int) Config {
 }
 
 func v2(c Config) Config    { c.Version = 2; return c }
+func keras(c Config) Config { c.Layout = LayoutKeras; return c }
 func small(c Config) Config { c.Stem = "small"; return c }
 
 // Presets lists the preset names in order.

@@ -21,6 +21,17 @@ type Config struct {
 	// Version is 1 for the original ResNet (post-activation) or 2 for the
 	// pre-activation ResNet v2. Default 1.
 	Version int `json:"version"`
+	// Layout is how a v2 network is laid out: "torchvision" (default; a
+	// stage's stride on its first block, no convolution biases) or
+	// "keras", keras.applications.resnet_v2 layer for layer (stack2 and
+	// block2): the stride on the last block of every stage but the last,
+	// whose shortcut is a 1x1 max-pool with that stride; biases on the
+	// stem convolution, on each block's last 1x1 and on each projection;
+	// the stem max-pool pads with zeros (ZeroPadding2D); every BN has
+	// Keras' epsilon 1.001e-5 and momentum 0.99 (0.01 in PyTorch's
+	// convention). "keras" needs Version 2 and bottleneck blocks. Files
+	// saved before the field existed load as "torchvision".
+	Layout string `json:"layout,omitempty"`
 	// Block is "basic" (two 3x3 convolutions) or "bottleneck" (1x1, 3x3,
 	// 1x1 with 4x expansion). Default "basic".
 	Block string `json:"block"`
@@ -113,27 +124,32 @@ func New(cfg Config, seed uint64) (*Net, error) {
 		in = cfg.InputAdapter
 	}
 	stem := scale(cfg.StemWidth)
+	keras := cfg.Layout == LayoutKeras
 	// In v2 the stem has no BN-ReLU: the first block pre-activates.
 	switch cfg.Stem {
 	case "small":
-		layers = append(layers, nn.NewConv2D("conv1", nn.Conv2DConfig{InC: in, OutC: stem, Kernel: 3, Padding: 1, NoInputGrad: cfg.InputAdapter == 0}, rng))
+		layers = append(layers, nn.NewConv2D("conv1", nn.Conv2DConfig{InC: in, OutC: stem, Kernel: 3, Padding: 1, Bias: keras, NoInputGrad: cfg.InputAdapter == 0}, rng))
 	case "imagenet":
-		layers = append(layers, nn.NewConv2D("conv1", nn.Conv2DConfig{InC: in, OutC: stem, Kernel: 7, Stride: 2, Padding: 3, NoInputGrad: cfg.InputAdapter == 0}, rng))
+		layers = append(layers, nn.NewConv2D("conv1", nn.Conv2DConfig{InC: in, OutC: stem, Kernel: 7, Stride: 2, Padding: 3, Bias: keras, NoInputGrad: cfg.InputAdapter == 0}, rng))
 	}
 	if cfg.Version == 1 {
 		layers = append(layers, bn("bn1", stem, true))
 	}
 	if cfg.Stem == "imagenet" {
-		layers = append(layers, nn.NewMaxPool2D("maxpool", nn.Pool2DConfig{Kernel: 3, Stride: 2, Padding: 1}))
+		layers = append(layers, nn.NewMaxPool2D("maxpool", nn.Pool2DConfig{Kernel: 3, Stride: 2, Padding: 1, ZeroPad: keras}))
 	}
+	style := blockStyle{keras: keras}
 
 	in = stem
 	for s, n := range cfg.Layers {
 		width := scale(cfg.Widths[s])
 		for j := 0; j < n; j++ {
 			stride := 1
-			if s > 0 && j == 0 {
-				stride = 2
+			switch {
+			case keras && j == n-1 && s < len(cfg.Layers)-1:
+				stride = 2 // Keras: the last block of stages 1-3
+			case !keras && s > 0 && j == 0:
+				stride = 2 // torchvision: the first block of stages 2-4
 			}
 			name := fmt.Sprintf("layer%d.%d", s+1, j)
 			var blk nn.Layer
@@ -145,7 +161,7 @@ func New(cfg Config, seed uint64) (*Net, error) {
 			case cfg.Block == "basic":
 				blk = newPreActBasic(name, in, width, stride, rng)
 			default:
-				blk = newPreActBottleneck(name, in, width, stride, rng)
+				blk = newPreActBottleneck(name, in, width, stride, style, rng)
 			}
 			layers = append(layers, blk)
 			in = width
@@ -155,7 +171,7 @@ func New(cfg Config, seed uint64) (*Net, error) {
 		}
 	}
 	if cfg.Version == 2 {
-		layers = append(layers, bn("post_bn", in, true))
+		layers = append(layers, style.bn("post_bn", in))
 	}
 
 	if cfg.Pool == "flatten" {
@@ -185,12 +201,21 @@ func New(cfg Config, seed uint64) (*Net, error) {
 	return &Net{Config: cfg, layers: layers}, nil
 }
 
+// The layouts of Config.Layout.
+const (
+	LayoutTorchvision = "torchvision"
+	LayoutKeras       = "keras"
+)
+
 func (c Config) withDefaults() Config {
 	if c.Version == 0 {
 		c.Version = 1
 	}
 	if c.Block == "" {
 		c.Block = "basic"
+	}
+	if c.Layout == "" {
+		c.Layout = LayoutTorchvision
 	}
 	if c.Stem == "" {
 		c.Stem = "small"
@@ -216,6 +241,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("model: version %d, want 1 or 2", c.Version)
 	case checkBlock(c.Block) != nil:
 		return checkBlock(c.Block)
+	case c.Layout != LayoutTorchvision && c.Layout != LayoutKeras:
+		return fmt.Errorf("model: layout %q, want %s or %s", c.Layout, LayoutTorchvision, LayoutKeras)
+	case c.Layout == LayoutKeras && (c.Version != 2 || c.Block != "bottleneck"):
+		return fmt.Errorf("model: layout keras is Keras' ResNet v2 (version 2, bottleneck blocks), not version %d with %s blocks", c.Version, c.Block)
 	case c.Stem != "small" && c.Stem != "imagenet":
 		return fmt.Errorf("model: stem %q, want small or imagenet", c.Stem)
 	case c.Pool != "avg" && c.Pool != "flatten":

@@ -29,9 +29,16 @@ func relDiff(a, b []float32) float64 {
 // logits, loss, every gradient, the updated running statistics, and the
 // eval-mode logits after the step with PyTorch's.
 func TestSmallResNetAgainstPyTorch(t *testing.T) {
-	f, err := safetensors.ReadFile("testdata/torch_resnet_small.safetensors")
+	torchStep(t, "testdata/torch_resnet_small.safetensors", Config{Layers: []int{1, 1}, Widths: []int{4, 8}, Classes: 3})
+}
+
+// torchStep checks one training step of the network cfg (its input shape
+// taken from the fixture's x) against a fixture of scripts/torch_reference.py.
+func torchStep(t *testing.T, fixture string, cfg Config) {
+	t.Helper()
+	f, err := safetensors.ReadFile(fixture)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v (regenerate with /usr/bin/python3 scripts/torch_reference.py)", err)
 	}
 	get := func(name string) *tensor.Tensor {
 		v, err := f.Tensor(name)
@@ -41,7 +48,8 @@ func TestSmallResNetAgainstPyTorch(t *testing.T) {
 		return v
 	}
 	x := get("x")
-	net, err := New(Config{Layers: []int{1, 1}, Widths: []int{4, 8}, Input: [3]int{x.Shape[1], x.Shape[2], x.Shape[3]}, Classes: 3}, 1)
+	cfg.Input = [3]int{x.Shape[1], x.Shape[2], x.Shape[3]}
+	net, err := New(cfg, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +81,7 @@ func TestSmallResNetAgainstPyTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("logits", logits, get("logits"))
-	loss, err := nn.NewSoftmaxCrossEntropy(nn.CrossEntropyConfig{Classes: 3})
+	loss, err := nn.NewSoftmaxCrossEntropy(nn.CrossEntropyConfig{Classes: cfg.Classes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +105,7 @@ func TestSmallResNetAgainstPyTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("eval_logits", eval, get("eval_logits"))
+
 }
 
 func TestBadInputShape(t *testing.T) {

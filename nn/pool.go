@@ -13,6 +13,12 @@ type Pool2DConfig struct {
 	Kernel  int // window side (required, > 0)
 	Stride  int // step between windows; default Kernel (as PyTorch)
 	Padding int // implicit padding on every side; at most Kernel/2 (as PyTorch)
+	// ZeroPad makes MaxPool2D's padding count as zeros instead of -Inf, as
+	// Keras' ZeroPadding2D followed by MaxPooling2D (ResNet v2's stem,
+	// whose input has no ReLU and may be all negative near a border).
+	// Default false (PyTorch's -Inf). AvgPool2D ignores it (its padding is
+	// always zeros).
+	ZeroPad bool
 }
 
 // poolGeom is the geometry shared by both poolings.
@@ -69,7 +75,8 @@ func (g *poolGeom) window(oy, ox int) (y0, y1, x0, x1 int) {
 }
 
 // MaxPool2D takes the maximum of each window, channel by channel; padding
-// counts as -Inf, as in PyTorch. (N,H,W,C) -> (N,Ho,Wo,C).
+// counts as -Inf, as in PyTorch, or as zeros with ZeroPad (Keras'
+// ZeroPadding2D + MaxPooling2D). (N,H,W,C) -> (N,Ho,Wo,C).
 //
 // Forward keeps no argmax: Backward finds each window's winner again (the
 // first position, in scan order, holding the output value, as PyTorch
@@ -128,10 +135,14 @@ func (m *MaxPool2D) forwardImages(lo, hi int) {
 			for ox := 0; ox < m.wo; ox++ {
 				o := n*outImg + (oy*m.wo+ox)*c
 				best := m.out.Data[o : o+c]
-				for j := range best {
-					best[j] = negInf
-				}
 				y0, y1, x0, x1 := m.window(oy, ox)
+				init := negInf
+				if m.cfg.ZeroPad && (y1-y0 < m.cfg.Kernel || x1-x0 < m.cfg.Kernel) {
+					init = 0 // the window covers padding
+				}
+				for j := range best {
+					best[j] = init
+				}
 				for iy := y0; iy < y1; iy++ {
 					for ix := x0; ix < x1; ix++ {
 						i := (iy*m.w + ix) * c
@@ -146,7 +157,9 @@ func (m *MaxPool2D) forwardImages(lo, hi int) {
 }
 
 // Backward routes each dy to the input position that won its window:
-// dx[winner] += dy (overlapping windows may share a winner).
+// dx[winner] += dy (overlapping windows may share a winner). With ZeroPad,
+// a window won by its padding (every input value below zero) passes no
+// gradient.
 func (m *MaxPool2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	m.dy = dy
 	m.dx = tensor.Ensure(m.dx, m.n, m.h, m.w, m.c)

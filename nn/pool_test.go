@@ -9,7 +9,7 @@ import (
 )
 
 // poolRef computes max or average pooling in float64 over an explicitly
-// padded image (padding -Inf for max, 0 for average).
+// padded image (padding -Inf for max unless cfg.ZeroPad, 0 for average).
 func poolRef(x *tensor.Tensor, cfg Pool2DConfig, isMax bool) []float64 {
 	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	k, p, s := cfg.Kernel, cfg.Padding, cfg.Stride
@@ -19,7 +19,7 @@ func poolRef(x *tensor.Tensor, cfg Pool2DConfig, isMax bool) []float64 {
 	ho, wo := (h+2*p-k)/s+1, (w+2*p-k)/s+1
 	at := func(b, y, xx, j int) float64 {
 		if y < 0 || y >= h || xx < 0 || xx >= w {
-			if isMax {
+			if isMax && !cfg.ZeroPad {
 				return math.Inf(-1)
 			}
 			return 0
@@ -97,6 +97,37 @@ func TestPool2DForwardAndGradients(t *testing.T) {
 			}
 			gcLayer(t, l, x, 1e-2, 1e-3, nil)
 		}
+	}
+}
+
+// TestMaxPool2DZeroPad: with ZeroPad the padding counts as zeros (Keras'
+// ZeroPadding2D + MaxPooling2D): on an all-negative image every border
+// window gives 0 and passes no gradient; checked against the explicitly
+// padded reference and by finite differences.
+func TestMaxPool2DZeroPad(t *testing.T) {
+	for _, cfg := range []Pool2DConfig{{Kernel: 3, Stride: 2, Padding: 1, ZeroPad: true}, {Kernel: 3, Stride: 1, Padding: 1, ZeroPad: true}} {
+		rng := rand.New(rand.NewPCG(3, 1))
+		m := NewMaxPool2D("pool", cfg)
+		x := tensor.New(2, 5, 6, 3)
+		distinctValues(rng, x)
+		for i := range x.Data {
+			x.Data[i] -= 20 // all negative: the zero padding wins at the border
+		}
+		y := m.Forward(x, false)
+		want := poolRef(x, cfg, true)
+		zeros := 0
+		for i, v := range want {
+			if math.Abs(float64(y.Data[i])-v) > 1e-5 {
+				t.Fatalf("%+v: y[%d] = %g, want %g", cfg, i, y.Data[i], v)
+			}
+			if v == 0 {
+				zeros++
+			}
+		}
+		if zeros == 0 {
+			t.Fatalf("%+v: no window took the zero padding", cfg)
+		}
+		gcLayer(t, m, x, 1e-2, 1e-3, nil)
 	}
 }
 

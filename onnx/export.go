@@ -163,9 +163,11 @@ func (b *exporter) conv(x, name string, stride, pad int) (string, error) {
 		intsAttr("pads", pad, pad, pad, pad), intsAttr("dilations", 1, 1), intAttr("group", 1)), nil
 }
 
-// bn adds BatchNormalization (inference) for the BN called name, and a
-// Relu after it when relu is set.
-func (b *exporter) bn(x, name string, eps float32, relu bool) (string, error) {
+// bn adds BatchNormalization (inference) for l, and a Relu after it when
+// its ReLU is fused. ONNX's momentum weighs the running statistic, one
+// minus PyTorch's (and our) convention.
+func (b *exporter) bn(x string, l *nn.BatchNorm2D) (string, error) {
+	name, c := l.Name(), l.Config()
 	inputs := []string{x}
 	for _, s := range []string{".weight", ".bias", ".running_mean", ".running_var"} {
 		in, err := b.param(name + s)
@@ -174,8 +176,8 @@ func (b *exporter) bn(x, name string, eps float32, relu bool) (string, error) {
 		}
 		inputs = append(inputs, in)
 	}
-	y := b.node("BatchNormalization", name, inputs, floatAttr("epsilon", eps), floatAttr("momentum", 0.9))
-	if relu {
+	y := b.node("BatchNormalization", name, inputs, floatAttr("epsilon", c.Eps), floatAttr("momentum", 1-c.Momentum))
+	if c.ReLU {
 		y = b.node("Relu", name+".relu", []string{y})
 	}
 	return y, nil
@@ -189,11 +191,18 @@ func (b *exporter) layer(l nn.Layer, x string, in []int) (string, error) {
 		c := l.Config()
 		return b.conv(x, l.Name(), c.Stride, c.Padding)
 	case *nn.BatchNorm2D:
-		return b.bn(x, l.Name(), l.Config().Eps, l.Config().ReLU)
+		return b.bn(x, l)
 	case *nn.MaxPool2D:
 		c := l.Config()
+		pad := c.Padding
+		if c.ZeroPad && pad > 0 { // Keras' ZeroPadding2D + MaxPooling2D: Pad with zeros, then pool
+			p := int64(pad)
+			b.g.Initializers = append(b.g.Initializers, Int64Tensor(l.Name()+".pads", []int{8}, []int64{0, 0, p, p, 0, 0, p, p}))
+			x = b.node("Pad", l.Name()+".pad", []string{x, l.Name() + ".pads"}, &AttributeProto{Name: "mode", Type: AttrString, S: []byte("constant")})
+			pad = 0
+		}
 		return b.node("MaxPool", l.Name(), []string{x}, intsAttr("kernel_shape", c.Kernel, c.Kernel),
-			intsAttr("strides", c.Stride, c.Stride), intsAttr("pads", c.Padding, c.Padding, c.Padding, c.Padding)), nil
+			intsAttr("strides", c.Stride, c.Stride), intsAttr("pads", pad, pad, pad, pad)), nil
 	case *nn.AvgPool2D:
 		c := l.Config()
 		return b.node("AveragePool", l.Name(), []string{x}, intsAttr("kernel_shape", c.Kernel, c.Kernel),
@@ -224,87 +233,68 @@ func (b *exporter) layer(l nn.Layer, x string, in []int) (string, error) {
 		return b.node("Relu", l.Name(), []string{x}), nil
 	case *nn.Dropout:
 		return x, nil // inference: identity
-	case *model.Block:
-		return b.block(l, x, in, 1)
-	case *model.PreActBlock:
-		return b.block(l, x, in, 2)
+	case *model.Block, *model.PreActBlock:
+		return b.block(l, x, in)
 	}
 	return "", fmt.Errorf("layer %T cannot be exported", l)
 }
 
-// block adds a residual block, reading its structure from the names of its
-// parameters (torchvision's: conv1, bn1, ..., downsample.0/1) and its
-// stride from its output shape; see model/blocks.go.
-func (b *exporter) block(l nn.Layer, x string, in []int, version int) (string, error) {
-	name := l.(interface{ Name() string }).Name()
-	out, err := l.OutShape(in)
-	if err != nil {
-		return "", err
-	}
-	stride := in[1] / out[1]
-	has := func(s string) bool { _, ok := b.state[name+"."+s+".weight"]; return ok }
-	bottleneck := has("conv3")
-	kernel := func(conv string) int { return b.state[name+"."+conv+".weight"].Value.Shape[1] }
-	conv := func(x, conv string, s int) (string, error) {
-		return b.conv(x, name+"."+conv, s, kernel(conv)/2)
-	}
-	// The stride sits on conv1 of a basic block and on the 3x3 conv2 of a
-	// bottleneck, as in torchvision.
-	convStrides := map[string]int{"conv1": stride, "conv2": 1, "conv3": 1}
-	if bottleneck {
-		convStrides = map[string]int{"conv1": 1, "conv2": stride, "conv3": 1}
-	}
-	convs := []string{"conv1", "conv2"}
-	if bottleneck {
-		convs = append(convs, "conv3")
-	}
-
-	if version == 1 {
-		y := x
-		for i, c := range convs {
-			if y, err = conv(y, c, convStrides[c]); err != nil {
+// block adds a residual block from its structure (model.Block and
+// model.PreActBlock expose their layers as torchvision-named fields, with
+// the strides and paddings in each convolution's configuration).
+func (b *exporter) block(l nn.Layer, x string, in []int) (string, error) {
+	// chain adds layers one after the other.
+	chain := func(x string, layers ...nn.Layer) (string, error) {
+		shape := in
+		for _, l := range layers {
+			var err error
+			if x, err = b.layer(l, x, shape); err != nil {
 				return "", err
 			}
-			if y, err = b.bn(y, fmt.Sprintf("%s.bn%d", name, i+1), 1e-5, i < len(convs)-1); err != nil {
+			if shape, err = l.OutShape(shape); err != nil {
 				return "", err
 			}
+		}
+		return x, nil
+	}
+	switch blk := l.(type) {
+	case *model.Block:
+		// out = relu(branch(x) + (downsample(x) or x))
+		y, err := chain(x, blk.Branch()...)
+		if err != nil {
+			return "", err
 		}
 		short := x
-		if has("downsample.0") {
-			if short, err = conv(x, "downsample.0", stride); err != nil {
-				return "", err
-			}
-			if short, err = b.bn(short, name+".downsample.1", 1e-5, false); err != nil {
+		if blk.Downsample != nil {
+			if short, err = chain(x, blk.Downsample.Layers()...); err != nil {
 				return "", err
 			}
 		}
-		sum := b.node("Add", name+".add", []string{y, short})
-		return b.node("Relu", name+".relu", []string{sum}), nil
-	}
-
-	// v2: p = relu(bn1(x)); out = branch(p) + (downsample(p) or x).
-	p, err := b.bn(x, name+".bn1", 1e-5, true)
-	if err != nil {
-		return "", err
-	}
-	y := p
-	for i, c := range convs {
-		if y, err = conv(y, c, convStrides[c]); err != nil {
+		sum := b.node("Add", blk.Name()+".add", []string{y, short})
+		return b.node("Relu", blk.Name()+".relu", []string{sum}), nil
+	case *model.PreActBlock:
+		// p = relu(bn1(x)); out = branch(p) + (downsample(p) or pool(x) or x)
+		p, err := chain(x, blk.BN1)
+		if err != nil {
 			return "", err
 		}
-		if i < len(convs)-1 {
-			if y, err = b.bn(y, fmt.Sprintf("%s.bn%d", name, i+2), 1e-5, true); err != nil {
-				return "", err
-			}
-		}
-	}
-	short := x
-	if has("downsample.0") {
-		if short, err = conv(p, "downsample.0", stride); err != nil {
+		y, err := chain(p, blk.Branch()...)
+		if err != nil {
 			return "", err
 		}
+		short := x
+		switch {
+		case blk.Downsample != nil:
+			short, err = chain(p, blk.Downsample.Conv)
+		case blk.Pool != nil:
+			short, err = chain(x, blk.Pool)
+		}
+		if err != nil {
+			return "", err
+		}
+		return b.node("Add", blk.Name()+".add", []string{y, short}), nil
 	}
-	return b.node("Add", name+".add", []string{y, short}), nil
+	return "", fmt.Errorf("layer %T is not a residual block", l)
 }
 
 // Classes returns the class names stored in the model's metadata (nil

@@ -65,6 +65,10 @@ var roundTripConfigs = map[string]model.Config{
 	"v1-bottleneck-in":  {Block: "bottleneck", Layers: []int{1, 2}, Widths: []int{4, 8}, Stem: "imagenet", Input: [3]int{32, 32, 3}, Classes: 5},
 	"v2-basic-flatten":  {Version: 2, Block: "basic", Layers: []int{1, 1}, Widths: []int{4, 8}, Pool: "flatten", Head: []int{12}, Dropout: 0.3, InputAdapter: 3, Input: [3]int{12, 12, 1}, Classes: 4},
 	"v2-bottleneck-big": {Version: 2, Block: "bottleneck", Layers: []int{2, 1}, Widths: []int{4, 8}, Stem: "imagenet", Input: [3]int{24, 24, 3}, Classes: 3},
+	// Keras' layout: biases, max-pool shortcuts, the zero-padded stem
+	// max-pool (odd sizes: 21 -> 11 -> 6 -> 3), and the paper's head.
+	"v2-keras-odd":   {Version: 2, Layout: model.LayoutKeras, Block: "bottleneck", Layers: []int{3, 2, 2}, Widths: []int{4, 8, 8}, Stem: "imagenet", Input: [3]int{21, 21, 3}, Classes: 3},
+	"v2-keras-paper": {Version: 2, Layout: model.LayoutKeras, Block: "bottleneck", Layers: []int{2, 2}, Widths: []int{4, 8}, Stem: "imagenet", InputAdapter: 3, Pool: "flatten", Head: []int{6}, Input: [3]int{32, 32, 1}, Classes: 4},
 }
 
 // TestExportImportRoundTrip: ours -> ONNX -> our importer gives our

@@ -5,6 +5,7 @@ Writes two safetensors files that the Go tests read (CI never runs PyTorch):
 
     nn/testdata/torch_layers.safetensors        one group of tensors per layer case
     model/testdata/torch_resnet_small.safetensors  one training step of a tiny ResNet
+    model/testdata/torch_keras_v2.safetensors      the same for a tiny Keras-layout ResNet v2
 
 Regenerate them from the repository root with
 
@@ -408,6 +409,127 @@ def resnet_fixture():
     return fx, metadata
 
 
+# ---------------------------------------------------------------- Keras-layout ResNet v2
+
+KERAS_EPS, KERAS_MOMENTUM = 1.001e-5, 0.01  # Keras' epsilon and momentum 0.99
+
+
+def keras_bn(c):
+    return nn.BatchNorm2d(c, eps=KERAS_EPS, momentum=KERAS_MOMENTUM)
+
+
+class KerasBlock2(nn.Module):
+    """keras.applications.resnet_v2's block2, with our parameter names:
+    p = relu(bn1(x)); branch conv1 1x1 (no bias) - bn2 - relu - conv2 3x3
+    stride s (no bias) - bn3 - relu - conv3 1x1 (bias); shortcut = 1x1 conv
+    with bias on p (downsample.0) when conv_shortcut, else MaxPooling2D(1, s)
+    of x when s > 1, else x."""
+
+    def __init__(self, cin, width, stride, conv_shortcut):
+        super().__init__()
+        out = 4 * width
+        self.stride = stride
+        self.bn1 = keras_bn(cin)
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn2 = keras_bn(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+        self.bn3 = keras_bn(width)
+        self.conv3 = nn.Conv2d(width, out, 1, bias=True)
+        self.downsample = nn.Sequential(nn.Conv2d(cin, out, 1, stride=stride, bias=True)) if conv_shortcut else None
+
+    def forward(self, x):
+        p = relu(self.bn1(x))
+        if self.downsample is not None:
+            shortcut = self.downsample(p)
+        elif self.stride > 1:
+            shortcut = F.max_pool2d(x, 1, stride=self.stride)
+        else:
+            shortcut = x
+        y = relu(self.bn2(self.conv1(p)))
+        y = relu(self.bn3(self.conv2(y)))
+        return self.conv3(y) + shortcut
+
+
+POOL_PADDING_WON = []  # how many stem max-pool outputs the zero padding won
+
+
+class KerasResNetV2(nn.Module):
+    """Keras' ResNet v2 (stack2) at toy size: conv1 7x7/2 3->4 with bias
+    (ZeroPadding2D 3), ZeroPadding2D 1 + MaxPooling2D 3/2, layer1 = stack2(4
+    filters, 3 blocks: projection, identity, stride 2 with the max-pool
+    shortcut), layer2 = stack2(8 filters, 2 blocks, stride1=1), post_bn +
+    relu, global average pool, fc 32->3."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 7, stride=2, padding=3, bias=True)
+        self.layer1 = nn.Sequential(KerasBlock2(4, 4, 1, True), KerasBlock2(16, 4, 1, False), KerasBlock2(16, 4, 2, False))
+        self.layer2 = nn.Sequential(KerasBlock2(16, 8, 1, True), KerasBlock2(32, 8, 1, False))
+        self.post_bn = keras_bn(32)
+        self.fc = nn.Linear(32, 3)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        zero = F.max_pool2d(F.pad(x, (1, 1, 1, 1)), 3, stride=2)
+        POOL_PADDING_WON.append(int((zero != F.max_pool2d(x, 3, stride=2, padding=1)).sum()))
+        x = self.layer2(self.layer1(zero))
+        x = relu(self.post_bn(x))
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return self.fc(x)
+
+
+def keras_v2_fixture():
+    seed(817)
+    model = KerasResNetV2()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.2)
+                m.running_mean.normal_(0, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+            if isinstance(m, nn.Conv2d) and m.bias is not None:
+                m.bias.normal_(0, 0.2)
+    fx = Fixture()
+    for name, t in model.state_dict().items():
+        fx.add(name, param(t))
+    x = torch.randn(4, 3, 20, 20)
+    labels = torch.tensor([0, 2, 1, 2])
+    RELU_INPUTS.clear()
+    model.train()
+    logits = model(x)
+    assert POOL_PADDING_WON[-1] > 0, "no stem max-pool window was won by its zero padding: pick another seed"
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    for i, pre in enumerate(RELU_INPUTS):
+        check_relu_margin(f"keras v2 relu {i}", pre)
+    fx.add("x", nhwc(x))
+    fx.add("labels", labels.numpy().astype(np.int64))
+    fx.add("logits", plain(logits))
+    fx.add("loss", plain(loss))
+    for name, p in model.named_parameters():
+        fx.add(f"grad.{name}", param(p.grad))
+    for name, t in model.state_dict().items():
+        if "running" in name or "num_batches" in name:
+            fx.add(f"after.{name}", param(t))
+    model.eval()
+    with torch.no_grad():
+        fx.add("eval_logits", plain(model(x)))
+    metadata = {
+        "torch_version": torch.__version__,
+        "script": SCRIPT,
+        "layouts": LAYOUTS,
+        "description": (
+            "One training step (train mode, mean cross-entropy) of KerasResNetV2, keras.applications.resnet_v2 "
+            "(stack2/block2) at toy size with our parameter names: model.Config{Version: 2, Layout: keras, "
+            "Block: bottleneck, Layers: [3,2], Widths: [4,8], Stem: imagenet, Input: 20x20x3, Classes: 3}. "
+            "BN eps 1.001e-5, momentum 0.01; the stem max-pool pads with zeros (%d outputs differ from -inf "
+            "padding). Tensors as in torch_resnet_small.safetensors (no dx: the stem skips it)." % POOL_PADDING_WON[0]
+        ),
+    }
+    return fx, metadata
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -430,6 +552,9 @@ def main():
 
     fx, metadata = resnet_fixture()
     write_safetensors(os.path.join(root, "model/testdata/torch_resnet_small.safetensors"), fx.tensors, metadata)
+
+    fx, metadata = keras_v2_fixture()
+    write_safetensors(os.path.join(root, "model/testdata/torch_keras_v2.safetensors"), fx.tensors, metadata)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -299,5 +300,55 @@ func TestTrainFrom(t *testing.T) {
 	}
 	if _, err := runCLI(t, "train", "--data", csv, "--from", from, "--image-size", "32", "--out", filepath.Join(dir, "y")); err == nil || !strings.Contains(err.Error(), "16x16") {
 		t.Errorf("--image-size against the pretrained input: %v", err)
+	}
+}
+
+// TestSafetensorsKerasV2RoundTrip: a Keras-layout ResNet v2 (conv biases,
+// max-pool shortcuts) goes to PyTorch-layout safetensors and back
+// unchanged, the biases included.
+func TestSafetensorsKerasV2RoundTrip(t *testing.T) {
+	cfg := model.Config{Version: 2, Layout: model.LayoutKeras, Block: "bottleneck", Layers: []int{3, 2}, Widths: []int{4, 8},
+		Stem: "imagenet", Input: [3]int{21, 21, 3}, Classes: 3}
+	src, err := model.New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range src.State() {
+		for j := range p.Value.Data {
+			p.Value.Data[j] = float32((i*31+j)%17)/8 + 0.25
+			if strings.HasSuffix(p.Name, "num_batches_tracked") {
+				p.Value.Data[j] = float32(i) // an integer count in the file
+			}
+		}
+	}
+	entries, err := torchEntries(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "k.safetensors")
+	if err := safetensors.WriteFile(path, entries, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"conv1.bias", "layer1.0.conv3.bias", "layer1.0.downsample.0.bias", "layer2.0.downsample.0.bias"} {
+		if _, ok := f.Info(name); !ok {
+			t.Errorf("the file lacks %s", name)
+		}
+	}
+	dst, err := model.New(cfg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loadTorchWeights(dst, f, path); err != nil {
+		t.Fatal(err)
+	}
+	a, b := src.State(), dst.State()
+	for i := range a {
+		if !slices.Equal(a[i].Value.Data, b[i].Value.Data) {
+			t.Fatalf("%s differs after the round trip", a[i].Name)
+		}
 	}
 }

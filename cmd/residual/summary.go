@@ -29,6 +29,12 @@ Presets: ` + strings.Join(model.Presets(), ", "),
 			if err != nil {
 				return err
 			}
+			if !cmd.Flags().Changed("input") && cfg.Input[0] == 0 {
+				input = []int{48, 48, 1}
+				if cfg.Stem == "imagenet" {
+					input = []int{224, 224, 3} // Keras' and torchvision's ImageNet input
+				}
+			}
 			if cmd.Flags().Changed("input") || cfg.Input[0] == 0 {
 				if len(input) != 3 {
 					return fmt.Errorf("--input wants H,W,C (3 numbers), got %v", input)
@@ -49,7 +55,7 @@ Presets: ` + strings.Join(model.Presets(), ", "),
 			return net.WriteSummary(os.Stdout)
 		},
 	}
-	cmd.Flags().IntSliceVar(&input, "input", []int{48, 48, 1}, "input H,W,C (presets without a fixed input)")
+	cmd.Flags().IntSliceVar(&input, "input", nil, "input H,W,C for presets without a fixed input (default 224,224,3 with the ImageNet stem, else 48,48,1)")
 	cmd.Flags().IntVar(&classes, "classes", 7, "number of classes (presets without a fixed count)")
 	cmd.Flags().Float64Var(&widthMult, "width-mult", 1, "channel width multiplier")
 	return cmd
