@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/residual-go/residual/internal/fixtures"
+	"github.com/residual-go/residual/models"
 )
 
 // fakeCameraVideo builds a 640x480 Y4M video (4 s at 15 fps) from a
@@ -136,15 +137,14 @@ func TestWebcamPageInBrowser(t *testing.T) {
 	chromium := findChromium(t)
 	video := fakeCameraVideo(t)
 
-	// The shipped emotion model when there is one, else an untrained
-	// network (its label is arbitrary, but must be shown).
-	var m *Model
-	if path, err := FindShipped(filepath.Join("..")); err == nil {
-		if m, err = LoadModel("emotion", path, 0); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		m = newEmotionModel(t, 0)
+	// The built-in emotion model.
+	net, meta, _, err := models.Load("emotion")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel("emotion", net, meta.Classes, meta.Preprocess, "built-in", 0)
+	if err != nil {
+		t.Fatal(err)
 	}
 	s, err := New(Config{Logger: quietLogger()}, m, newGestureModel(t))
 	if err != nil {

@@ -43,13 +43,13 @@ func newBenchServeCmd() *cobra.Command {
      concurrent clients for --duration: throughput, p50/p99 latency, errors.
 
 Without --url it starts the server in-process on 127.0.0.1 with --model
-(default: the shipped emotion model); with --url it loads that server instead.`,
+(default: the built-in emotion model); with --url it loads that server instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runBenchServe(cmd.Context(), o) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.url, "url", "", "base URL of a running server (default: start one in-process)")
-	f.StringVar(&o.model, "model", "", "model file (default: the shipped emotion model)")
+	f.StringVar(&o.model, "model", "", "model file (default: the built-in emotion model)")
 	f.StringVar(&o.photo, "photo", "testdata/faces/grace_hopper.jpg", "photo with one face (the default is the committed public-domain photo, read from the repository root)")
 	f.IntVar(&o.clients, "clients", 16, "concurrent clients")
 	f.DurationVar(&o.duration, "duration", 30*time.Second, "load test duration")
@@ -64,17 +64,17 @@ func runBenchServe(ctx context.Context, o benchServeOptions) error {
 	if o.clients < 1 || o.duration <= 0 || o.frames < 1 {
 		return fmt.Errorf("bench serve: --clients %d, --duration %v and --frames %d must be positive", o.clients, o.duration, o.frames)
 	}
-	path := o.model
-	if path == "" {
-		var err error
-		if path, err = serve.FindShipped(shippedRoots()...); err != nil {
-			return fmt.Errorf("bench serve: %v: pass --model", err)
-		}
+	var m *serve.Model
+	var err error
+	if o.model == "" {
+		m, err = loadBuiltin("emotion", 2)
+	} else {
+		m, err = serve.LoadModel("emotion", o.model, 2)
 	}
-	m, err := serve.LoadModel("emotion", path, 2)
 	if err != nil {
 		return err
 	}
+	path := m.Source
 	photo, err := vision.DecodeFile(o.photo, vision.DefaultMaxPixels)
 	if err != nil {
 		return fmt.Errorf("bench serve: --photo: %w", err)

@@ -31,6 +31,8 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newEvalCmd())
 	root.AddCommand(newPredictCmd())
 	root.AddCommand(newServeCmd())
+	root.AddCommand(newModelsCmd())
+	root.AddCommand(newHealthCmd())
 	root.AddCommand(newWebcamCmd())
 	root.AddCommand(newExportCmd())
 	root.AddCommand(newImportCmd())

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/residual-go/residual/models"
 	"github.com/residual-go/residual/serve"
 )
 
@@ -60,7 +60,8 @@ at most --max-inflight are decoded and classified at once within
 --decode-budget bytes, --max-queue more wait; beyond that, and past
 --request-timeout, the answer is 503 with Retry-After.
 
-Without --model it serves the shipped emotion model (` + serve.ShippedEmotion + `).
+Without --model it serves the models built into the binary (residual models
+lists them): emotion (the default) and gesture; it needs no files.
 
 SIGTERM or SIGINT drain it: /readyz answers 503 at once while requests are
 still served for --drain-delay (load balancers stop sending), then it stops
@@ -195,33 +196,22 @@ func parseModelSpec(spec string) (name, path string, err error) {
 	return name, path, nil
 }
 
-// shippedRoots are where the shipped model is looked for: the working
-// directory, then the executable's directory and its parent.
-func shippedRoots() []string {
-	roots := []string{"."}
-	if exe, err := os.Executable(); err == nil {
-		dir := filepath.Dir(exe)
-		roots = append(roots, dir, filepath.Dir(dir))
-	}
-	return roots
-}
-
-// loadModels loads the --model specs, or the shipped emotion model (and
-// the shipped gesture model when it is there too).
-func loadModels(o serveOptions, roots []string) ([]*serve.Model, error) {
-	specs := o.models
-	if len(specs) == 0 {
-		path, err := serve.FindShipped(roots...)
-		if err != nil {
-			return nil, fmt.Errorf("%v: train one (residual train) and pass --model emotion=PATH", err)
+// loadModels loads the --model specs, or without any the built-in models
+// (package models: emotion, the default, then gesture).
+func loadModels(o serveOptions) ([]*serve.Model, error) {
+	if len(o.models) == 0 {
+		var ms []*serve.Model
+		for _, name := range models.Names() {
+			m, err := loadBuiltin(name, o.instances)
+			if err != nil {
+				return nil, err
+			}
+			ms = append(ms, m)
 		}
-		specs = []string{"emotion=" + path}
-		if g, err := serve.FindShippedModel(serve.ShippedGesture, roots...); err == nil {
-			specs = append(specs, "gesture="+g)
-		}
+		return ms, nil
 	}
-	var models []*serve.Model
-	for _, spec := range specs {
+	var ms []*serve.Model
+	for _, spec := range o.models {
 		name, path, err := parseModelSpec(spec)
 		if err != nil {
 			return nil, err
@@ -230,9 +220,18 @@ func loadModels(o serveOptions, roots []string) ([]*serve.Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--model %s: %v", spec, err)
 		}
-		models = append(models, m)
+		ms = append(ms, m)
 	}
-	return models, nil
+	return ms, nil
+}
+
+// loadBuiltin serves the built-in model called name.
+func loadBuiltin(name string, instances int) (*serve.Model, error) {
+	net, meta, b, err := models.Load(name)
+	if err != nil {
+		return nil, err
+	}
+	return serve.NewModel(name, net, meta.Classes, meta.Preprocess, "built-in "+b.File, instances)
 }
 
 // runServe serves until ctx ends. ready, when not nil, receives the
@@ -241,11 +240,11 @@ func runServe(ctx context.Context, o serveOptions, out io.Writer, ready func(add
 	if o.drain.Delay < 0 || o.drain.Grace < 0 {
 		return fmt.Errorf("serve: --drain-delay %v and --shutdown-grace %v must not be negative", o.drain.Delay, o.drain.Grace)
 	}
-	models, err := loadModels(o, shippedRoots())
+	served, err := loadModels(o)
 	if err != nil {
 		return err
 	}
-	s, err := serve.New(o.cfg, models...)
+	s, err := serve.New(o.cfg, served...)
 	if err != nil {
 		return err
 	}
@@ -253,7 +252,7 @@ func runServe(ctx context.Context, o serveOptions, out io.Writer, ready func(add
 	if err != nil {
 		return fmt.Errorf("serve: listening on %q: %v", o.addr, err)
 	}
-	for i, m := range models {
+	for i, m := range served {
 		def := ""
 		if i == 0 {
 			def = " (default)"

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/internal/fixtures"
 	"github.com/residual-go/residual/model"
 	"github.com/residual-go/residual/serve"
 	"github.com/residual-go/residual/vision"
@@ -98,49 +102,100 @@ func TestServeCommand(t *testing.T) {
 
 func TestServeErrors(t *testing.T) {
 	empty := t.TempDir()
-	// No --model and no shipped model: a clear message.
-	_, err := loadModels(serveOptions{}, []string{empty})
-	if err == nil || !strings.Contains(err.Error(), "no shipped emotion model") || !strings.Contains(err.Error(), "--model") {
-		t.Errorf("no model: %v", err)
-	}
-	// The shipped model is used when present.
 	path := saveTestModel(t, empty, "x.residual")
-	if err := mkShipped(empty, path); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := loadModels(serveOptions{instances: 1}, []string{empty})
-	if err != nil || len(ms) != 1 || ms[0].Name != "emotion" {
-		t.Errorf("shipped model: %v, %v", ms, err)
-	}
 	for _, spec := range []string{"=x", "name=", ""} {
 		if _, _, err := parseModelSpec(spec); err == nil {
 			t.Errorf("spec %q accepted", spec)
 		}
 	}
-	if _, err := loadModels(serveOptions{models: []string{"a=" + filepath.Join(empty, "missing.residual")}}, nil); err == nil || !strings.Contains(err.Error(), "missing.residual") {
+	if _, err := loadModels(serveOptions{models: []string{"a=" + filepath.Join(empty, "missing.residual")}}); err == nil || !strings.Contains(err.Error(), "missing.residual") {
 		t.Errorf("missing file: %v", err)
 	}
-	err = runServe(context.Background(), serveOptions{addr: "not an address", models: []string{path}, instances: 1}, &bytes.Buffer{}, nil)
+	err := runServe(context.Background(), serveOptions{addr: "not an address", models: []string{path}, instances: 1}, &bytes.Buffer{}, nil)
 	if err == nil || !strings.Contains(err.Error(), "not an address") {
 		t.Errorf("bad address: %v", err)
 	}
 }
 
-// TestServeLoadsShippedGestureModel: without --model, the shipped emotion
-// model is served, and the shipped gesture model beside it when present.
-func TestServeLoadsShippedGestureModel(t *testing.T) {
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "models"), 0o755); err != nil {
+// TestServeBuiltinModels: without --model the built-in models are served
+// (emotion, the default, then gesture); --model replaces them.
+func TestServeBuiltinModels(t *testing.T) {
+	ms, err := loadModels(serveOptions{instances: 1})
+	if err != nil {
 		t.Fatal(err)
 	}
-	saveTestModel(t, filepath.Join(root, "models"), "emotion-fer2013.residual")
-	models, err := loadModels(serveOptions{instances: 1}, []string{root})
-	if err != nil || len(models) != 1 || models[0].Name != "emotion" {
-		t.Fatalf("emotion only: %v, %d models", err, len(models))
+	if len(ms) != 2 || ms[0].Name != "emotion" || ms[1].Name != "gesture" {
+		t.Fatalf("built-in models: %d, want emotion and gesture", len(ms))
 	}
-	saveTestModel(t, filepath.Join(root, "models"), "gesture-digits.residual")
-	models, err = loadModels(serveOptions{instances: 1}, []string{root})
-	if err != nil || len(models) != 2 || models[0].Name != "emotion" || models[1].Name != "gesture" {
-		t.Fatalf("emotion and gesture: %v, %d models", err, len(models))
+	for _, tc := range []struct {
+		m       *serve.Model
+		classes int
+		size    int
+		source  string
+	}{{ms[0], 7, 48, "built-in emotion-fer2013.residual"}, {ms[1], 10, 64, "built-in gesture-digits.residual"}} {
+		if len(tc.m.Classes) != tc.classes || tc.m.Preprocess.Width != tc.size || tc.m.Source != tc.source {
+			t.Errorf("%s: %d classes, %dpx input, from %q; want %d, %d, %q", tc.m.Name, len(tc.m.Classes), tc.m.Preprocess.Width, tc.m.Source, tc.classes, tc.size, tc.source)
+		}
 	}
+	path := saveTestModel(t, t.TempDir(), "mine.residual")
+	ms, err = loadModels(serveOptions{instances: 1, models: []string{path}})
+	if err != nil || len(ms) != 1 || ms[0].Name != "mine" || ms[0].Source != path {
+		t.Errorf("--model %s: %v, %d models", path, err, len(ms))
+	}
+}
+
+// TestServeFromEmptyDir: serve started in an empty directory, with no
+// flags but the address, answers /healthz and labels the face of a
+// committed photo with the built-in emotion model.
+func TestServeFromEmptyDir(t *testing.T) {
+	photo, err := os.ReadFile(fixtures.Face(t, "grace_hopper.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	o := serveOptions{addr: "127.0.0.1:0", instances: 1, drain: serve.Drain{Grace: 5 * time.Second}}
+	go func() { done <- runServe(ctx, o, io.Discard, func(a string) { addrc <- a }) }()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("runServe: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("server did not start")
+	}
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("runServe after cancel: %v", err)
+		}
+	}()
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz: %s", resp.Status)
+	}
+	resp, err = http.Post("http://"+addr+"/v1/predict?model=emotion", "image/jpeg", bytes.NewReader(photo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		Model string
+		Faces []struct {
+			Label string
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/v1/predict: %s, %v", resp.Status, err)
+	}
+	if got.Model != "emotion" || len(got.Faces) != 1 || !slices.Contains(data.FER2013ClassNames(), got.Faces[0].Label) {
+		t.Errorf("prediction %+v, want one face with an emotion label", got)
+	}
+	t.Logf("grace_hopper.jpg: %+v", got)
 }

@@ -29,7 +29,7 @@ import (
 
 type webcamOptions struct {
 	device  string
-	model   string // name=path or path; empty: the shipped emotion model
+	model   string // name=path or path; empty: the built-in emotion model
 	size    string // WxH asked of the camera
 	faces   bool
 	roi     string // x,y,w,h classified when faces is false ("" = whole frame)
@@ -59,7 +59,7 @@ stream at http://ADDR/ (open it in a browser).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.device, "device", "/dev/video0", "V4L2 capture device")
-	f.StringVar(&o.model, "model", "", "model as name=path or path (default: the shipped emotion model)")
+	f.StringVar(&o.model, "model", "", "model as name=path or path (default: the built-in emotion model)")
 	f.StringVar(&o.size, "size", "640x480", "frame size asked of the camera, WxH (the camera may pick another)")
 	f.BoolVar(&o.faces, "faces", true, "detect faces (false: classify the whole frame or --roi)")
 	f.StringVar(&o.roi, "roi", "", "with --faces=false, the region classified as x,y,w,h in frame pixels (for gesture models)")
@@ -285,7 +285,7 @@ func recognise(ctx context.Context, o webcamOptions, src frameSource, out io.Wri
 	if o.model != "" {
 		sopt.models = []string{o.model}
 	}
-	models, err := loadModels(sopt, shippedRoots())
+	models, err := loadModels(sopt)
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,18 +21,6 @@ import (
 	"github.com/residual-go/residual/serve"
 	"github.com/residual-go/residual/vision"
 )
-
-// mkShipped copies a model file to root/models/emotion-fer2013.residual.
-func mkShipped(root, path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Join(root, "models"), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(root, "models", "emotion-fer2013.residual"), b, 0o644)
-}
 
 // TestWebcamNoDevice: there is no camera here; the command must say so.
 func TestWebcamNoDevice(t *testing.T) {
