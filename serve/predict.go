@@ -100,6 +100,9 @@ func parseFrameOptions(faces, roi string) (FrameOptions, error) {
 		}
 		for i, p := range parts {
 			n, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
+			if errors.Is(err, strconv.ErrRange) {
+				return opt, errorf(http.StatusBadRequest, "roi=%q: %s=%s is out of range [%d, %d]", roi, roiNames[i], p, 0, MaxCoord)
+			}
 			if err != nil {
 				return opt, errorf(http.StatusBadRequest, "roi=%q: %s=%q is not an integer", roi, roiNames[i], p)
 			}
