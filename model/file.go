@@ -34,9 +34,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/residual-go/residual/internal/atomicfile"
 	"github.com/residual-go/residual/safetensors"
 	"github.com/residual-go/residual/tensor"
 	"github.com/residual-go/residual/vision"
@@ -101,46 +101,13 @@ type fileHeader struct {
 	Meta   Meta   `json:"meta"`
 }
 
-// Save writes net and meta to path atomically: the file is written to a
-// temporary file in the same directory, synced, and renamed over path, so
-// path holds either the old or the complete new file, never a partial one.
-func Save(path string, net *Net, meta Meta) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+// Save writes net and meta to path atomically (internal/atomicfile): a
+// uniquely named temporary file in the same directory, synced, renamed
+// over path, and the directory synced, so path holds either the old or
+// the complete new file, never a partial one.
+func Save(path string, net *Net, meta Meta) error {
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return Write(w, net, meta) }); err != nil {
 		return fmt.Errorf("model: save %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("model: save %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = Write(bw, net, meta); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil { // CreateTemp makes 0600; a model is not secret
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// Make the rename durable; not every file system supports syncing a
-	// directory, so a failure here is not an error.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

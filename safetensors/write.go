@@ -1,16 +1,14 @@
 package safetensors
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/residual-go/residual/internal/atomicfile"
 	"github.com/residual-go/residual/tensor"
 )
 
@@ -83,34 +81,13 @@ func Write(w io.Writer, entries []Entry, metadata map[string]string) error {
 	return nil
 }
 
-// WriteFile writes a safetensors file at path (see Write). It writes a
-// temporary file in the same directory and renames it over path, so a
-// crash never leaves a truncated file under the final name.
+// WriteFile writes a safetensors file at path (see Write) atomically: a
+// uniquely named temporary file in the same directory, synced, renamed
+// over path, and the directory synced (internal/atomicfile), so a crash
+// never leaves a truncated file under the final name.
 func WriteFile(path string, entries []Entry, metadata map[string]string) error {
-	fh, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return Write(w, entries, metadata) })
 	if err != nil {
-		return err
-	}
-	tmp := fh.Name()
-	bw := bufio.NewWriter(fh)
-	err = Write(bw, entries, metadata)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = fh.Chmod(0o644) // CreateTemp makes 0600; a model file is not secret
-	}
-	if err == nil {
-		err = fh.Sync()
-	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil

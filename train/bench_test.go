@@ -21,7 +21,8 @@ func BenchmarkEpoch(b *testing.B) {
 		b.Fatal(err)
 	}
 	preset, _ := model.Preset("reference")
-	cfg := Config{Data: path, Out: filepath.Join(b.TempDir(), "run"), Arch: &preset, Epochs: 1000, Seed: 1}
+	cfg := Defaults()
+	cfg.Data, cfg.Out, cfg.Arch, cfg.Epochs = path, filepath.Join(b.TempDir(), "run"), &preset, 1000
 	tr := mustTrainer(b, cfg, Options{Progress: "none"})
 	tr.st.Epoch = 0
 	images := 0

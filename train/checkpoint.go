@@ -94,7 +94,7 @@ func Resume(path string, opts Options, edit func(*Config)) (*Trainer, error) {
 	if !ok {
 		return nil, fmt.Errorf("train: resume: %s is not a training checkpoint (no %q metadata)", path, checkpointKey)
 	}
-	var meta checkpointMeta
+	meta := checkpointMeta{Config: Defaults()} // fields absent from older checkpoints keep their defaults
 	if err := json.Unmarshal([]byte(raw), &meta); err != nil {
 		return nil, fmt.Errorf("train: resume: %s: %w", path, err)
 	}

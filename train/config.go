@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -12,10 +13,21 @@ import (
 	"github.com/residual-go/residual/model"
 )
 
-// Config is everything a training run depends on. Zero fields take the
-// defaults documented on each field (see Defaults and Resolve). It is
-// saved, resolved, as config.json in the run directory and inside every
-// checkpoint, so a run can be reproduced and resumed.
+// Config is everything a training run depends on. Start from Defaults,
+// which sets every field to the default documented on it, and change what
+// differs: any value, zero included, is then kept as given (0 is never
+// read as "the default"). The only fields without a fixed default are the
+// pointers and slices whose default depends on other fields (LR and
+// WeightDecay on Optimizer, Milestones on Epochs): nil takes that default
+// in Resolve. A JSON file (LoadConfig) is decoded over Defaults, so a
+// field present in the file, 0 included, is kept and an absent one keeps
+// its default.
+//
+// The configuration is saved, resolved, as config.json in the run
+// directory and inside every checkpoint, so a run can be reproduced and
+// resumed. Fields whose default is not the zero value must not be
+// "omitempty" (an explicit 0 would vanish from the saved file and come
+// back as the default).
 type Config struct {
 	// Data is the dataset path: a FER2013 CSV, the FER2013 folder layout,
 	// LeapGestRecog, the sign-digits set or a <class>/ image folder.
@@ -36,8 +48,8 @@ type Config struct {
 	SkipBad bool `json:"skip_bad,omitempty"`
 	// TrainFraction, in (0,1], trains on about this share of the training
 	// split (whole groups when the data has them, else stratified; seeded),
-	// with the same validation set (default 0 or 1: all of it).
-	TrainFraction float64 `json:"train_fraction,omitempty"`
+	// with the same validation set (default 1: all of it).
+	TrainFraction float64 `json:"train_fraction"`
 	// MaxPerClass loads only the first n files per class folder (0: all).
 	MaxPerClass int `json:"max_per_class,omitempty"`
 	// ImageSize, when > 0, is the model's input side: images are resized
@@ -73,42 +85,44 @@ type Config struct {
 	// model files the names are the top-level layers ("conv1", "bn1",
 	// "layer2.1"; a stage name "layer2" freezes through its last block);
 	// for ONNX, node or value names. Needs From.
-	Freeze string `json:"freeze,omitempty"`
+	Freeze string `json:"freeze"`
 	// UnfreezeAfter unfreezes everything after this many epochs
 	// (default 0: stay frozen).
 	UnfreezeAfter int `json:"unfreeze_after,omitempty"`
 	// BackboneLRMult scales the learning rate of every parameter but the
 	// classifier's (default 1; e.g. 0.1 to change pretrained weights
-	// slowly). Needs From.
-	BackboneLRMult float64 `json:"backbone_lr_mult,omitempty"`
+	// slowly, 0 to keep them). A value other than 1 needs From.
+	BackboneLRMult float64 `json:"backbone_lr_mult"`
 
 	// Epochs to train (default 30).
 	Epochs int `json:"epochs"`
 	// BatchSize per step (default 64).
 	BatchSize int `json:"batch_size"`
-	// LR is the peak learning rate (default 0.1 for SGD, 0.001 for AdamW).
-	LR float64 `json:"lr"`
+	// LR is the peak learning rate (nil: 0.1 for SGD, 0.001 for AdamW;
+	// Resolve fills it in).
+	LR *float64 `json:"lr,omitempty"`
 	// Optimizer is "sgd", "nesterov" (default; SGD with Nesterov momentum)
 	// or "adamw".
 	Optimizer string `json:"optimizer"`
-	// Momentum of SGD (default 0.9).
+	// Momentum of SGD (default 0.9; 0: plain SGD).
 	Momentum float64 `json:"momentum"`
 	// WeightDecay is the L2 penalty of SGD or AdamW's decoupled decay
-	// (default 5e-4 for SGD, 0.05 for AdamW). Biases and BN scales are
-	// not decayed.
-	WeightDecay float64 `json:"weight_decay"`
+	// (nil: 5e-4 for SGD, 0.05 for AdamW; Resolve fills it in; 0: none).
+	// Biases and BN scales are not decayed.
+	WeightDecay *float64 `json:"weight_decay,omitempty"`
 	// Schedule is "cosine" (default), "step", "plateau" or "constant".
 	Schedule string `json:"schedule"`
-	// Warmup is the linear warm-up in epochs (default 1; 0 after an
-	// explicit negative value).
+	// Warmup is the linear warm-up in epochs (default 1; 0: none).
 	Warmup float64 `json:"warmup"`
 	// MinLR is the floor of the cosine schedule (default 0).
 	MinLR float64 `json:"min_lr"`
-	// Milestones are the step schedule's epochs (default 50% and 75% of
-	// Epochs); Gamma its factor and plateau's (default 0.1).
+	// Milestones are the step schedule's epochs (nil: 50% and 75% of
+	// Epochs, filled in by Resolve); Gamma its factor and plateau's
+	// (default 0.1).
 	Milestones []int   `json:"milestones,omitempty"`
 	Gamma      float64 `json:"gamma"`
-	// PlateauPatience is the plateau schedule's patience (default 3).
+	// PlateauPatience is the plateau schedule's patience in epochs
+	// (default 3; 0: reduce after any epoch without improvement).
 	PlateauPatience int `json:"plateau_patience"`
 
 	// LabelSmoothing eps in [0,1) (default 0).
@@ -136,7 +150,7 @@ type Config struct {
 	Patience int `json:"patience"`
 
 	// Seed makes the run deterministic: initial weights, split, shuffling,
-	// augmentation and dropout (default 1).
+	// augmentation and dropout (default 1; 0 is a seed like any other).
 	Seed uint64 `json:"seed"`
 	// Out is the run directory (default "runs/<task>-<model>").
 	Out string `json:"out"`
@@ -148,6 +162,11 @@ type Config struct {
 	// LogEvery is the number of steps between plain progress lines when
 	// the output is not a terminal (default 50).
 	LogEvery int `json:"log_every"`
+	// CheckpointEvery also writes the checkpoint every this many steps
+	// inside an epoch, so that a crash loses at most that many steps
+	// (default 0: at the end of each epoch only). Resume continues exactly
+	// from a mid-epoch checkpoint.
+	CheckpointEvery int `json:"checkpoint_every,omitempty"`
 }
 
 // Valid option values.
@@ -159,107 +178,101 @@ var (
 	Metrics     = []string{"val_acc", "val_f1", "val_loss"}
 )
 
-// Defaults returns the configuration with every default filled in, for
-// showing and for flags.
+// Defaults returns the configuration with every default set: the one
+// place the defaults documented on the fields are given. LR, WeightDecay
+// and Milestones stay nil (their defaults depend on other fields; see
+// Resolve).
+//
+// Adding an option: document its default on the field, set it here (a
+// zero default needs no line), give the field no "omitempty" unless its
+// default is the zero value, check its range in Validate, and declare
+// its flag in cmd/residual/train.go with the field as the flag's default.
 func Defaults() Config {
-	c := Config{}
-	c.Resolve()
-	return c
+	return Config{
+		Format:          "auto",
+		ValSplit:        0.2,
+		TrainFraction:   1,
+		Model:           "reference",
+		WidthMult:       1,
+		Freeze:          FreezeNone,
+		BackboneLRMult:  1,
+		Epochs:          30,
+		BatchSize:       64,
+		Optimizer:       "nesterov",
+		Momentum:        0.9,
+		Schedule:        "cosine",
+		Warmup:          1,
+		Gamma:           0.1,
+		PlateauPatience: 3,
+		ClassWeights:    "none",
+		Sampler:         "shuffle",
+		Augment:         "default",
+		Metric:          "val_acc",
+		Seed:            1,
+		Workers:         1,
+		LogEvery:        50,
+	}
 }
 
-// LoadConfig reads a JSON configuration file. Unknown fields are errors
-// (a misspelt option must not be silently ignored).
+// LoadConfig reads a JSON configuration file over Defaults: fields in the
+// file, 0 included, are kept, absent ones keep their defaults. Unknown
+// fields are errors (a misspelt option must not be silently ignored).
 func LoadConfig(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("train: config: %w", err)
 	}
-	var c Config
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	c, err := ParseConfig(b)
+	if err != nil {
 		return Config{}, fmt.Errorf("train: config %s: %w", path, err)
 	}
 	return c, nil
 }
 
-// Resolve fills in the defaults of zero fields.
+// ParseConfig decodes a JSON configuration over Defaults (see LoadConfig).
+// Trailing data after the object is an error.
+func ParseConfig(b []byte) (Config, error) {
+	c := Defaults()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, err
+	}
+	if dec.More() {
+		return Config{}, fmt.Errorf("data after the configuration object")
+	}
+	return c, nil
+}
+
+// Resolve fills in the defaults that depend on other fields: LR and
+// WeightDecay by Optimizer, Milestones by Epochs. Every other field keeps
+// its value (start from Defaults).
 func (c *Config) Resolve() {
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	def(&c.Format, "auto")
-	def(&c.Model, "reference")
-	def(&c.Optimizer, "nesterov")
-	def(&c.Schedule, "cosine")
-	def(&c.ClassWeights, "none")
-	def(&c.Sampler, "shuffle")
-	def(&c.Augment, "default")
-	def(&c.Metric, "val_acc")
-	if c.ValSplit == 0 {
-		c.ValSplit = 0.2
-	}
-	if c.WidthMult == 0 {
-		c.WidthMult = 1
-	}
-	if c.Epochs == 0 {
-		c.Epochs = 30
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = 64
-	}
 	adam := c.Optimizer == "adamw"
-	if c.LR == 0 {
-		c.LR = 0.1
+	if c.LR == nil {
+		lr := 0.1
 		if adam {
-			c.LR = 0.001
+			lr = 0.001
 		}
+		c.LR = &lr
 	}
-	if c.Momentum == 0 {
-		c.Momentum = 0.9
-	}
-	if c.WeightDecay == 0 {
-		c.WeightDecay = 5e-4
+	if c.WeightDecay == nil {
+		wd := 5e-4
 		if adam {
-			c.WeightDecay = 0.05
+			wd = 0.05
 		}
+		c.WeightDecay = &wd
 	}
-	switch {
-	case c.Warmup == 0:
-		c.Warmup = 1
-	case c.Warmup < 0:
-		c.Warmup = 0
-	}
-	if c.Schedule == "step" && len(c.Milestones) == 0 {
+	if c.Schedule == "step" && c.Milestones == nil {
 		c.Milestones = []int{max(1, c.Epochs/2), max(1, c.Epochs*3/4)}
-	}
-	if c.Gamma == 0 {
-		c.Gamma = 0.1
-	}
-	if c.PlateauPatience == 0 {
-		c.PlateauPatience = 3
-	}
-	if c.Seed == 0 {
-		c.Seed = 1
-	}
-	if c.Workers == 0 {
-		c.Workers = 1
-	}
-	if c.LogEvery == 0 {
-		c.LogEvery = 50
-	}
-	if c.From != "" {
-		def(&c.Freeze, FreezeNone)
-		if c.BackboneLRMult == 0 {
-			c.BackboneLRMult = 1
-		}
 	}
 }
 
-// Validate checks a resolved configuration; errors name the field and the
-// offending value.
+// Float returns a pointer to v, for Config.LR and Config.WeightDecay.
+func Float(v float64) *float64 { return &v }
+
+// Validate checks a resolved configuration; errors name the field, its
+// flag and the offending value. Every number must be finite.
 func (c *Config) Validate() error {
 	oneOf := func(field, v string, allowed []string) error {
 		if !slices.Contains(allowed, v) {
@@ -273,54 +286,95 @@ func (c *Config) Validate() error {
 		oneOf("schedule", c.Schedule, Schedules),
 		oneOf("augment", c.Augment, AugmentSets),
 		oneOf("metric", c.Metric, Metrics),
-		oneOf("class weights", c.ClassWeights, []string{"none", "auto"}),
+		oneOf("class_weights (--class-weights)", c.ClassWeights, []string{"none", "auto"}),
 		oneOf("sampler", c.Sampler, []string{"shuffle", "balanced"}),
 	} {
 		if err != nil {
 			return err
 		}
 	}
+	if c.LR == nil || c.WeightDecay == nil {
+		return fmt.Errorf("train: configuration not resolved (lr or weight_decay unset)")
+	}
+	lr, wd := *c.LR, *c.WeightDecay
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"val_split (--val-split)", c.ValSplit}, {"train_fraction (--train-fraction)", c.TrainFraction},
+		{"width_mult (--width-mult)", c.WidthMult}, {"dropout (--dropout)", c.Dropout},
+		{"backbone_lr_mult (--backbone-lr-mult)", c.BackboneLRMult}, {"lr (--lr)", lr},
+		{"momentum (--momentum)", c.Momentum}, {"weight_decay (--wd)", wd}, {"warmup (--warmup)", c.Warmup},
+		{"min_lr (--min-lr)", c.MinLR}, {"gamma (--gamma)", c.Gamma}, {"label_smoothing (--label-smoothing)", c.LabelSmoothing},
+	} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("train: %s %g, want a finite number", f.name, f.v)
+		}
+	}
+	for _, m := range c.Milestones {
+		if m < 1 {
+			return fmt.Errorf("train: milestones (--milestones) %v, want epochs >= 1", c.Milestones)
+		}
+	}
 	switch {
 	case c.Data == "":
-		return fmt.Errorf("train: no data path")
+		return fmt.Errorf("train: no data path (--data)")
 	case c.Arch == nil && !slices.Contains(model.Presets(), strings.ToLower(c.Model)):
 		return fmt.Errorf("train: unknown model %q, want one of %s", c.Model, strings.Join(model.Presets(), ", "))
 	case c.Epochs < 1:
-		return fmt.Errorf("train: epochs %d, want at least 1", c.Epochs)
+		return fmt.Errorf("train: epochs (--epochs) %d, want at least 1", c.Epochs)
 	case c.BatchSize < 1:
-		return fmt.Errorf("train: batch size %d, want at least 1", c.BatchSize)
-	case !(c.LR > 0):
-		return fmt.Errorf("train: learning rate %g, want > 0", c.LR)
-	case c.WeightDecay < 0:
-		return fmt.Errorf("train: weight decay %g, want >= 0", c.WeightDecay)
+		return fmt.Errorf("train: batch_size (--batch) %d, want at least 1", c.BatchSize)
+	case !(lr > 0):
+		return fmt.Errorf("train: lr (--lr) %g, want > 0", lr)
+	case wd < 0:
+		return fmt.Errorf("train: weight_decay (--wd) %g, want >= 0", wd)
 	case c.Momentum < 0 || c.Momentum >= 1:
-		return fmt.Errorf("train: momentum %g, want [0,1)", c.Momentum)
+		return fmt.Errorf("train: momentum (--momentum) %g, want [0,1)", c.Momentum)
 	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
-		return fmt.Errorf("train: label smoothing %g, want [0,1)", c.LabelSmoothing)
+		return fmt.Errorf("train: label_smoothing (--label-smoothing) %g, want [0,1)", c.LabelSmoothing)
 	case c.Dropout < 0 || c.Dropout >= 1:
-		return fmt.Errorf("train: dropout %g, want [0,1)", c.Dropout)
+		return fmt.Errorf("train: dropout (--dropout) %g, want [0,1)", c.Dropout)
 	case c.ValSplit <= 0 || c.ValSplit >= 1:
-		return fmt.Errorf("train: validation split %g, want (0,1)", c.ValSplit)
-	case c.WidthMult <= 0:
-		return fmt.Errorf("train: width multiplier %g, want > 0", c.WidthMult)
+		return fmt.Errorf("train: val_split (--val-split) %g, want (0,1)", c.ValSplit)
+	case c.WidthMult <= 0 || c.WidthMult > 64:
+		return fmt.Errorf("train: width_mult (--width-mult) %g, want (0,64]", c.WidthMult)
+	case c.Warmup < 0:
+		return fmt.Errorf("train: warmup (--warmup) %g, want >= 0 epochs", c.Warmup)
+	case c.MinLR < 0:
+		return fmt.Errorf("train: min_lr (--min-lr) %g, want >= 0", c.MinLR)
+	case c.Gamma <= 0:
+		return fmt.Errorf("train: gamma (--gamma) %g, want > 0", c.Gamma)
+	case c.PlateauPatience < 0:
+		return fmt.Errorf("train: plateau_patience %d, want >= 0", c.PlateauPatience)
+	case c.Schedule == "step" && len(c.Milestones) == 0:
+		return fmt.Errorf("train: the step schedule needs milestones (--milestones), got none")
 	case c.Patience < 0:
-		return fmt.Errorf("train: patience %d, want >= 0", c.Patience)
+		return fmt.Errorf("train: patience (--patience) %d, want >= 0", c.Patience)
 	case c.StepsPerEpoch < 0:
-		return fmt.Errorf("train: steps per epoch %d, want >= 0", c.StepsPerEpoch)
+		return fmt.Errorf("train: steps_per_epoch (--steps-per-epoch) %d, want >= 0", c.StepsPerEpoch)
+	case c.CheckpointEvery < 0:
+		return fmt.Errorf("train: checkpoint_every (--checkpoint-every) %d, want >= 0 steps", c.CheckpointEvery)
+	case c.MaxPerClass < 0:
+		return fmt.Errorf("train: max_per_class (--max-per-class) %d, want >= 0", c.MaxPerClass)
 	case c.Workers < 1:
-		return fmt.Errorf("train: workers %d, want at least 1", c.Workers)
+		return fmt.Errorf("train: workers (--workers) %d, want at least 1", c.Workers)
+	case c.LogEvery < 1:
+		return fmt.Errorf("train: log_every (--log-every) %d, want at least 1", c.LogEvery)
 	case c.ImageSize < 0 || c.ImageSize > 4096:
-		return fmt.Errorf("train: image size %d, want 0 (default) to 4096", c.ImageSize)
+		return fmt.Errorf("train: image_size (--image-size) %d, want 0 (the data's) to 4096", c.ImageSize)
 	case c.Channels != 0 && c.Channels != 1 && c.Channels != 3:
-		return fmt.Errorf("train: channels %d, want 1 or 3", c.Channels)
-	case c.From == "" && (c.Freeze != "" && c.Freeze != FreezeNone || c.UnfreezeAfter != 0 || c.BackboneLRMult != 0 && c.BackboneLRMult != 1):
-		return fmt.Errorf("train: freeze %q, unfreeze-after %d and backbone-lr-mult %g need a pretrained network (from)", c.Freeze, c.UnfreezeAfter, c.BackboneLRMult)
-	case c.TrainFraction < 0 || c.TrainFraction > 1:
-		return fmt.Errorf("train: training fraction %g, want (0,1]", c.TrainFraction)
+		return fmt.Errorf("train: channels (--channels) %d, want 1 or 3", c.Channels)
+	case c.TrainFraction <= 0 || c.TrainFraction > 1:
+		return fmt.Errorf("train: train_fraction (--train-fraction) %g, want (0,1]", c.TrainFraction)
 	case c.BackboneLRMult < 0:
-		return fmt.Errorf("train: backbone learning-rate multiplier %g, want >= 0", c.BackboneLRMult)
+		return fmt.Errorf("train: backbone_lr_mult (--backbone-lr-mult) %g, want >= 0", c.BackboneLRMult)
 	case c.UnfreezeAfter < 0:
-		return fmt.Errorf("train: unfreeze-after %d, want >= 0", c.UnfreezeAfter)
+		return fmt.Errorf("train: unfreeze_after (--unfreeze-after) %d, want >= 0", c.UnfreezeAfter)
+	case c.From == "" && (c.Freeze != FreezeNone || c.UnfreezeAfter != 0 || c.BackboneLRMult != 1):
+		return fmt.Errorf("train: freeze %q, unfreeze-after %d and backbone-lr-mult %g need a pretrained network (from)", c.Freeze, c.UnfreezeAfter, c.BackboneLRMult)
+	case c.Freeze == "":
+		return fmt.Errorf("train: freeze (--freeze) \"\", want none, backbone or a layer name")
 	case c.UnfreezeAfter > 0 && c.Freeze == FreezeNone:
 		return fmt.Errorf("train: unfreeze-after %d without freeze", c.UnfreezeAfter)
 	}

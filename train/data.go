@@ -28,7 +28,7 @@ var formatNames = map[string]string{
 // training set.
 func LoadData(c *Config) (*data.TrainVal, error) {
 	tv, err := loadSplit(c)
-	if err != nil || c.TrainFraction == 0 || c.TrainFraction == 1 {
+	if err != nil || c.TrainFraction == 1 {
 		return tv, err
 	}
 	return subsampleTrain(tv, c)

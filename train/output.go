@@ -13,35 +13,15 @@ import (
 	"golang.org/x/term"
 
 	"github.com/residual-go/residual/eval"
+	"github.com/residual-go/residual/internal/atomicfile"
 )
 
-// writeFileAtomic writes b to path through a synced temporary file in the
-// same directory and a rename.
-func writeFileAtomic(path string, b []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
+// writeFileAtomic writes b to path atomically (internal/atomicfile).
+func writeFileAtomic(path string, b []byte) error {
+	if err := atomicfile.WriteBytes(path, b, 0o644); err != nil {
+		return fmt.Errorf("train: write %s: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("train: write %s: %w", path, err)
-		}
-	}()
-	if _, err = tmp.Write(b); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // MetricsCSVHeader is the header row of metrics.csv.

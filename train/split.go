@@ -83,7 +83,7 @@ func LoadSplit(path, format, split string, meta model.Meta, skipBad bool) (*data
 			return nil, fmt.Errorf("%s: no %s folder", path, split)
 		}
 	default:
-		var c Config
+		c := Defaults()
 		if meta.Training != nil && len(meta.Training.Config) > 0 {
 			if err := json.Unmarshal(meta.Training.Config, &c); err != nil {
 				return nil, fmt.Errorf("train: training configuration in the model file: %w", err)

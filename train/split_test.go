@@ -18,7 +18,9 @@ func TestLoadSplitRebuildsValidation(t *testing.T) {
 	if err := data.GenerateLeapGestRecog(root, data.HandOptions{Subjects: 4, FramesPerGesture: 2, Width: 16, Height: 16, Seed: 2}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Data: root, Out: filepath.Join(t.TempDir(), "run"), Arch: tinyArch(), ImageSize: 16, Epochs: 1, BatchSize: 8, ValSplit: 0.25, Seed: 4}
+	cfg := with(func(c *Config) {
+		c.Data, c.Out, c.Arch, c.ImageSize, c.Epochs, c.BatchSize, c.ValSplit, c.Seed = root, filepath.Join(t.TempDir(), "run"), tinyArch(), 16, 1, 8, 0.25, 4
+	})
 	tr := mustTrainer(t, cfg, Options{Progress: "none"})
 	res, err := tr.Run(context.Background())
 	if err != nil {

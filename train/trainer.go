@@ -31,6 +31,7 @@ import (
 
 	"github.com/residual-go/residual/data"
 	"github.com/residual-go/residual/eval"
+	"github.com/residual-go/residual/internal/atomicfile"
 	"github.com/residual-go/residual/model"
 	"github.com/residual-go/residual/nn"
 	"github.com/residual-go/residual/onnx"
@@ -209,7 +210,7 @@ func newTrainer(cfg Config, tv *data.TrainVal, opts Options, pre *vision.Preproc
 		return nil, err
 	}
 	t.sched, err = optim.NewSchedule(optim.ScheduleConfig{
-		Kind: cfg.Schedule, BaseLR: cfg.LR, WarmupEpochs: cfg.Warmup, Epochs: cfg.Epochs, MinLR: cfg.MinLR,
+		Kind: cfg.Schedule, BaseLR: *cfg.LR, WarmupEpochs: cfg.Warmup, Epochs: cfg.Epochs, MinLR: cfg.MinLR,
 		Milestones: cfg.Milestones, Gamma: cfg.Gamma, Patience: cfg.PlateauPatience,
 	})
 	if err != nil {
@@ -338,14 +339,35 @@ type Result struct {
 // and returns ErrInterrupted.
 func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	cfg := &t.Config
-	if _, err := os.Stat(filepath.Join(cfg.Out, CheckpointFile)); err == nil && !t.resumed && !t.opts.Overwrite {
-		return nil, fmt.Errorf("train: %s already holds a training run; resume it, choose another output directory, or overwrite it", cfg.Out)
-	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	unlock, err := LockRunDir(cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(cfg.Out, CheckpointFile)); err == nil && !t.resumed && !t.opts.Overwrite {
+		return nil, fmt.Errorf("train: %s already holds a training run; resume it, choose another output directory, or overwrite it", cfg.Out)
+	}
+	// Under the lock no other writer is active: temporary files here were
+	// left by a crash.
+	stale, err := atomicfile.RemoveStale(cfg.Out)
+	if err != nil {
+		return nil, fmt.Errorf("train: removing stale temporary files in %s: %w", cfg.Out, err)
+	}
+	if len(stale) > 0 {
+		t.logf("removed %d stale temporary files of a crashed run: %s\n", len(stale), strings.Join(stale, ", "))
+	}
 	if err := writeFileAtomic(filepath.Join(cfg.Out, ConfigFile), cfg.json()); err != nil {
 		return nil, err
+	}
+	if t.resumed && t.st.Batch == 0 && t.st.Epoch > 0 {
+		// A crash may have come between the epoch-end checkpoint and the
+		// files derived from it: rewrite them (the same bytes otherwise).
+		if err := t.commitDerived(t.st.BestEpoch == t.st.Epoch); err != nil {
+			return nil, err
+		}
 	}
 	t.logf("training %s (%d parameters) on %d images, validating on %d; %d classes; input %dx%dx%d; run dir %s\n",
 		t.describeModel(), t.numParams(), t.loader.Len(), t.valLoader.Len(), len(t.Classes),
@@ -451,6 +473,13 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 		t.st.Batch++
 		t.st.Step++
 		t.st.LR = lr
+		if cfg.CheckpointEvery > 0 && t.st.Step%int64(cfg.CheckpointEvery) == 0 && t.st.Batch < steps {
+			t.st.Seconds = base + time.Since(start).Seconds()
+			if err := t.saveCheckpoint(); err != nil {
+				bar.finish()
+				return err
+			}
+		}
 		bar.update(t.st.Batch, t.st.LossSum/float64(t.st.Seen), float64(t.st.Correct)/float64(t.st.Seen), float64(t.st.Seen)/(base+time.Since(start).Seconds()))
 		if t.opts.afterStep != nil {
 			t.opts.afterStep(epoch, t.st.Batch)
@@ -474,15 +503,22 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 	best := t.st.BestEpoch == 0 || score > t.st.Best
 	if best {
 		t.st.Best, t.st.BestEpoch, t.st.BadEpochs = score, epoch+1, 0
-		if err := t.saveBest(s); err != nil {
-			return err
-		}
 	} else {
 		t.st.BadEpochs++
 	}
 	t.st.History = append(t.st.History, s)
 	t.st.Epoch, t.st.Batch = epoch+1, 0
 	t.st.LossSum, t.st.Correct, t.st.Seen, t.st.Seconds = 0, 0, 0, 0
+	// The checkpoint first: best.residual and the metrics are derived from
+	// it (the weights of the epoch just ended, the history), so a crash
+	// before they are written leaves them behind the checkpoint, never
+	// ahead of it, and Resume rewrites them (see commitDerived).
+	if err := t.saveCheckpoint(); err != nil {
+		return err
+	}
+	if err := t.commitDerived(best); err != nil {
+		return err
+	}
 	mark := ""
 	if best {
 		mark = "  *best*"
@@ -490,10 +526,19 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 	t.logf("epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%% macro-F1 %.4f  lr %.3g  %.0f img/s  %s%s\n",
 		s.Epoch, cfg.Epochs, s.TrainLoss, 100*s.TrainAcc, s.ValLoss, 100*s.ValAcc, s.ValMacroF1, s.LR, s.ImagesPerSec,
 		time.Duration(s.Seconds*float64(time.Second)).Round(time.Second), mark)
-	if err := t.writeMetrics(); err != nil {
-		return err
+	return nil
+}
+
+// commitDerived writes what follows from the checkpoint of an epoch end:
+// best.residual when best (the weights of that epoch), and the metrics
+// files from the history.
+func (t *Trainer) commitDerived(best bool) error {
+	if best {
+		if err := t.saveBest(t.st.History[len(t.st.History)-1]); err != nil {
+			return err
+		}
 	}
-	return t.saveCheckpoint()
+	return t.writeMetrics()
 }
 
 // step runs one training step: forward, loss, backward, update. After the

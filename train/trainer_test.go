@@ -33,11 +33,18 @@ func synthCSV(t testing.TB, train, val int) string {
 	return path
 }
 
+// with returns Defaults changed by edit.
+func with(edit func(*Config)) Config {
+	c := Defaults()
+	edit(&c)
+	return c
+}
+
 func tinyConfig(path, out string) Config {
-	return Config{
-		Data: path, Out: out, Arch: tinyArch(), ImageSize: 24, Epochs: 4, BatchSize: 16, LR: 0.05,
-		Warmup: 1, Seed: 3, LabelSmoothing: 0.1, ClassWeights: "auto",
-	}
+	return with(func(c *Config) {
+		c.Data, c.Out, c.Arch, c.ImageSize, c.Epochs, c.BatchSize, c.LR = path, out, tinyArch(), 24, 4, 16, Float(0.05)
+		c.Warmup, c.Seed, c.LabelSmoothing, c.ClassWeights = 1, 3, 0.1, "auto"
+	})
 }
 
 func mustTrainer(t testing.TB, cfg Config, opts Options) *Trainer {
@@ -230,11 +237,11 @@ func TestSchedulesWired(t *testing.T) {
 // wide margin (it reaches about 0.83).
 func TestTrainingLearnsSynthFaces(t *testing.T) {
 	path := synthCSV(t, 1400, 280)
-	cfg := Config{
-		Data: path, Out: filepath.Join(t.TempDir(), "run"), ImageSize: 16,
-		Arch:   &model.Config{Block: "basic", Layers: []int{1, 1}, Widths: []int{8, 16}},
-		Epochs: 10, BatchSize: 32, Optimizer: "adamw", LR: 0.01, Warmup: 0.5, Augment: "flip", Seed: 1,
-	}
+	cfg := with(func(c *Config) {
+		c.Data, c.Out, c.ImageSize = path, filepath.Join(t.TempDir(), "run"), 16
+		c.Arch = &model.Config{Block: "basic", Layers: []int{1, 1}, Widths: []int{8, 16}}
+		c.Epochs, c.BatchSize, c.Optimizer, c.LR, c.Warmup, c.Augment, c.Seed = 10, 32, "adamw", Float(0.01), 0.5, "flip", 1
+	})
 	tr := mustTrainer(t, cfg, Options{})
 	res, err := tr.Run(context.Background())
 	if err != nil {
@@ -249,7 +256,7 @@ func TestTrainingLearnsSynthFaces(t *testing.T) {
 func TestNonFiniteLossStops(t *testing.T) {
 	path := synthCSV(t, 48, 16)
 	cfg := tinyConfig(path, filepath.Join(t.TempDir(), "run"))
-	cfg.LR, cfg.Warmup, cfg.Schedule, cfg.Optimizer = 1e30, -1, "constant", "sgd"
+	cfg.LR, cfg.Warmup, cfg.Schedule, cfg.Optimizer = Float(1e30), 0, "constant", "sgd"
 	tr := mustTrainer(t, cfg, Options{})
 	_, err := tr.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "epoch 1, step") {
@@ -260,7 +267,7 @@ func TestNonFiniteLossStops(t *testing.T) {
 func TestEarlyStopping(t *testing.T) {
 	path := synthCSV(t, 48, 16)
 	cfg := tinyConfig(path, filepath.Join(t.TempDir(), "run"))
-	cfg.Epochs, cfg.Patience, cfg.LR, cfg.Schedule = 20, 1, 1e-9, "constant"
+	cfg.Epochs, cfg.Patience, cfg.LR, cfg.Schedule = 20, 1, Float(1e-9), "constant"
 	tr := mustTrainer(t, cfg, Options{})
 	res, err := tr.Run(context.Background())
 	if err != nil {
@@ -307,7 +314,7 @@ func TestConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Resolve()
-	if c.Epochs != 5 || c.LR != 0.001 || c.WeightDecay != 0.05 || c.BatchSize != 64 || c.Model != "reference" {
+	if c.Epochs != 5 || *c.LR != 0.001 || *c.WeightDecay != 0.05 || c.BatchSize != 64 || c.Model != "reference" {
 		t.Errorf("resolved %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -333,12 +340,25 @@ func TestConfig(t *testing.T) {
 		{func(c *Config) { c.Optimizer = "rmsprop" }, `optimizer "rmsprop"`},
 		{func(c *Config) { c.Schedule = "linear" }, `schedule "linear"`},
 		{func(c *Config) { c.Model = "resnet9000" }, `unknown model "resnet9000"`},
-		{func(c *Config) { c.LabelSmoothing = 1 }, "label smoothing 1"},
-		{func(c *Config) { c.Epochs = -2 }, "epochs -2"},
-		{func(c *Config) { c.ValSplit = 1.5 }, "validation split 1.5"},
+		{func(c *Config) { c.LabelSmoothing = 1 }, "label_smoothing (--label-smoothing) 1"},
+		{func(c *Config) { c.Epochs = -2 }, "epochs (--epochs) -2"},
+		{func(c *Config) { c.Epochs = 0 }, "epochs (--epochs) 0, want at least 1"},
+		{func(c *Config) { c.BatchSize = 0 }, "batch_size (--batch) 0, want at least 1"},
+		{func(c *Config) { c.WidthMult = 0 }, "width_mult (--width-mult) 0"},
+		{func(c *Config) { c.WidthMult = math.NaN() }, "width_mult (--width-mult) NaN, want a finite number"},
+		{func(c *Config) { c.LR = Float(math.Inf(1)) }, "lr (--lr) +Inf, want a finite number"},
+		{func(c *Config) { c.LR = Float(0) }, "lr (--lr) 0, want > 0"},
+		{func(c *Config) { c.WeightDecay = Float(-1) }, "weight_decay (--wd) -1"},
+		{func(c *Config) { c.Warmup = -1 }, "warmup (--warmup) -1"},
+		{func(c *Config) { c.Workers = 0 }, "workers (--workers) 0"},
+		{func(c *Config) { c.CheckpointEvery = -5 }, "checkpoint_every (--checkpoint-every) -5"},
+		{func(c *Config) { c.BackboneLRMult = 0 }, "need a pretrained network"},
+		{func(c *Config) { c.TrainFraction = 0 }, "train_fraction (--train-fraction) 0"},
+		{func(c *Config) { c.Schedule, c.Milestones = "step", []int{} }, "needs milestones"},
+		{func(c *Config) { c.ValSplit = 1.5 }, "val_split (--val-split) 1.5"},
 		{func(c *Config) { c.Data = "" }, "no data path"},
 	} {
-		c := Config{Data: "x.csv"}
+		c := with(func(c *Config) { c.Data = "x.csv" })
 		tc.edit(&c)
 		c.Resolve()
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -18,12 +18,13 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/residual-go/residual/internal/atomicfile"
 	"github.com/residual-go/residual/model"
 	"github.com/residual-go/residual/nn"
 	"github.com/residual-go/residual/onnx"
@@ -379,11 +380,11 @@ func (g *groupOpt) SetState(buffers map[string][]float32, steps int64) error {
 func newOptimizer(cfg *Config, params []*nn.Param, head map[*nn.Param]bool) (optim.Optimizer, error) {
 	build := func(ps []*nn.Param) (optim.Optimizer, error) {
 		if cfg.Optimizer == "adamw" {
-			return optim.NewAdamW(ps, optim.AdamWConfig{WeightDecay: cfg.WeightDecay})
+			return optim.NewAdamW(ps, optim.AdamWConfig{WeightDecay: *cfg.WeightDecay})
 		}
-		return optim.NewSGD(ps, optim.SGDConfig{Momentum: cfg.Momentum, Nesterov: cfg.Optimizer == "nesterov", WeightDecay: cfg.WeightDecay})
+		return optim.NewSGD(ps, optim.SGDConfig{Momentum: cfg.Momentum, Nesterov: cfg.Optimizer == "nesterov", WeightDecay: *cfg.WeightDecay})
 	}
-	if cfg.BackboneLRMult == 0 || cfg.BackboneLRMult == 1 || len(head) == 0 {
+	if cfg.BackboneLRMult == 1 || len(head) == 0 {
 		return build(params)
 	}
 	var backbone, top []*nn.Param
@@ -426,19 +427,9 @@ func saveGraph(path string, g *onnx.Graph, classes []string, pre vision.Preproce
 	}
 	m.Metadata = slices.DeleteFunc(slices.Clone(m.Metadata), func(p onnx.StringPair) bool { return p.Key == MetaFrom })
 	m.Metadata = append(m.Metadata, onnx.StringPair{Key: MetaFrom, Value: string(js)})
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	if err := onnx.WriteModel(f, m); err != nil {
-		f.Close()
-		os.Remove(tmp)
+	// Atomic, synced, under a unique temporary name (internal/atomicfile).
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return onnx.WriteModel(w, m) }); err != nil {
 		return fmt.Errorf("train: save %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("train: save %s: %w", path, err)
-	}
-	return os.Rename(tmp, path)
+	return nil
 }

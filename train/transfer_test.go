@@ -45,7 +45,9 @@ func pretrainedFile(t *testing.T) (string, *model.Net) {
 }
 
 func fromConfig(data, from, out string) Config {
-	return Config{Data: data, Out: out, From: from, Epochs: 3, BatchSize: 16, LR: 0.05, Warmup: -1, Seed: 3}
+	return with(func(c *Config) {
+		c.Data, c.Out, c.From, c.Epochs, c.BatchSize, c.LR, c.Warmup, c.Seed = data, out, from, 3, 16, Float(0.05), 0, 3
+	})
 }
 
 // stateOf returns a copy of every tensor of a network by name.
@@ -257,7 +259,8 @@ func TestBackboneLRMult(t *testing.T) {
 				p.Grad.Data[j] = 1
 			}
 		}
-		cfg := Config{Optimizer: opt, Momentum: 0.9, BackboneLRMult: 0.1}
+		cfg := with(func(c *Config) { c.Optimizer, c.Momentum, c.BackboneLRMult = opt, 0.9, 0.1 })
+		cfg.Resolve()
 		o, err := newOptimizer(&cfg, []*nn.Param{backbone, fc}, map[*nn.Param]bool{fc: true})
 		if err != nil {
 			t.Fatal(err)
@@ -404,17 +407,17 @@ func TestFromONNX(t *testing.T) {
 // TestFromValidation: the transfer options need From, and an explicit
 // input size must match the pretrained network's.
 func TestFromValidation(t *testing.T) {
-	c := Config{Data: "x", Freeze: FreezeBackbone}
+	c := with(func(c *Config) { c.Data, c.Freeze = "x", FreezeBackbone })
 	c.Resolve()
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "pretrained") {
 		t.Errorf("freeze without from: %v", err)
 	}
 	from, _ := pretrainedFile(t)
-	c = Config{Data: synthCSV(t, 16, 8), From: from, ImageSize: 32}
+	c = with(func(c *Config) { c.Data, c.From, c.ImageSize = synthCSV(t, 16, 8), from, 32 })
 	if _, err := LoadData(&c); err == nil || !strings.Contains(err.Error(), "24x24") {
 		t.Errorf("image size 32 for a 24x24 network: %v", err)
 	}
-	c = Config{Data: "x", From: from, UnfreezeAfter: 2}
+	c = with(func(c *Config) { c.Data, c.From, c.UnfreezeAfter = "x", from, 2 })
 	c.Resolve()
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "without freeze") {
 		t.Errorf("unfreeze-after without freeze: %v", err)
@@ -425,12 +428,12 @@ func TestFromValidation(t *testing.T) {
 // class, and the same validation set.
 func TestTrainFraction(t *testing.T) {
 	csv := synthCSV(t, 160, 40)
-	full := Config{Data: csv}
+	full := with(func(c *Config) { c.Data = csv })
 	tvFull, err := LoadData(&full)
 	if err != nil {
 		t.Fatal(err)
 	}
-	part := Config{Data: csv, TrainFraction: 0.25}
+	part := with(func(c *Config) { c.Data, c.TrainFraction = csv, 0.25 })
 	tv, err := LoadData(&part)
 	if err != nil {
 		t.Fatal(err)
@@ -446,7 +449,7 @@ func TestTrainFraction(t *testing.T) {
 	if tv.Val.Len() != tvFull.Val.Len() || !slices.Equal(tv.Val.Pix, tvFull.Val.Pix) {
 		t.Error("the validation set changed with the training fraction")
 	}
-	bad := Config{Data: csv, TrainFraction: 1.5}
+	bad := with(func(c *Config) { c.Data, c.TrainFraction = csv, 1.5 })
 	if _, err := LoadData(&bad); err == nil || !strings.Contains(err.Error(), "1.5") {
 		t.Errorf("fraction 1.5: %v", err)
 	}
@@ -457,7 +460,7 @@ func TestTrainFraction(t *testing.T) {
 // validation.
 func TestTrainFractionSessions(t *testing.T) {
 	dir := fixtures.Dataset(t, "gestures/sign-language-digits")
-	full := Config{Data: dir, Format: "sign-digits", ImageSize: 16, Channels: 1}
+	full := with(func(c *Config) { c.Data, c.Format, c.ImageSize, c.Channels = dir, "sign-digits", 16, 1 })
 	tvFull, err := LoadData(&full)
 	if err != nil {
 		t.Fatal(err)

@@ -103,21 +103,21 @@ and prints the ratios against PyTorch's fastest mode for each figure.`,
 	}
 	cmd.AddCommand(newBenchServeCmd())
 	f := cmd.Flags()
-	f.Float64Var(&o.seconds, "seconds", 3, "time spent on each measurement")
-	f.IntVar(&o.batch, "batch", 64, "batch size for convolutions, training and batched inference")
+	posFloatVar(f, &o.seconds, "seconds", 3, "time spent on each measurement")
+	countVar(f, &o.batch, "batch", 64, 1, "batch size for convolutions, training and batched inference")
 	f.BoolVar(&o.torch, "torch", false, "also measure PyTorch on the same network (needs python3-torch)")
 	f.StringVar(&o.python, "python", "/usr/bin/python3", "python interpreter for --torch")
 	f.StringVar(&o.script, "torch-script", "scripts/torch_bench.py", "PyTorch benchmark script for --torch")
 	f.BoolVar(&o.jsonOut, "json", false, "print results as JSON")
 	f.StringVar(&o.torchModes, "torch-modes", "fp32,fp32-cl,bf16-cl", "PyTorch modes for --torch: fp32 (NCHW), fp32-cl (channels_last), bf16-cl (bf16 autocast, channels_last)")
 	f.StringVar(&o.net.model, "model", "reference", "network preset to measure (reference or resnet18-small for --torch)")
-	f.Float64Var(&o.net.widthMult, "width-mult", 0, "channel width multiplier (0 = the preset's)")
-	f.IntVar(&o.net.imageSize, "image-size", 0, "input height and width (0 = the preset's, else 48)")
-	f.IntVar(&o.net.channels, "channels", 0, "input channels (0 = the preset's, else 1)")
-	f.IntVar(&o.net.classes, "classes", 0, "number of classes (0 = the preset's, else 7)")
+	posFloatVar(f, &o.net.widthMult, "width-mult", 0, "channel width multiplier, > 0 (default: the preset's)")
+	countVar(f, &o.net.imageSize, "image-size", 0, 1, "input height and width (default: the preset's, else 48)")
+	countVar(f, &o.net.channels, "channels", 0, 1, "input channels (default: the preset's, else 1)")
+	countVar(f, &o.net.classes, "classes", 0, 1, "number of classes (default: the preset's, else 7)")
 	f.BoolVar(&o.net.nesterov, "nesterov", false, "Nesterov momentum in the training step")
-	f.Float64Var(&o.net.weightDecay, "wd", 0, "weight decay in the training step")
-	f.Float64Var(&o.net.labelSmoothing, "label-smoothing", 0, "label smoothing of the training step's loss")
+	floatVar(f, &o.net.weightDecay, "wd", 0, "weight decay in the training step")
+	floatVar(f, &o.net.labelSmoothing, "label-smoothing", 0, "label smoothing of the training step's loss")
 	return cmd
 }
 
@@ -208,6 +208,9 @@ func median(times []time.Duration) time.Duration {
 func runBench(o benchOptions) error {
 	if o.seconds <= 0 || o.batch < 1 {
 		return fmt.Errorf("bench: --seconds %g and --batch %d must be positive", o.seconds, o.batch)
+	}
+	if o.net.weightDecay < 0 || o.net.labelSmoothing < 0 || o.net.labelSmoothing >= 1 {
+		return fmt.Errorf("bench: --wd %g (want >= 0) or --label-smoothing %g (want [0,1)) out of range", o.net.weightDecay, o.net.labelSmoothing)
 	}
 	d := time.Duration(o.seconds * float64(time.Second))
 	cpu := cpufeat.Get()

@@ -68,12 +68,12 @@ Both are deterministic for a given --seed.`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&train, "train", 2100, "faces: Training rows")
-	f.IntVar(&public, "publictest", 700, "faces: PublicTest rows")
-	f.IntVar(&private, "privatetest", 0, "faces: PrivateTest rows")
-	f.IntVar(&subjects, "subjects", 10, "hands: subjects")
-	f.IntVar(&frames, "frames", 20, "hands: frames per subject and gesture")
-	f.IntVar(&size, "size", 64, "hands: image width and height")
+	countVar(f, &train, "train", 2100, 0, "faces: Training rows")
+	countVar(f, &public, "publictest", 700, 0, "faces: PublicTest rows")
+	countVar(f, &private, "privatetest", 0, 0, "faces: PrivateTest rows")
+	countVar(f, &subjects, "subjects", 10, 1, "hands: subjects")
+	countVar(f, &frames, "frames", 20, 1, "hands: frames per subject and gesture")
+	countVar(f, &size, "size", 64, 8, "hands: image width and height")
 	f.Uint64Var(&seed, "seed", 1, "random seed")
 	f.StringVar(&montage, "montage", "", "also write a PNG contact sheet of samples to this path")
 	return cmd
@@ -126,7 +126,7 @@ func newDataConvertCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&skipBad, "skip-bad", false, "skip and count malformed rows or corrupt images instead of stopping")
-	cmd.Flags().IntVar(&size, "size", 48, "folders -> CSV: images are resized to size x size gray")
+	countVar(cmd.Flags(), &size, "size", 48, 1, "folders -> CSV: images are resized to size x size gray")
 	return cmd
 }
 

@@ -42,9 +42,9 @@ The model it writes works with 'residual eval', 'predict' and 'serve'.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.out, "out", "runs/demo", "directory for the dataset and the run")
-	f.IntVar(&o.epochs, "epochs", 8, "training epochs")
-	f.IntVar(&o.train, "train", 2800, "synthetic training images")
-	f.IntVar(&o.val, "val", 700, "synthetic validation images")
+	countVar(f, &o.epochs, "epochs", 8, 1, "training epochs")
+	countVar(f, &o.train, "train", 2800, 7, "synthetic training images")
+	countVar(f, &o.val, "val", 700, 7, "synthetic validation images")
 	f.Uint64Var(&o.seed, "seed", 1, "random seed (data, weights, shuffling)")
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, bar, lines or none")
 	return cmd

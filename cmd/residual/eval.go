@@ -45,8 +45,8 @@ Images go through the model's own preprocessing (vision.Preprocess).`,
 	f.StringVar(&o.split, "split", "val", "split to evaluate: "+strings.Join(train.SplitNames, "|"))
 	f.StringVar(&o.tta, "tta", "none", "test-time augmentation: "+strings.Join(train.TTAModes, "|"))
 	f.StringVar(&o.out, "out", "", "also write the report files into this directory")
-	f.IntVar(&o.batch, "batch", 64, "batch size")
-	f.IntVar(&o.digits, "digits", 4, "decimals in the classification report")
+	countVar(f, &o.batch, "batch", 64, 1, "batch size")
+	countVar(f, &o.digits, "digits", 4, 0, "decimals in the classification report (0-12)")
 	f.BoolVar(&o.jsonOut, "json", false, "print the metrics as JSON (metrics.json layout plus loss) instead of text")
 	f.BoolVar(&o.skipBad, "skip-bad", false, "skip unreadable images and bad CSV rows instead of failing")
 	return cmd
@@ -60,6 +60,8 @@ func runEval(cmd *cobra.Command, o evalOptions) error {
 		return fmt.Errorf("eval: --data is required")
 	case o.batch < 1:
 		return fmt.Errorf("eval: --batch %d, want at least 1", o.batch)
+	case o.digits > 12:
+		return fmt.Errorf("eval: --digits %d, want 0 to 12", o.digits)
 	}
 	net, meta, err := model.Load(o.model)
 	if err != nil {

@@ -67,10 +67,10 @@ an annotated copy of each photo (boxes, labels, class bars) is written to
 	f.StringVar(&o.model, "model", "", "model file (required)")
 	f.StringVar(&o.tta, "tta", "none", "test-time augmentation: "+strings.Join(train.TTAModes, "|"))
 	f.BoolVar(&o.jsonOut, "json", false, "print JSON instead of text")
-	f.IntVar(&o.batch, "batch", 32, "images per forward pass")
+	countVar(f, &o.batch, "batch", 32, 1, "images per forward pass")
 	f.BoolVar(&o.faces, "faces", false, "detect faces and classify each one; write annotated copies")
 	f.StringVar(&o.annotateDir, "annotate-dir", "annotated", "with --faces: folder for the annotated copies (<name>-faces.png)")
-	f.IntVar(&o.minFace, "min-face", 48, "with --faces: smallest face side searched, in pixels")
+	countVar(f, &o.minFace, "min-face", 48, 1, "with --faces: smallest face side searched, in pixels")
 	return cmd
 }
 

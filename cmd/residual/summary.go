@@ -45,6 +45,9 @@ Presets: ` + strings.Join(model.Presets(), ", "),
 				cfg.Classes = classes
 			}
 			if cmd.Flags().Changed("width-mult") {
+				if !(widthMult > 0 && widthMult <= 64) {
+					return fmt.Errorf("summary: --width-mult %g, want (0,64]", widthMult)
+				}
 				cfg.WidthMult = widthMult
 			}
 			net, err := model.New(cfg, 1)
@@ -56,7 +59,7 @@ Presets: ` + strings.Join(model.Presets(), ", "),
 		},
 	}
 	cmd.Flags().IntSliceVar(&input, "input", nil, "input H,W,C for presets without a fixed input (default 224,224,3 with the ImageNet stem, else 48,48,1)")
-	cmd.Flags().IntVar(&classes, "classes", 7, "number of classes (presets without a fixed count)")
-	cmd.Flags().Float64Var(&widthMult, "width-mult", 1, "channel width multiplier")
+	countVar(cmd.Flags(), &classes, "classes", 7, 1, "number of classes (presets without a fixed count)")
+	floatVar(cmd.Flags(), &widthMult, "width-mult", 1, "channel width multiplier (0,64]")
 	return cmd
 }

@@ -19,8 +19,15 @@ import (
 )
 
 // trainFlags maps each flag to the Config field it sets, so that a flag
-// given on the command line overrides the --config file and an absent one
-// leaves it alone.
+// given on the command line (pflag's Changed state) overrides the --config
+// file and an absent one leaves it alone.
+//
+// Adding a training option: add the field to train.Config with its default
+// documented on it and set in train.Defaults(); register the flag below
+// in newTrainCmd with the field as its variable and fc.Field (the default
+// from train.Defaults()) as its value, using floatVar/countVar (flags.go)
+// for numbers so NaN, Inf and out-of-range counts fail when parsed; add
+// one line here. Never give 0 a "use the default" meaning.
 var trainFlags = map[string]func(dst, src *train.Config){
 	"data":             func(d, s *train.Config) { d.Data = s.Data },
 	"format":           func(d, s *train.Config) { d.Format = s.Format },
@@ -63,11 +70,12 @@ var trainFlags = map[string]func(dst, src *train.Config){
 	"workers":          func(d, s *train.Config) { d.Workers = s.Workers },
 	"steps-per-epoch":  func(d, s *train.Config) { d.StepsPerEpoch = s.StepsPerEpoch },
 	"log-every":        func(d, s *train.Config) { d.LogEvery = s.LogEvery },
+	"checkpoint-every": func(d, s *train.Config) { d.CheckpointEvery = s.CheckpointEvery },
 }
 
 // resumeFlags may change on --resume without changing the run's results
 // (epochs extends or shortens it).
-var resumeFlags = []string{"epochs", "patience", "workers", "log-every", "steps-per-epoch"}
+var resumeFlags = []string{"epochs", "patience", "workers", "log-every", "steps-per-epoch", "checkpoint-every"}
 
 func newTrainCmd() *cobra.Command {
 	var (
@@ -78,14 +86,14 @@ func newTrainCmd() *cobra.Command {
 		printCfg   bool
 		overwrite  bool
 	)
-	fc.Warmup = 1
 	cmd := &cobra.Command{
 		Use:   "train --data PATH [flags]",
 		Short: "Train a ResNet classifier (FER2013, gestures, any image folders)",
 		Long: `train trains a ResNet on a dataset and writes a run directory:
 
   config.json              the resolved configuration
-  checkpoint.safetensors   the last checkpoint (every epoch; Ctrl-C saves one too)
+  checkpoint.safetensors   the last checkpoint (every epoch, every --checkpoint-every
+                           steps; Ctrl-C saves one too)
   best.residual            the best model so far (by --metric), for eval/predict/serve
   metrics.csv, metrics.jsonl, training_curves.png
   report.txt, metrics.json, confusion.png, per_class_accuracy.png
@@ -98,7 +106,10 @@ LeapGestRecog, the sign-digits set or <class>/ image folders (split by
 channels and classes come from the data. Settings can come from a JSON file
 (--config, field names as in config.json); flags given override it.
 --resume continues a run exactly where it stopped (only --epochs,
---patience, --workers, --log-every and --steps-per-epoch may change).
+--patience, --workers, --log-every, --steps-per-epoch and
+--checkpoint-every may change). Every value given, 0 included, is kept
+(0 never means "the default"); NaN, Inf and negative counts are errors.
+One trainer at a time may use a run directory (a lock file holds its PID).
 
 Transfer learning: --from MODEL starts from a pretrained network, a model
 file (.residual) or an ONNX file (.onnx), instead of --model. Its classifier
@@ -139,7 +150,7 @@ best.onnx instead of best.residual.`,
 				}
 				t, err = train.Resume(resume, opts, func(c *train.Config) { applyFlags(cmd.Flags(), c, &fc) })
 			} else {
-				var cfg train.Config
+				cfg := train.Defaults()
 				if configFile != "" {
 					if cfg, err = train.LoadConfig(configFile); err != nil {
 						return err
@@ -157,9 +168,6 @@ best.onnx instead of best.residual.`,
 					if abs, err := filepath.Abs(cfg.From); err == nil {
 						cfg.From = abs
 					}
-				}
-				if cmd.Flags().Changed("warmup") && fc.Warmup == 0 {
-					cfg.Warmup = -1 // explicit "no warm-up" (0 means the default)
 				}
 				cfg.Resolve()
 				if err := cfg.Validate(); err != nil {
@@ -202,49 +210,52 @@ best.onnx instead of best.residual.`,
 	f.BoolVar(&printCfg, "print-config", false, "print the resolved configuration as JSON and exit")
 	f.BoolVar(&overwrite, "overwrite", false, "start a new run even if --out already holds one (its files are replaced)")
 
+	// Defaults: fc = train.Defaults(); each flag is registered with its
+	// field's default (see the note on trainFlags).
 	f.StringVar(&fc.Data, "data", "", "dataset path (FER2013 CSV or folders, LeapGestRecog, sign digits, <class>/ folders)")
 	f.StringVar(&fc.Format, "format", fc.Format, "data layout: "+strings.Join(train.Formats, "|"))
-	f.Float64Var(&fc.ValSplit, "val-split", fc.ValSplit, "validation share when the layout has no validation split (not FER2013)")
+	floatVar(f, &fc.ValSplit, "val-split", fc.ValSplit, "validation share when the layout has no validation split (not FER2013)")
 	f.StringSliceVar(&fc.ValGroups, "val-groups", nil, "hold out exactly these subjects/sessions (grouped data)")
 	f.BoolVar(&fc.RandomSplit, "random-split", false, "split grouped data at random (leaks near-duplicate frames; warns)")
 	f.BoolVar(&fc.SkipBad, "skip-bad", false, "skip unreadable images and bad CSV rows (counted) instead of failing")
-	f.IntVar(&fc.MaxPerClass, "max-per-class", 0, "load at most this many files per class folder (0: all)")
-	f.Float64Var(&fc.TrainFraction, "train-fraction", 0, "train on about this share of the training split (whole sessions/subjects when grouped; validation unchanged)")
-	f.IntVar(&fc.ImageSize, "image-size", 0, "model input side in pixels; images are resized (0: the data's size)")
-	f.IntVar(&fc.Channels, "channels", 0, "model input channels, 1 or 3 (0: the data's)")
+	countVar(f, &fc.MaxPerClass, "max-per-class", fc.MaxPerClass, 0, "load at most this many files per class folder (0: all)")
+	floatVar(f, &fc.TrainFraction, "train-fraction", fc.TrainFraction, "train on about this share (0,1] of the training split (whole sessions/subjects when grouped; validation unchanged)")
+	countVar(f, &fc.ImageSize, "image-size", fc.ImageSize, 0, "model input side in pixels; images are resized (0: the data's size)")
+	countVar(f, &fc.Channels, "channels", fc.Channels, 0, "model input channels, 1 or 3 (0: the data's)")
 	f.StringVar(&fc.Task, "task", "", "task name stored in the model (default: the data format)")
 
 	f.StringVar(&fc.Model, "model", fc.Model, "architecture preset: "+strings.Join(model.Presets(), ", "))
-	f.Float64Var(&fc.WidthMult, "width-mult", fc.WidthMult, "channel width multiplier")
-	f.Float64Var(&fc.Dropout, "dropout", 0, "dropout before the classifier")
+	floatVar(f, &fc.WidthMult, "width-mult", fc.WidthMult, "channel width multiplier (0,64]")
+	floatVar(f, &fc.Dropout, "dropout", fc.Dropout, "dropout before the classifier, [0,1)")
 	f.StringVar(&fc.From, "from", "", "fine-tune this pretrained model (.residual or .onnx) with a new classifier, instead of --model")
-	f.StringVar(&fc.Freeze, "freeze", "none", "with --from: none, backbone, or a layer name (it and every layer before it are frozen)")
-	f.IntVar(&fc.UnfreezeAfter, "unfreeze-after", 0, "with --freeze: unfreeze everything after this many epochs (0: never)")
-	f.Float64Var(&fc.BackboneLRMult, "backbone-lr-mult", 1, "with --from: learning-rate factor of every layer but the classifier")
+	f.StringVar(&fc.Freeze, "freeze", fc.Freeze, "with --from: none, backbone, or a layer name (it and every layer before it are frozen)")
+	countVar(f, &fc.UnfreezeAfter, "unfreeze-after", fc.UnfreezeAfter, 0, "with --freeze: unfreeze everything after this many epochs (0: never)")
+	floatVar(f, &fc.BackboneLRMult, "backbone-lr-mult", fc.BackboneLRMult, "with --from: learning-rate factor of every layer but the classifier (0: keep them)")
 
-	f.IntVar(&fc.Epochs, "epochs", fc.Epochs, "epochs to train")
-	f.IntVar(&fc.BatchSize, "batch", fc.BatchSize, "batch size")
-	f.Float64Var(&fc.LR, "lr", 0, "peak learning rate (default 0.1 for sgd/nesterov, 0.001 for adamw)")
+	countVar(f, &fc.Epochs, "epochs", fc.Epochs, 1, "epochs to train")
+	countVar(f, &fc.BatchSize, "batch", fc.BatchSize, 1, "batch size")
+	optFloatVar(f, &fc.LR, "lr", "peak learning rate (default 0.1 for sgd/nesterov, 0.001 for adamw)")
 	f.StringVar(&fc.Optimizer, "optimizer", fc.Optimizer, "optimizer: "+strings.Join(train.Optimizers, "|"))
-	f.Float64Var(&fc.Momentum, "momentum", fc.Momentum, "SGD momentum")
-	f.Float64Var(&fc.WeightDecay, "wd", 0, "weight decay (default 5e-4 for sgd/nesterov, 0.05 for adamw)")
+	floatVar(f, &fc.Momentum, "momentum", fc.Momentum, "SGD momentum, [0,1) (0: plain SGD)")
+	optFloatVar(f, &fc.WeightDecay, "wd", "weight decay (default 5e-4 for sgd/nesterov, 0.05 for adamw; 0: none)")
 	f.StringVar(&fc.Schedule, "schedule", fc.Schedule, "learning-rate schedule: "+strings.Join(train.Schedules, "|"))
-	f.Float64Var(&fc.Warmup, "warmup", 1, "linear warm-up in epochs (0: none)")
-	f.Float64Var(&fc.MinLR, "min-lr", 0, "cosine schedule floor")
+	floatVar(f, &fc.Warmup, "warmup", fc.Warmup, "linear warm-up in epochs (0: none)")
+	floatVar(f, &fc.MinLR, "min-lr", fc.MinLR, "cosine schedule floor")
 	f.IntSliceVar(&fc.Milestones, "milestones", nil, "step schedule epochs (default 50% and 75% of --epochs)")
-	f.Float64Var(&fc.Gamma, "gamma", fc.Gamma, "step/plateau factor")
-	f.Float64Var(&fc.LabelSmoothing, "label-smoothing", 0, "label smoothing in [0,1)")
+	floatVar(f, &fc.Gamma, "gamma", fc.Gamma, "step/plateau factor")
+	floatVar(f, &fc.LabelSmoothing, "label-smoothing", fc.LabelSmoothing, "label smoothing in [0,1)")
 	f.StringVar(&fc.ClassWeights, "class-weights", fc.ClassWeights, "class weights in the loss: none|auto (inverse frequency)")
 	f.StringVar(&fc.Sampler, "sampler", fc.Sampler, "training sampler: shuffle|balanced (equal samples per class)")
 	f.StringVar(&fc.Augment, "augment", fc.Augment, "augmentation: "+strings.Join(train.AugmentSets, "|"))
 	f.BoolVar(&fc.TTA, "tta", false, "validate on each image and its mirror (flip test-time augmentation)")
 	f.StringVar(&fc.Metric, "metric", fc.Metric, "best-model and early-stopping metric: "+strings.Join(train.Metrics, "|"))
-	f.IntVar(&fc.Patience, "patience", 0, "stop after this many epochs without improvement (0: never)")
-	f.Uint64Var(&fc.Seed, "seed", fc.Seed, "random seed (weights, split, shuffling, augmentation, dropout)")
+	countVar(f, &fc.Patience, "patience", fc.Patience, 0, "stop after this many epochs without improvement (0: never)")
+	f.Uint64Var(&fc.Seed, "seed", fc.Seed, "random seed (weights, split, shuffling, augmentation, dropout); 0 is a seed too")
 	f.StringVar(&fc.Out, "out", "", "run directory (default runs/<task>-<model>)")
-	f.IntVar(&fc.Workers, "workers", fc.Workers, "data-preparation goroutines")
-	f.IntVar(&fc.StepsPerEpoch, "steps-per-epoch", 0, "cap the steps of each epoch (quick checks; 0: all)")
-	f.IntVar(&fc.LogEvery, "log-every", fc.LogEvery, "steps between progress lines when not on a terminal")
+	countVar(f, &fc.Workers, "workers", fc.Workers, 1, "data-preparation goroutines")
+	countVar(f, &fc.StepsPerEpoch, "steps-per-epoch", fc.StepsPerEpoch, 0, "cap the steps of each epoch (quick checks; 0: all)")
+	countVar(f, &fc.LogEvery, "log-every", fc.LogEvery, 1, "steps between progress lines when not on a terminal")
+	countVar(f, &fc.CheckpointEvery, "checkpoint-every", fc.CheckpointEvery, 0, "also checkpoint every this many steps inside an epoch (0: at epoch ends only)")
 	return cmd
 }
 

@@ -130,7 +130,7 @@ func TestTrainCommandErrors(t *testing.T) {
 		{[]string{"train", "--data", "x.csv", "--optimizer", "rmsprop"}, `optimizer "rmsprop"`},
 		{[]string{"train", "--data", "x.csv", "--schedule", "linear"}, `schedule "linear"`},
 		{[]string{"train", "--data", "x.csv", "--model", "resnet7"}, `unknown model "resnet7"`},
-		{[]string{"train", "--data", "x.csv", "--class-weights", "inverse"}, `class weights "inverse"`},
+		{[]string{"train", "--data", "x.csv", "--class-weights", "inverse"}, `class_weights (--class-weights) "inverse"`},
 		{[]string{"train", "--data", "x.csv", "--epochs", "abc"}, `invalid argument "abc"`},
 		{[]string{"train", "--data", filepath.Join(dir, "missing.csv")}, "missing.csv"},
 		{[]string{"train", "--config", badCfg}, `unknown field "learning_rate"`},

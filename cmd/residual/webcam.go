@@ -63,9 +63,9 @@ stream at http://ADDR/ (open it in a browser).`,
 	f.StringVar(&o.size, "size", "640x480", "frame size asked of the camera, WxH (the camera may pick another)")
 	f.BoolVar(&o.faces, "faces", true, "detect faces (false: classify the whole frame or --roi)")
 	f.StringVar(&o.roi, "roi", "", "with --faces=false, the region classified as x,y,w,h in frame pixels (for gesture models)")
-	f.IntVar(&o.frames, "frames", 0, "stop after this many frames (0: until Ctrl-C)")
+	countVar(f, &o.frames, "frames", 0, 0, "stop after this many frames (0: until Ctrl-C)")
 	f.StringVar(&o.preview, "preview", "", "serve an annotated MJPEG preview on this address, e.g. 127.0.0.1:8081")
-	f.IntVar(&o.minFace, "min-face", 0, "smallest face side searched, in pixels (0: the detector's default, 48)")
+	countVar(f, &o.minFace, "min-face", 48, 1, "smallest face side searched, in pixels")
 	return cmd
 }
 
