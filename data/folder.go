@@ -17,8 +17,10 @@ import (
 // Channels and resized (stretched) to Width x Height.
 type FolderOptions struct {
 	// Target image size and channels (1 gray, 3 RGB). Zero values take
-	// the loader's default: 48x48x1 for LoadFolder and LoadLeapGestRecog,
-	// 100x100x3 for LoadSignDigits.
+	// the data's own for LoadFolder (the first image's size, and 1
+	// channel when it is gray, 3 otherwise; every image is resized to
+	// it), and the loader's default for LoadLeapGestRecog (48x48x1) and
+	// LoadSignDigits (100x100x3).
 	Width, Height, Channels int
 	// Classes fixes the class order (label i is Classes[i]); folders
 	// that are not listed are an error, listed classes without a folder
@@ -38,6 +40,10 @@ type FolderOptions struct {
 	Filter vision.Filter
 	// Workers is the number of decoding goroutines (GOMAXPROCS when 0).
 	Workers int
+	// GroupBy, when set, gives every file of LoadFolder a group (see
+	// ParseGroupBy), so that Split holds out whole groups. The other
+	// loaders have groups of their own and ignore it.
+	GroupBy *GroupBy
 }
 
 func (o *FolderOptions) defaults(w, h, c int) error {
@@ -136,20 +142,58 @@ type fileEntry struct {
 
 // LoadFolder loads <root>/<class>/*.{png,jpg,jpeg} (extensions in any
 // case; other files are ignored). Images of any size, gray or color, are
-// converted and resized to the target. A class folder without images is an
-// error naming it; an unreadable image is an error naming the file, or
-// skipped and counted with SkipBad.
+// converted and resized to the target (by default the data's own size and
+// channels, see FolderOptions). A class folder without images is an error
+// naming it; an unreadable image is an error naming the file, or skipped
+// and counted with SkipBad. With GroupBy every file gets a group.
 func LoadFolder(root string, opt FolderOptions) (*Dataset, Report, error) {
+	entries, classes, err := listFolder(root, opt)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	if opt.GroupBy != nil {
+		if err := opt.GroupBy.assign(root, entries); err != nil {
+			return nil, Report{}, err
+		}
+	}
+	if opt.Width == 0 || opt.Height == 0 || opt.Channels == 0 {
+		w, h, c, err := probeEntries(entries, opt.SkipBad)
+		if err != nil {
+			return nil, Report{}, err
+		}
+		if opt.Width == 0 && opt.Height == 0 {
+			opt.Width, opt.Height = w, h
+		}
+		if opt.Channels == 0 {
+			opt.Channels = c
+		}
+	}
 	if err := opt.defaults(48, 48, 1); err != nil {
 		return nil, Report{}, err
 	}
+	return loadFiles(entries, classes, opt)
+}
+
+// probeEntries returns the size and channels of the first image of
+// entries whose header reads (the first one, unless skipBad).
+func probeEntries(entries []fileEntry, skipBad bool) (w, h, c int, err error) {
+	for _, e := range entries {
+		if w, h, c, err = vision.ProbeFile(e.path); err == nil || !skipBad {
+			return w, h, c, err
+		}
+	}
+	return 0, 0, 0, fmt.Errorf("data: no readable image to take the size from (%v)", err)
+}
+
+// listFolder lists the image files of <root>/<class>/ folders.
+func listFolder(root string, opt FolderOptions) ([]fileEntry, []string, error) {
 	found, err := listDirs(root)
 	if err != nil {
-		return nil, Report{}, err
+		return nil, nil, err
 	}
 	classes, err := resolveClasses(root, found, opt.Classes)
 	if err != nil {
-		return nil, Report{}, err
+		return nil, nil, err
 	}
 	var entries []fileEntry
 	for label, class := range classes {
@@ -159,10 +203,10 @@ func LoadFolder(root string, opt FolderOptions) (*Dataset, Report, error) {
 		}
 		files, err := listImages(dir)
 		if err != nil {
-			return nil, Report{}, err
+			return nil, nil, err
 		}
 		if len(files) == 0 {
-			return nil, Report{}, fmt.Errorf("%s: class folder has no .png/.jpg/.jpeg images", dir)
+			return nil, nil, fmt.Errorf("%s: class folder has no .png/.jpg/.jpeg images", dir)
 		}
 		if opt.MaxPerClass > 0 && len(files) > opt.MaxPerClass {
 			files = files[:opt.MaxPerClass]
@@ -171,7 +215,7 @@ func LoadFolder(root string, opt FolderOptions) (*Dataset, Report, error) {
 			entries = append(entries, fileEntry{path: f, label: label})
 		}
 	}
-	return loadFiles(entries, classes, opt)
+	return entries, classes, nil
 }
 
 // loadFiles decodes entries in parallel into a dataset, in entry order.

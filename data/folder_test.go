@@ -117,3 +117,38 @@ func BenchmarkLoadRealFER2013Train(b *testing.B) {
 		}
 	}
 }
+
+// TestLoadFolderKeepsDataSize: without a target size or channels the
+// folder's own are kept: 28x28 gray stays 28x28x1, RGB images give 3
+// channels; an explicit size or channel count still wins.
+func TestLoadFolderKeepsDataSize(t *testing.T) {
+	root := t.TempDir()
+	writeGrayPNG(t, filepath.Join(root, "a", "1.png"), 28, 28, 10)
+	writeGrayPNG(t, filepath.Join(root, "b", "2.png"), 28, 28, 20)
+	d, _, err := LoadFolder(root, FolderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.W != 28 || d.H != 28 || d.C != 1 {
+		t.Fatalf("gray 28x28 folder loaded as %dx%dx%d", d.W, d.H, d.C)
+	}
+	d, _, err = LoadFolder(root, FolderOptions{Width: 48, Height: 48})
+	if err != nil || d.W != 48 || d.C != 1 {
+		t.Fatalf("explicit size: %v %dx%dx%d", err, d.W, d.H, d.C)
+	}
+
+	rgb := t.TempDir()
+	writeRGBPNG(t, filepath.Join(rgb, "a", "1.png"), 30, 20)
+	writeRGBPNG(t, filepath.Join(rgb, "a", "2.png"), 10, 10)
+	d, _, err = LoadFolder(rgb, FolderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.W != 30 || d.H != 20 || d.C != 3 {
+		t.Fatalf("RGB folder loaded as %dx%dx%d, want the first image's 30x20x3", d.W, d.H, d.C)
+	}
+	d, _, err = LoadFolder(rgb, FolderOptions{Channels: 1})
+	if err != nil || d.C != 1 || d.W != 30 {
+		t.Fatalf("explicit channels: %v %dx%dx%d", err, d.W, d.H, d.C)
+	}
+}

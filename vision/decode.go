@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"image/color"
 	_ "image/jpeg" // register the JPEG decoder
 	_ "image/png"  // register the PNG decoder
 	"io"
@@ -82,4 +83,44 @@ func LoadFile(dst *Image, path string, channels, maxPixels int) (*Image, error) 
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return out, nil
+}
+
+// ProbeFile reads only the header of a JPEG or PNG file and returns its
+// size and channel count: 1 for a gray image (gray color model, or a
+// palette of grays only), 3 otherwise. Errors name the file.
+func ProbeFile(path string) (w, h, channels int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer f.Close()
+	cfg, format, err := image.DecodeConfig(f)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("%s: vision: not a readable JPEG or PNG image: %w", path, err)
+	}
+	if format != "jpeg" && format != "png" {
+		return 0, 0, 0, fmt.Errorf("%s: vision: unsupported image format %q, want jpeg or png", path, format)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return 0, 0, 0, fmt.Errorf("%s: vision: %s image has invalid size %dx%d", path, format, cfg.Width, cfg.Height)
+	}
+	return cfg.Width, cfg.Height, modelChannels(cfg.ColorModel), nil
+}
+
+// modelChannels is 1 for gray color models, 3 otherwise.
+func modelChannels(m color.Model) int {
+	switch m {
+	case color.GrayModel, color.Gray16Model:
+		return 1
+	}
+	if p, ok := m.(color.Palette); ok && len(p) > 0 {
+		for _, c := range p {
+			r, g, b, _ := c.RGBA()
+			if r != g || g != b {
+				return 3
+			}
+		}
+		return 1
+	}
+	return 3
 }
