@@ -265,6 +265,21 @@ func TestBackboneLRMult(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		zero := with(func(c *Config) { c.Optimizer, c.BackboneLRMult = opt, 0 })
+		zero.Resolve()
+		fixed := &nn.Param{Name: "conv1.weight", Value: tensor.New(3), Grad: tensor.New(3), NoDecay: true}
+		fixed.Grad.Data[0] = 1
+		oz, err := newOptimizer(&zero, []*nn.Param{fixed, fc}, map[*nn.Param]bool{fc: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		oz.Step(0.5)
+		if fixed.Value.Data[0] != 0 {
+			t.Errorf("%s: backbone-lr-mult 0 moved the backbone by %g", opt, fixed.Value.Data[0])
+		}
+		for j := range fc.Value.Data {
+			fc.Value.Data[j] = 0
+		}
 		o.Step(0.5)
 		if d := -backbone.Value.Data[0]; math.Abs(float64(d)-0.05) > 1e-6 {
 			t.Errorf("%s: backbone step %g, want 0.5*0.1 = 0.05", opt, d)
