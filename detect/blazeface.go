@@ -18,6 +18,7 @@ package detect
 import (
 	_ "embed"
 	"fmt"
+	"math"
 	"runtime"
 
 	"github.com/residual-go/residual/vision"
@@ -98,6 +99,10 @@ type FaceOptions struct {
 	IoU float32
 	// MaxFaces keeps the best faces only. Default 16.
 	MaxFaces int
+	// Margin widens the model crop (Find's Face.Crop) around the square
+	// face box by this fraction of its side on each side. Default 0.1;
+	// a negative value means none.
+	Margin float64
 	// Workers is how many frames may be detected at once (each has its own
 	// compiled graph). Default runtime.GOMAXPROCS(0), at most 4.
 	Workers int
@@ -118,6 +123,12 @@ func (o FaceOptions) withDefaults() FaceOptions {
 	}
 	if o.Workers == 0 {
 		o.Workers = min(runtime.GOMAXPROCS(0), 4)
+	}
+	switch {
+	case o.Margin == 0:
+		o.Margin = 0.1
+	case o.Margin < 0:
+		o.Margin = 0
 	}
 	return o
 }
@@ -147,6 +158,9 @@ func NewFaceDetector(opt FaceOptions) (*FaceDetector, error) {
 	opt = opt.withDefaults()
 	if err := checkCommon("face", opt.MinScore, opt.IoU, opt.MaxFaces, opt.Workers); err != nil {
 		return nil, err
+	}
+	if opt.Margin > 1 || math.IsNaN(opt.Margin) {
+		return nil, fmt.Errorf("detect: face margin %g, want at most 1 (one box side each way)", opt.Margin)
 	}
 	s, err := blazeFaceSpec(opt.Range)
 	if err != nil {

@@ -124,8 +124,44 @@ type Face struct {
 	// Crop is the region given to the model: Box widened by the margin,
 	// kept square and inside the frame.
 	Crop image.Rectangle
-	// Score is the cluster's summed cascade confidence (higher is surer).
+	// Score is the detector's confidence: for pigo the cluster's summed
+	// cascade confidence (higher is surer, unbounded), for BlazeFace the
+	// sigmoid score in [0,1].
 	Score float32
+	// Keypoints are the detector's landmarks in frame pixels, nil for
+	// pigo; BlazeFace gives 6: right eye, left eye, nose tip, mouth, right
+	// ear, left ear (the subject's right).
+	Keypoints []image.Point
+	// Roll is the angle of the line from the right to the left eye in
+	// radians (image y down: positive when the left eye is lower), 0 when
+	// the detector has no keypoints. A crop rotated by -Roll has level
+	// eyes.
+	Roll float64
+}
+
+// Finder is a face detector: pigo's cascade (Detector here) or BlazeFace
+// (package detect). Find takes a gray, RGB or RGBA frame and returns the
+// faces best first. Implementations are safe for concurrent use.
+type Finder interface {
+	Find(frame *vision.Image) ([]Face, error)
+	// Name says which detector it is ("pigo", "blazeface-full", ...).
+	Name() string
+}
+
+// Name is "pigo".
+func (d *Detector) Name() string { return "pigo" }
+
+// Find is Detect on any frame: an RGB or RGBA frame is converted to gray
+// first.
+func (d *Detector) Find(frame *vision.Image) ([]Face, error) {
+	if frame != nil && frame.C != 1 {
+		gray, err := vision.ConvertChannels(nil, frame, 1)
+		if err != nil {
+			return nil, fmt.Errorf("face: %w", err)
+		}
+		frame = gray
+	}
+	return d.Detect(frame)
 }
 
 // Detector finds faces. It is safe for concurrent use: the cascade is

@@ -19,6 +19,9 @@ type FrameOptions struct {
 	// gesture models, which have no hand detector). It is clipped to the
 	// frame.
 	ROI image.Rectangle
+	// Live marks a frame of a live stream: the server then uses its live
+	// face detector (BlazeFace short range by default).
+	Live bool
 }
 
 // Result is the answer for one frame (the JSON of POST /v1/predict and of
@@ -70,24 +73,25 @@ type Timings struct {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// Frame is a decoded frame in the forms the pipeline needs: gray for the
-// detector and the model's channel count for classification (the same
-// image when the model is gray).
+// Frame is a decoded frame in the forms the pipeline needs: RGB for the
+// detector (BlazeFace looks at colour; pigo converts to gray), and the
+// model's channel count for classification (the same image when the
+// model is RGB).
 type Frame struct {
-	Gray  *vision.Image
+	Color *vision.Image
 	Model *vision.Image
 }
 
 // NewFrame converts a decoded image for a model with the given channel
 // count (1 or 3).
 func NewFrame(img image.Image, channels int) (*Frame, error) {
-	gray, err := vision.FromImage(nil, img, 1)
+	rgb, err := vision.FromImage(nil, img, 3)
 	if err != nil {
 		return nil, err
 	}
-	f := &Frame{Gray: gray, Model: gray}
-	if channels != 1 {
-		if f.Model, err = vision.FromImage(nil, img, channels); err != nil {
+	f := &Frame{Color: rgb, Model: rgb}
+	if channels != 3 {
+		if f.Model, err = vision.ConvertChannels(nil, rgb, channels); err != nil {
 			return nil, err
 		}
 	}
@@ -97,8 +101,8 @@ func NewFrame(img image.Image, channels int) (*Frame, error) {
 // Predict classifies a frame with model m: every face found by det when
 // opt.Faces (det may be nil otherwise), else the ROI or the whole frame.
 // Result.Timings.Decode and Total are left for the caller.
-func Predict(ctx context.Context, m *Model, det *face.Detector, f *Frame, opt FrameOptions) (*Result, error) {
-	w, h := f.Gray.W, f.Gray.H
+func Predict(ctx context.Context, m *Model, det face.Finder, f *Frame, opt FrameOptions) (*Result, error) {
+	w, h := f.Color.W, f.Color.H
 	res := &Result{Model: m.Name, Width: w, Height: h, Faces: []Prediction{}}
 	frameRect := image.Rect(0, 0, w, h)
 
@@ -109,7 +113,7 @@ func Predict(ctx context.Context, m *Model, det *face.Detector, f *Frame, opt Fr
 			return nil, fmt.Errorf("serve: face detection asked for but no detector configured")
 		}
 		t0 := time.Now()
-		faces, err := det.Detect(f.Gray)
+		faces, err := det.Find(f.Color)
 		if err != nil {
 			return nil, err
 		}

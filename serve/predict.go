@@ -229,7 +229,11 @@ func (s *Server) predictBytes(ctx context.Context, m *Model, data []byte, opt Fr
 	if err := ctx.Err(); err != nil {
 		return nil, s.deadlineError(ctx, err)
 	}
-	res, err := Predict(ctx, m, s.detector, frame, opt)
+	det := s.detector
+	if opt.Live {
+		det = s.live
+	}
+	res, err := Predict(ctx, m, det, frame, opt)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, s.deadlineError(ctx, err)

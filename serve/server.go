@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/residual-go/residual/detect"
 	"github.com/residual-go/residual/face"
 )
 
@@ -86,8 +87,17 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile, when set, make Run serve HTTPS with this
 	// PEM certificate (chain) and key.
 	TLSCertFile, TLSKeyFile string
-	// Detect are the face detector's options (face.Options defaults).
+	// Detector names the face detector (detect.Resolve): "" or
+	// "blazeface" is BlazeFace full range for /v1/predict and short range
+	// for /v1/stream; "blazeface-full", "blazeface-short" or "pigo" use
+	// that one for both.
+	Detector string
+	// Detect are pigo's options (face.Options defaults), used when
+	// Detector is "pigo".
 	Detect face.Options
+	// BlazeFace are BlazeFace's options (detect.FaceOptions defaults; the
+	// range comes from Detector).
+	BlazeFace detect.FaceOptions
 	// Logger receives one line per failed request and stream; default
 	// slog.Default().
 	Logger *slog.Logger
@@ -103,8 +113,9 @@ type Server struct {
 	hosts       *hostList // from Config.AllowedHosts
 	tlsConfig   *tls.Config
 	models      map[string]*Model
-	names       []string // in registration order; names[0] is the default
-	detector    *face.Detector
+	names       []string    // in registration order; names[0] is the default
+	detector    face.Finder // for photos (/v1/predict)
+	live        face.Finder // for live frames (/v1/stream); may be detector
 	metrics     *metrics
 	mux         *http.ServeMux
 
@@ -139,11 +150,17 @@ func New(cfg Config, models ...*Model) (*Server, error) {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	det, err := face.NewDetector(cfg.Detect)
+	det, err := detect.NewFinder(cfg.Detector, false, cfg.Detect, cfg.BlazeFace)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, models: map[string]*Model{}, detector: det, metrics: newMetrics(), hosts: hosts, tlsConfig: tlsConfig,
+	live := det
+	if name, _ := detect.Resolve(cfg.Detector, true); name != det.Name() {
+		if live, err = detect.NewFinder(cfg.Detector, true, cfg.Detect, cfg.BlazeFace); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{cfg: cfg, models: map[string]*Model{}, detector: det, live: live, metrics: newMetrics(), hosts: hosts, tlsConfig: tlsConfig,
 		gate: &gate{slots: cfg.MaxInFlight, budget: cfg.DecodeBudget, maxQueue: cfg.MaxQueue}}
 	if cfg.Token != "" {
 		h := sha256.Sum256([]byte(cfg.Token))
@@ -164,8 +181,12 @@ func New(cfg Config, models ...*Model) (*Server, error) {
 	return s, nil
 }
 
-// Detector is the server's face detector (shared by every request).
-func (s *Server) Detector() *face.Detector { return s.detector }
+// Detector is the server's face detector for photos (shared by every
+// request).
+func (s *Server) Detector() face.Finder { return s.detector }
+
+// LiveDetector is the face detector for stream frames.
+func (s *Server) LiveDetector() face.Finder { return s.live }
 
 // Model returns the named model, or the default one for "".
 func (s *Server) Model(name string) (*Model, error) {

@@ -150,6 +150,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	defer stopReading()
 	gone := make(chan struct{}) // closed when the client has gone
 	box := &mailbox{ready: make(chan struct{}, 1)}
+	fopt.Live = true
 	opt := streamOptions{model: m, frame: fopt}
 
 	// The reader takes every message as it arrives so that frames never

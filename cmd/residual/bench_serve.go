@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/residual-go/residual/detect"
 	"image"
 	"image/color"
 	"image/draw"
@@ -38,7 +39,8 @@ func newBenchServeCmd() *cobra.Command {
 		Long: `bench serve measures the recognition pipeline of 'residual serve':
 
   1. one 640x480 frame made from --photo (one face): face detection and
-     classification of every face, p50/p99 over --frames frames;
+     classification of every face with each detector (blazeface-short,
+     blazeface-full, pigo), p50/p99 over --frames frames;
   2. POST /v1/predict with a 48x48 face crop (faces=false) from --clients
      concurrent clients for --duration: throughput, p50/p99 latency, errors.
 
@@ -82,30 +84,38 @@ func runBenchServe(ctx context.Context, o benchServeOptions) error {
 	// The photo scaled to 480 pixels high in the middle of a gray 640x480
 	// frame, as a webcam would send it.
 	frameImg := letterbox(photo, 640, 480)
-	det, err := face.NewDetector(face.Options{})
-	if err != nil {
-		return err
-	}
 	frame, err := serve.NewFrame(frameImg, m.Preprocess.Channels)
 	if err != nil {
 		return err
 	}
-	var times []time.Duration
-	var faces int
-	for i := 0; i < o.frames+5; i++ {
-		t0 := time.Now()
-		res, err := serve.Predict(ctx, m, det, frame, serve.FrameOptions{Faces: true})
+	// Every face detector: BlazeFace short range (the live default), full
+	// range (the photo default) and pigo.
+	var det face.Finder
+	for _, name := range []string{detect.DetectorShort, detect.DetectorFull, detect.DetectorPigo} {
+		d, err := detect.NewFinder(name, true, face.Options{}, detect.FaceOptions{})
 		if err != nil {
 			return err
 		}
-		if i >= 5 { // warm-up excluded
-			times = append(times, time.Since(t0))
+		if det == nil {
+			det = d
 		}
-		faces = len(res.Faces)
+		var times []time.Duration
+		var faces int
+		for i := 0; i < o.frames+5; i++ {
+			t0 := time.Now()
+			res, err := serve.Predict(ctx, m, d, frame, serve.FrameOptions{Faces: true})
+			if err != nil {
+				return err
+			}
+			if i >= 5 { // warm-up excluded
+				times = append(times, time.Since(t0))
+			}
+			faces = len(res.Faces)
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		fmt.Printf("frame 640x480, %s: %d face(s), detection + classification: p50 %.2f ms, p99 %.2f ms over %d frames (%s)\n",
+			name, faces, ms(times[len(times)/2]), ms(times[len(times)*99/100]), len(times), path)
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	fmt.Printf("frame 640x480, %d face(s), detection + classification: p50 %.2f ms, p99 %.2f ms over %d frames (%s)\n",
-		faces, ms(times[len(times)/2]), ms(times[len(times)*99/100]), len(times), path)
 
 	// A 48x48 crop of the detected face (or of the frame's centre).
 	res, err := serve.Predict(ctx, m, det, frame, serve.FrameOptions{Faces: true})

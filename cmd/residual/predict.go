@@ -25,6 +25,7 @@ type predictOptions struct {
 	faces       bool
 	annotateDir string
 	minFace     int
+	detector    string
 }
 
 // prediction is one image's result, as printed by --json.
@@ -53,7 +54,8 @@ with --json as a list of {"file", "label", "probability", "scores":
 [{"class", "probability"}...]} objects. An unreadable image gets an "error"
 entry; the command then fails after printing the others.
 
-With --faces, faces are detected in each photo (pure-Go pigo detector) and
+With --faces, faces are detected in each photo (BlazeFace full range on
+this project's engine by default; --detector pigo for the cascade) and
 each is classified through the same crop and preprocessing as the server;
 an annotated copy of each photo (boxes, labels, class bars) is written to
 --annotate-dir and the JSON holds every face's box and class probabilities.`,
@@ -70,7 +72,8 @@ an annotated copy of each photo (boxes, labels, class bars) is written to
 	countVar(f, &o.batch, "batch", 32, 1, "images per forward pass")
 	f.BoolVar(&o.faces, "faces", false, "detect faces and classify each one; write annotated copies")
 	f.StringVar(&o.annotateDir, "annotate-dir", "annotated", "with --faces: folder for the annotated copies (<name>-faces.png)")
-	countVar(f, &o.minFace, "min-face", 48, 1, "with --faces: smallest face side searched, in pixels")
+	f.StringVar(&o.detector, "detector", "blazeface", "with --faces: face detector, blazeface (= blazeface-full for photos), blazeface-full, blazeface-short or pigo")
+	countVar(f, &o.minFace, "min-face", 48, 1, "with --faces --detector pigo: smallest face side searched, in pixels")
 	return cmd
 }
 

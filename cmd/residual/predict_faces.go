@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/residual-go/residual/detect"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -31,9 +32,9 @@ func runPredictFaces(cmd *cobra.Command, o predictOptions, files []string) error
 	if err != nil {
 		return err
 	}
-	det, err := face.NewDetector(face.Options{MinSize: o.minFace})
+	det, err := detect.NewFinder(o.detector, false, face.Options{MinSize: o.minFace}, detect.FaceOptions{})
 	if err != nil {
-		return err
+		return fmt.Errorf("predict: --detector: %w", err)
 	}
 	if err := os.MkdirAll(o.annotateDir, 0o755); err != nil {
 		return fmt.Errorf("predict: %w", err)
@@ -72,7 +73,7 @@ func runPredictFaces(cmd *cobra.Command, o predictOptions, files []string) error
 	return nil
 }
 
-func predictFacesInFile(m *serve.Model, det *face.Detector, file, outDir string) (*serve.Result, string, error) {
+func predictFacesInFile(m *serve.Model, det face.Finder, file, outDir string) (*serve.Result, string, error) {
 	img, err := vision.DecodeFile(file, vision.DefaultMaxPixels)
 	if err != nil {
 		return nil, "", err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/residual-go/residual/detect"
 	"io"
 	"net"
 	"os"
@@ -108,7 +109,8 @@ if some had to be cut). A second signal ends it at once.`,
 	f.IntVar(&o.cfg.MaxStreams, "max-streams", serve.DefaultMaxStreams, "open WebSocket streams at most (503 above)")
 	f.DurationVar(&o.cfg.StreamIdleTimeout, "stream-idle-timeout", serve.DefaultStreamIdleTimeout, "a stream silent this long is closed")
 	f.DurationVar(&o.cfg.StreamMessageTimeout, "stream-message-timeout", serve.DefaultStreamMessageTimeout, "time to receive one stream message once it has begun")
-	f.IntVar(&o.cfg.Detect.MinSize, "min-face", 48, "smallest face side searched, in pixels")
+	f.StringVar(&o.cfg.Detector, "detector", detect.DetectorAuto, "face detector: blazeface (full range for /v1/predict, short range for /v1/stream), blazeface-full, blazeface-short or pigo")
+	f.IntVar(&o.cfg.Detect.MinSize, "min-face", 48, "with --detector pigo: smallest face side searched, in pixels")
 	f.DurationVar(&o.drain.Delay, "drain-delay", 5*time.Second, "on SIGTERM, how long to keep serving with /readyz at 503 before closing the listener (0: none)")
 	f.DurationVar(&o.drain.Grace, "shutdown-grace", 20*time.Second, "on SIGTERM, after --drain-delay, how long requests in flight and streams get to finish")
 	return cmd

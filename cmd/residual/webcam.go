@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/residual-go/residual/detect"
 	"image"
 	"image/jpeg"
 	"io"
@@ -28,14 +29,15 @@ import (
 )
 
 type webcamOptions struct {
-	device  string
-	model   string // name=path or path; empty: the built-in emotion model
-	size    string // WxH asked of the camera
-	faces   bool
-	roi     string // x,y,w,h classified when faces is false ("" = whole frame)
-	frames  int    // stop after this many frames (0: until interrupted)
-	preview string // address of the MJPEG preview server ("" = none)
-	minFace int
+	device   string
+	model    string // name=path or path; empty: the built-in emotion model
+	size     string // WxH asked of the camera
+	faces    bool
+	roi      string // x,y,w,h classified when faces is false ("" = whole frame)
+	frames   int    // stop after this many frames (0: until interrupted)
+	preview  string // address of the MJPEG preview server ("" = none)
+	minFace  int
+	detector string
 }
 
 func newWebcamCmd() *cobra.Command {
@@ -65,7 +67,8 @@ stream at http://ADDR/ (open it in a browser).`,
 	f.StringVar(&o.roi, "roi", "", "with --faces=false, the region classified as x,y,w,h in frame pixels (for gesture models)")
 	countVar(f, &o.frames, "frames", 0, 0, "stop after this many frames (0: until Ctrl-C)")
 	f.StringVar(&o.preview, "preview", "", "serve an annotated MJPEG preview on this address, e.g. 127.0.0.1:8081")
-	countVar(f, &o.minFace, "min-face", 48, 1, "smallest face side searched, in pixels")
+	f.StringVar(&o.detector, "detector", "blazeface", "face detector: blazeface (= blazeface-short for live frames), blazeface-short, blazeface-full or pigo")
+	countVar(f, &o.minFace, "min-face", 48, 1, "with --detector pigo: smallest face side searched, in pixels")
 	return cmd
 }
 
@@ -294,9 +297,9 @@ func recognise(ctx context.Context, o webcamOptions, src frameSource, out io.Wri
 	if err != nil {
 		return err
 	}
-	det, err := face.NewDetector(face.Options{MinSize: o.minFace})
+	det, err := detect.NewFinder(o.detector, true, face.Options{MinSize: o.minFace}, detect.FaceOptions{})
 	if err != nil {
-		return err
+		return fmt.Errorf("webcam: --detector: %w", err)
 	}
 	var preview *mjpegPreview
 	if o.preview != "" {
