@@ -3,8 +3,9 @@
 // detects the faces of each image and classifies them, and writes one JSON
 // line per image plus the number of faces per class.
 //
-//	residual-batch --input 'photos/*.jpg' --model models/emotion-fer2013.residual \
-//	    --output labels.jsonl --counts counts.jsonl
+//	residual-batch --input 'photos/*.jpg' --output labels.jsonl --counts counts.jsonl
+//	residual-batch --list paths.txt --model gesture --faces=false
+//	residual-batch --input 'photos/*.jpg' --model my-model.residual
 //
 // It runs on Beam's in-process Prism runner by default; Beam's --runner
 // flag sends the same pipeline to Flink, Spark or Dataflow (see
@@ -26,7 +27,7 @@ func main() {
 	var o Options
 	flag.StringVar(&o.Input, "input", "", "glob of the images to label (local or a Beam filesystem such as gs://); or use --list")
 	flag.StringVar(&o.List, "list", "", "text file with one image path per line (# comments and blank lines skipped); or use --input")
-	flag.StringVar(&o.Model, "model", "", "model file to classify with, e.g. models/emotion-fer2013.residual (local, or on a Beam filesystem for remote runners)")
+	flag.StringVar(&o.Model, "model", "emotion", "model to classify with: a built-in one (emotion, gesture; see residual models) or a model file (local, or on a Beam filesystem such as gs:// for remote runners)")
 	flag.BoolVar(&o.Faces, "faces", true, "detect faces and classify each (false: classify the whole image, e.g. for gesture models)")
 	flag.IntVar(&o.MinFace, "min-face", 0, "smallest face side searched, in pixels (0: the detector's default)")
 	flag.IntVar(&o.MaxPixels, "max-pixels", 40_000_000, "largest image (width*height) decoded; larger ones get an error line")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
 	"github.com/residual-go/residual/face"
+	"github.com/residual-go/residual/models"
 	"github.com/residual-go/residual/serve"
 	"github.com/residual-go/residual/vision"
 )
@@ -40,8 +42,9 @@ type Options struct {
 	// List is a text file with one image path per line (blank lines and
 	// lines starting with # are skipped).
 	List string
-	// Model is the model file to classify with (local path, or a path on
-	// a Beam filesystem: it is copied to the worker once).
+	// Model is the model to classify with: the name of a built-in model
+	// ("emotion", "gesture"), or a model file (local path, or a path on a
+	// Beam filesystem: it is copied to the worker once).
 	Model string
 	// Faces detects faces and classifies each; otherwise the whole image
 	// is classified (gesture models).
@@ -65,7 +68,7 @@ func (o Options) validate() error {
 		return fmt.Errorf("give exactly one of --input (a glob) and --list (a file of paths); got --input %q --list %q", o.Input, o.List)
 	}
 	if o.Model == "" {
-		return fmt.Errorf("--model is empty: give a model file")
+		return fmt.Errorf("--model is empty: give a built-in model (%s) or a model file", strings.Join(models.Names(), ", "))
 	}
 	if o.Output == "" || o.Counts == "" {
 		return fmt.Errorf("--output %q and --counts %q must both be set", o.Output, o.Counts)
@@ -240,16 +243,10 @@ func loadWorker(ctx context.Context, modelPath string, det face.Options) (*worke
 	if w, ok := workers[key]; ok {
 		return w, nil
 	}
-	local, cleanup, err := localCopy(ctx, modelPath)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
-	m, err := serve.LoadModel("", local, 0)
+	m, err := loadModel(ctx, modelPath)
 	if err != nil {
 		return nil, fmt.Errorf("--model %s: %v", modelPath, err)
 	}
-	m.Source = modelPath
 	d, err := face.NewDetector(det)
 	if err != nil {
 		return nil, err
@@ -258,6 +255,29 @@ func loadWorker(ctx context.Context, modelPath string, det face.Options) (*worke
 	w := &worker{model: m, detector: d}
 	workers[key] = w
 	return w, nil
+}
+
+// loadModel loads a built-in model by name ("emotion", "gesture": the
+// worker binary carries it) or a model file, with one network per CPU.
+func loadModel(ctx context.Context, spec string) (*serve.Model, error) {
+	if slices.Contains(models.Names(), spec) {
+		net, meta, b, err := models.Load(spec)
+		if err != nil {
+			return nil, err
+		}
+		return serve.NewModel(spec, net, meta.Classes, meta.Preprocess, "built-in "+b.File, 0)
+	}
+	local, cleanup, err := localCopy(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	m, err := serve.LoadModel("", local, 0)
+	if err != nil {
+		return nil, err
+	}
+	m.Source = spec
+	return m, nil
 }
 
 // localCopy returns a local path for a model file: the path itself when it

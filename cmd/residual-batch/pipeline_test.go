@@ -194,12 +194,12 @@ func maps(a, b map[string]int) bool {
 }
 
 // TestBatchEmotionGlob: a glob over the face photos, faces detected and
-// classified by the shipped emotion model.
+// classified by the built-in emotion model (checked against its file).
 func TestBatchEmotionGlob(t *testing.T) {
 	resetWorkers()
 	dir := t.TempDir()
 	good, bad := photos(t, dir)
-	o := Options{Input: filepath.Join(dir, "*.*"), Model: emotionModel, Faces: true, MaxPixels: 40_000_000, MaxBytes: 64 << 20,
+	o := Options{Input: filepath.Join(dir, "*.*"), Model: "emotion", Faces: true, MaxPixels: 40_000_000, MaxBytes: 64 << 20,
 		Output: filepath.Join(dir, "out", "labels.jsonl"), Counts: filepath.Join(dir, "out", "counts.jsonl")}
 	results, counts := run(t, o)
 	check(t, emotionModel, true, good, bad, results, counts)
@@ -211,7 +211,7 @@ func TestBatchEmotionGlob(t *testing.T) {
 }
 
 // TestBatchGestureList: a list file (with a comment and a blank line),
-// whole images classified by the shipped gesture model.
+// whole images classified by the gesture model's file.
 func TestBatchGestureList(t *testing.T) {
 	resetWorkers()
 	dir := t.TempDir()
