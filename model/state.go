@@ -26,6 +26,7 @@ func (m *Net) LoadState(lookup func(name string) (*tensor.Tensor, bool)) error {
 			return fmt.Errorf("model: %q has shape %s, want %s", p.Name, tensor.ShapeString(t.Shape), tensor.ShapeString(p.Value.Shape))
 		}
 		copy(p.Value.Data, t.Data[:t.Len()])
+		p.Changed()
 	}
 	return nil
 }

@@ -157,6 +157,9 @@ func (b *BatchNorm2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 			b.invStd[j] = float32(1 / math.Sqrt(v+float64(b.cfg.Eps)))
 		}
 		b.NumBatchesTracked.Value.Data[0]++
+		b.RunningMean.Changed()
+		b.RunningVar.Changed()
+		b.NumBatchesTracked.Changed()
 		for j := 0; j < c; j++ {
 			b.scale[j] = b.Weight.Value.Data[j] * b.invStd[j]
 			b.shift[j] = b.Bias.Value.Data[j] - b.mean[j]*b.scale[j]

@@ -6,6 +6,7 @@ package nn
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/residual-go/residual/tensor"
 )
@@ -22,14 +23,38 @@ type Param struct {
 	// NoDecay marks parameters that weight decay should skip
 	// (biases and normalisation scales, by convention).
 	NoDecay bool
+
+	version uint64 // see Version
 }
 
+// versions hands out parameter versions: unique across all parameters,
+// so a (parameter, version) pair names one state of its values.
+var versions atomic.Uint64
+
+// Version identifies the current values of p: it changes every time
+// Changed is called and is never 0 for a parameter made by this package
+// (a Param built as a literal starts at 0, "unknown"). Caches derived from
+// Value, such as folded or packed convolution weights, compare it with
+// the version they were built from instead of comparing the values.
+func (p *Param) Version() uint64 { return p.version }
+
+// Changed announces that Value was written. Every writer of Value.Data
+// outside the layer's own constructor must call it afterwards: the
+// optimizers after each step, loading (model state, checkpoints,
+// transfer learning), BatchNorm2D's running statistics in training,
+// weight averaging (EMA, SWA) and tests that edit weights in place.
+func (p *Param) Changed() { p.version = versions.Add(1) }
+
 func newParam(name string, noDecay bool, shape ...int) *Param {
-	return &Param{Name: name, Value: tensor.New(shape...), Grad: tensor.New(shape...), NoDecay: noDecay}
+	p := &Param{Name: name, Value: tensor.New(shape...), Grad: tensor.New(shape...), NoDecay: noDecay}
+	p.Changed()
+	return p
 }
 
 func newBuffer(name string, shape ...int) *Param {
-	return &Param{Name: name, Value: tensor.New(shape...)}
+	p := &Param{Name: name, Value: tensor.New(shape...)}
+	p.Changed()
+	return p
 }
 
 // Layer is one differentiable operation with a single input.

@@ -85,6 +85,7 @@ func (s *SGD) Step(lr float64) {
 			}
 			w[j] -= lr32 * gj
 		}
+		p.Changed()
 	}
 	s.steps++
 }
@@ -179,6 +180,7 @@ func (a *AdamW) Step(lr float64) {
 			denom := float32(math.Sqrt(float64(v[j])))/sqrtBC2 + eps
 			w[j] -= stepSize * m[j] / denom
 		}
+		p.Changed()
 	}
 }
 

@@ -187,6 +187,7 @@ func loadState(n Network, lookup func(name string) (*tensor.Tensor, bool)) error
 			return fmt.Errorf("%q has shape %s, want %s", p.Name, tensor.ShapeString(v.Shape), tensor.ShapeString(p.Value.Shape))
 		}
 		copy(p.Value.Data, v.Data[:v.Len()])
+		p.Changed()
 	}
 	return nil
 }

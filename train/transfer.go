@@ -282,6 +282,7 @@ func loadPretrained(cfg *Config, classes int) (*pretrained, error) {
 			return nil, fmt.Errorf("train: --from %s: no tensor %q %s to copy", cfg.From, q.Name, tensor.ShapeString(q.Value.Shape))
 		}
 		copy(q.Value.Data, v.Data[:v.Len()])
+		q.Changed()
 	}
 	p.net, p.pre = net, &meta.Preprocess
 	return p, nil
