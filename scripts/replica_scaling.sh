@@ -59,7 +59,8 @@ frontend api
     default_backend replicas
 backend replicas
     balance leastconn
-    option httpchk GET /readyz
+    option httpchk
+    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost
     server r0 127.0.0.1:$p0 check
     server r1 127.0.0.1:$p1 check
 CFG

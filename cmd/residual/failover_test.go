@@ -37,7 +37,9 @@ const haproxyEnv = "RESIDUAL_HAPROXY"
 // checks on the readiness path, L7 retries of every retryable error on
 // another replica (a prediction is a pure function of the request, so a
 // replay is harmless), short check intervals so a replica leaves the pool
-// well within the drain delay. docs/DEPLOY.md shows the same settings.
+// well within the drain delay. The check sends a Host header: on a
+// loopback address serve answers 421 to requests without an allowed Host
+// (--allowed-hosts). docs/DEPLOY.md shows the same settings.
 var haproxyConfig = template.Must(template.New("haproxy.cfg").Parse(`global
     maxconn 256
 defaults
@@ -55,7 +57,8 @@ frontend api
     default_backend replicas
 backend replicas
     balance roundrobin
-    option httpchk GET /readyz
+    option httpchk
+    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
     default-server inter 200ms fall 2 rise 2
 {{- range $i, $a := .Replicas}}
