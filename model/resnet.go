@@ -86,6 +86,9 @@ func (m *Net) SetBF16(on bool) {
 	m.setPlanPrecision()
 }
 
+// BF16 reports the last SetBF16 setting.
+func (m *Net) BF16() bool { return m.bf16 }
+
 // HasBF16 reports whether SetBF16(true) has an effect on this machine.
 func HasBF16() bool { return kernels.HasConvBF16() }
 

@@ -87,6 +87,21 @@ func NewModel(name string, net *model.Net, classes []string, pre vision.Preproce
 	return m, nil
 }
 
+// SetBF16 sets the precision of every network instance of the model
+// (model.Net.SetBF16: bfloat16 products on CPUs with AVX512-BF16). Call it
+// before the model serves requests: it takes every instance from the pool.
+func (m *Model) SetBF16(on bool) {
+	all := make([]*instance, 0, cap(m.pool))
+	for range cap(m.pool) {
+		in := <-m.pool
+		in.net.SetBF16(on)
+		all = append(all, in)
+	}
+	for _, in := range all {
+		m.pool <- in
+	}
+}
+
 // cloneNet builds a network with net's configuration and copies every
 // parameter and buffer (BN running statistics) into it.
 func cloneNet(net *model.Net) (*model.Net, error) {

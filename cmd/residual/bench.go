@@ -30,7 +30,10 @@ type benchOptions struct {
 	jsonOut bool
 	// torchModes are the PyTorch modes of --torch (scripts/torch_bench.py --modes).
 	torchModes string
-	net        benchNetOptions
+	// precision is fp32, bf16 or both (--precision): bf16 adds bf16
+	// inference figures (training is fp32 in every case).
+	precision string
+	net       benchNetOptions
 }
 
 // benchNetOptions choose the network and the training step that bench
@@ -109,6 +112,7 @@ and prints the ratios against PyTorch's fastest mode for each figure.`,
 	f.StringVar(&o.python, "python", "/usr/bin/python3", "python interpreter for --torch")
 	f.StringVar(&o.script, "torch-script", "scripts/torch_bench.py", "PyTorch benchmark script for --torch")
 	f.BoolVar(&o.jsonOut, "json", false, "print results as JSON")
+	f.StringVar(&o.precision, "precision", "both", "fp32, bf16 or both: bf16 also measures inference in bfloat16 (AVX512-BF16 CPUs only; training is always fp32)")
 	f.StringVar(&o.torchModes, "torch-modes", "fp32,fp32-cl,bf16-cl", "PyTorch modes for --torch: fp32 (NCHW), fp32-cl (channels_last), bf16-cl (bf16 autocast, channels_last)")
 	f.StringVar(&o.net.model, "model", "reference", "network preset to measure (reference or resnet18-small for --torch)")
 	posFloatVar(f, &o.net.widthMult, "width-mult", 0, "channel width multiplier, > 0 (default: the preset's)")
@@ -213,6 +217,17 @@ func runBench(o benchOptions) error {
 		return fmt.Errorf("bench: --wd %g (want >= 0) or --label-smoothing %g (want [0,1)) out of range", o.net.weightDecay, o.net.labelSmoothing)
 	}
 	d := time.Duration(o.seconds * float64(time.Second))
+	bf16 := false
+	switch o.precision {
+	case "fp32":
+	case "bf16", "both":
+		var err error
+		if bf16, err = useBF16("bench", "bf16", os.Stderr); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("bench: --precision %q, want fp32, bf16 or both", o.precision)
+	}
 	cpu := cpufeat.Get()
 	res := benchResult{CPU: cpu.Model, CPUFeatures: cpu.Features(), Threads: parallel.Workers(), Kernel: kernels.Variant(), Batch: o.batch}
 	say := func(format string, args ...any) {
@@ -251,7 +266,7 @@ func runBench(o benchOptions) error {
 		say("%-30s fwd %7.1f  bwd-data %7.1f  bwd-weight %7.1f GFLOP/s\n", r.Name, r.Fwd, r.BwdData, r.BwdWeight)
 	}
 
-	if err := benchNet(&res, o.net, o.batch, d); err != nil {
+	if err := benchNet(&res, o.net, o.batch, d, bf16); err != nil {
 		return err
 	}
 	say("%s (%.1f MFLOP/image forward)\n", res.Network, res.ForwardMFLOPs)
@@ -259,7 +274,7 @@ func runBench(o benchOptions) error {
 	say("  inference, batch %d       %8.1f images/s\n", o.batch, res.InferImagesPerS)
 	say("  inference, batch 1 latency %8.3f ms (median)\n", res.LatencyBatch1Ms)
 	if res.InferBF16PerS > 0 {
-		say("  bfloat16 inference, batch %d %7.1f images/s, batch 1 latency %.3f ms (opt-in: Net.SetBF16)\n", o.batch, res.InferBF16PerS, res.LatencyBF16Ms)
+		say("  bfloat16 inference, batch %d %7.1f images/s, batch 1 latency %.3f ms (--precision bf16)\n", o.batch, res.InferBF16PerS, res.LatencyBF16Ms)
 	}
 
 	var torch *torchResult
@@ -309,7 +324,7 @@ func benchConv(batch, c, hw int, d time.Duration, rng *rand.Rand) convResult {
 
 // benchNet measures a network: training steps, batched inference and
 // batch-1 latency.
-func benchNet(res *benchResult, o benchNetOptions, batch int, d time.Duration) error {
+func benchNet(res *benchResult, o benchNetOptions, batch int, d time.Duration, bf16 bool) error {
 	cfg, err := o.config()
 	if err != nil {
 		return err
@@ -340,7 +355,7 @@ func benchNet(res *benchResult, o benchNetOptions, batch int, d time.Duration) e
 	if res.LatencyBatch1Ms, err = medianLatency(net, one, d); err != nil {
 		return err
 	}
-	if model.HasBF16() {
+	if bf16 {
 		net.SetBF16(true)
 		defer net.SetBF16(false)
 		res.InferBF16PerS = measure(d, func() { net.Forward(x, false) }) * float64(batch)

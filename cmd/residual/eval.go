@@ -16,6 +16,7 @@ type evalOptions struct {
 	model, data, format, split, tta, out string
 	batch, digits                        int
 	jsonOut, skipBad                     bool
+	precision                            string // --precision
 }
 
 func newEvalCmd() *cobra.Command {
@@ -49,6 +50,7 @@ Images go through the model's own preprocessing (vision.Preprocess).`,
 	countVar(f, &o.digits, "digits", 4, 0, "decimals in the classification report (0-12)")
 	f.BoolVar(&o.jsonOut, "json", false, "print the metrics as JSON (metrics.json layout plus loss) instead of text")
 	f.BoolVar(&o.skipBad, "skip-bad", false, "skip unreadable images and bad CSV rows instead of failing")
+	addPrecisionFlag(f, &o.precision)
 	return cmd
 }
 
@@ -63,10 +65,15 @@ func runEval(cmd *cobra.Command, o evalOptions) error {
 	case o.digits > 12:
 		return fmt.Errorf("eval: --digits %d, want 0 to 12", o.digits)
 	}
+	bf16, err := useBF16("eval", o.precision, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
 	net, meta, err := model.Load(o.model)
 	if err != nil {
 		return err
 	}
+	net.SetBF16(bf16)
 	pred, err := train.NewPredictor(net, o.tta)
 	if err != nil {
 		return err

@@ -26,6 +26,8 @@ type predictOptions struct {
 	annotateDir string
 	minFace     int
 	detector    string
+	precision   string // --precision
+	bf16        bool   // --precision resolved on this CPU (useBF16)
 }
 
 // prediction is one image's result, as printed by --json.
@@ -70,6 +72,7 @@ an annotated copy of each photo (boxes, labels, class bars) is written to
 	f.StringVar(&o.tta, "tta", "none", "test-time augmentation: "+strings.Join(train.TTAModes, "|"))
 	f.BoolVar(&o.jsonOut, "json", false, "print JSON instead of text")
 	countVar(f, &o.batch, "batch", 32, 1, "images per forward pass")
+	addPrecisionFlag(f, &o.precision)
 	f.BoolVar(&o.faces, "faces", false, "detect faces and classify each one; write annotated copies")
 	f.StringVar(&o.annotateDir, "annotate-dir", "annotated", "with --faces: folder for the annotated copies (<name>-faces.png)")
 	f.StringVar(&o.detector, "detector", "blazeface", "with --faces: face detector, blazeface (= blazeface-full for photos), blazeface-full, blazeface-short or pigo")
@@ -119,6 +122,11 @@ func runPredict(cmd *cobra.Command, o predictOptions, args []string) error {
 	if o.batch < 1 {
 		return fmt.Errorf("predict: --batch %d, want at least 1", o.batch)
 	}
+	bf16, err := useBF16("predict", o.precision, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	o.bf16 = bf16
 	files, err := imageFiles(args)
 	if err != nil {
 		return err
@@ -130,6 +138,7 @@ func runPredict(cmd *cobra.Command, o predictOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	net.SetBF16(bf16)
 	pred, err := train.NewPredictor(net, o.tta)
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ func runPredictFaces(cmd *cobra.Command, o predictOptions, files []string) error
 	if err != nil {
 		return err
 	}
+	m.SetBF16(o.bf16)
 	det, err := detect.NewFinder(o.detector, false, face.Options{MinSize: o.minFace}, detect.FaceOptions{})
 	if err != nil {
 		return fmt.Errorf("predict: --detector: %w", err)

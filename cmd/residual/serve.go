@@ -27,6 +27,7 @@ type serveOptions struct {
 	token     string       // --token
 	tokenFile string       // --token-file
 	drain     serve.Drain
+	precision string // --precision
 }
 
 // tokenEnv is the environment variable holding the API token when neither
@@ -91,6 +92,7 @@ if some had to be cut). A second signal ends it at once.`,
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; :8080 for every interface; port 0 picks a free one)")
 	f.StringArrayVar(&o.models, "model", nil, "a model to serve, as name=path or path (name: the file's base name); repeat for several; the first is the default")
 	f.IntVar(&o.instances, "instances", runtime.GOMAXPROCS(0), "networks per model serving requests in parallel (default: one per CPU)")
+	addPrecisionFlag(f, &o.precision)
 	f.StringVar(&o.token, "token", "", "API token required on /v1/ and /metrics (visible in ps: prefer --token-file or $"+tokenEnv+")")
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding the API token (one line)")
 	f.StringVar(&o.cfg.TLSCertFile, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS (with --tls-key)")
@@ -201,8 +203,16 @@ func parseModelSpec(spec string) (name, path string, err error) {
 // loadModels loads the --model specs, or without any the built-in models
 // (package models: emotion, the default, then gesture).
 func loadModels(o serveOptions) ([]*serve.Model, error) {
+	precision := o.precision
+	if precision == "" {
+		precision = "fp32" // options built in code (webcam, tests) rather than from flags
+	}
+	bf16, err := useBF16("serve", precision, os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	var ms []*serve.Model
 	if len(o.models) == 0 {
-		var ms []*serve.Model
 		for _, name := range models.Names() {
 			m, err := loadBuiltin(name, o.instances)
 			if err != nil {
@@ -210,9 +220,7 @@ func loadModels(o serveOptions) ([]*serve.Model, error) {
 			}
 			ms = append(ms, m)
 		}
-		return ms, nil
 	}
-	var ms []*serve.Model
 	for _, spec := range o.models {
 		name, path, err := parseModelSpec(spec)
 		if err != nil {
@@ -223,6 +231,9 @@ func loadModels(o serveOptions) ([]*serve.Model, error) {
 			return nil, fmt.Errorf("--model %s: %v", spec, err)
 		}
 		ms = append(ms, m)
+	}
+	for _, m := range ms {
+		m.SetBF16(bf16)
 	}
 	return ms, nil
 }
