@@ -6,18 +6,20 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/residual-go/residual/internal/fixtures"
 	"github.com/residual-go/residual/vision"
 )
 
-// sharedData is ../shared/data relative to the repository root.
-var sharedData = filepath.Join("..", "..", "shared", "data")
+// TestMain prints one line when tests skipped for want of a dataset.
+func TestMain(m *testing.M) { fixtures.Main(m) }
 
 // refCase is one (model, photo) pair checked against ONNX Runtime.
 type refCase struct {
 	kind  string // short, full or palm
-	image string // under ../shared/data
+	image string // faces/NAME (committed, testdata/faces) or a dataset path (gestures/...)
 }
 
 var refCases = []refCase{
@@ -77,12 +79,19 @@ func refSSD(t testing.TB, kind string) *ssd {
 	return d
 }
 
-// loadShared loads an RGB photo from ../shared/data, or skips.
+// loadShared loads an RGB photo: faces/NAME from the committed
+// testdata/faces, anything else from the datasets (skipped, counted, when
+// they are absent).
 func loadShared(t testing.TB, rel string) *vision.Image {
 	t.Helper()
-	p := filepath.Join(sharedData, rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared photo %s absent (%v): the detector tests need ../shared/data", p, err)
+	const digits = "gestures/sign-language-digits"
+	var p string
+	if name, ok := strings.CutPrefix(rel, "faces/"); ok {
+		p = fixtures.Face(t, name)
+	} else if file, ok := strings.CutPrefix(rel, digits+"/"); ok {
+		p = filepath.Join(fixtures.Dataset(t, digits), filepath.FromSlash(file))
+	} else {
+		t.Fatalf("photo %s: neither a committed face nor in a known dataset", rel)
 	}
 	img, err := vision.LoadFile(nil, p, 3, 0)
 	if err != nil {
