@@ -131,7 +131,34 @@ type Conv2D struct {
 
 	// Parallel loop bodies, created once so that calls do not allocate.
 	biasFillFn, placeFn func(lo, hi int)
+
+	algos ConvAlgorithms // what the last calls ran (see Algorithms)
 }
+
+// ConvAlgorithms names the algorithm each pass of a convolution ran on its
+// last call (empty for a pass not run yet, "-" for one skipped: a frozen
+// weight's gradient, a first layer's dx). The names are those of the
+// Algo* constants.
+type ConvAlgorithms struct {
+	Forward, BackwardData, BackwardWeights string
+}
+
+// The algorithms a convolution runs, chosen by shape (and CPU) in
+// Conv2D.forward, Conv2D.Backward and backwardPhase.
+const (
+	AlgoWinograd4    = "winograd F(4x4,3x3)"
+	AlgoWinograd2    = "winograd F(2x2,3x3)"
+	AlgoGEMM1x1      = "1x1 GEMM"
+	AlgoGEMM1x1BF16  = "1x1 GEMM bf16"
+	AlgoImplicit     = "implicit GEMM"
+	AlgoImplicitBF16 = "implicit GEMM bf16"
+	AlgoIm2col       = "im2col + GEMM"
+	AlgoSkipped      = "-"
+)
+
+// Algorithms returns the algorithms the last Forward (or ConvBN.Forward),
+// and the last Backward ran.
+func (c *Conv2D) Algorithms() ConvAlgorithms { return c.algos }
 
 // colsBlockFloats bounds the size of a block's cols matrix (8 MiB): small
 // enough to stay in the L3 cache between im2col and the GEMM, large enough
@@ -278,6 +305,7 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 			epi = &c.biasEpi
 		}
 		if ww4 != nil && c.winograd4(c.n, c.h, c.w) {
+			c.algos.Forward = AlgoWinograd4
 			if train {
 				pt, pb, pl, pr := winogradPad(c.h, c.w)
 				c.xpad.fill(x.Data, c.n, c.h, c.w, c.cfg.InC, pt, pb, pl, pr)
@@ -289,6 +317,7 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 		if !train {
 			pad = nil
 		}
+		c.algos.Forward = AlgoWinograd2
 		c.wino.conv(pad, x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, ww, repack, c.out.Data, epi)
 		return c.out
 	}
@@ -301,12 +330,15 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 	}
 	switch {
 	case c.direct() && bf16:
+		c.algos.Forward = AlgoGEMM1x1BF16
 		kernels.SgemmBF16(false, true, c.n*c.h*c.w, cout, k, 1, x.Data, k, w, k, beta, c.out.Data, cout)
 	case c.direct():
 		// y (N*H*W,Cout) = x (N*H*W,Cin) · W(Cout,Cin)ᵀ
+		c.algos.Forward = AlgoGEMM1x1
 		kernels.Sgemm(false, true, c.n*c.h*c.w, cout, k, 1, x.Data, k, w, k, beta, c.out.Data, cout)
 	case bf16:
 		// The padded input as bf16 pairs: offsets count 32-bit words.
+		c.algos.Forward = AlgoImplicitBF16
 		p, cw := c.cfg.Padding, c.cfg.InC/2
 		src := c.xpadBF.fillBF16(x.Data, c.n, c.h, c.w, cw, p, p, p, p)
 		if repack && !pw.PackBF16(w, cout, c.kh, c.kw*c.cfg.InC, c.wo) {
@@ -317,6 +349,7 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 		c.ir.epi = nil
 		return c.out
 	case c.implicit(c.cfg.InC):
+		c.algos.Forward = AlgoImplicit
 		src, h, wd := x.Data, c.h, c.w
 		if p := c.cfg.Padding; p > 0 {
 			src = c.xpad.fill(x.Data, c.n, c.h, c.w, c.cfg.InC, p, p, p, p)
@@ -338,6 +371,7 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 		c.ir.epi = nil
 		return c.out
 	default:
+		c.algos.Forward = AlgoIm2col
 		total := c.n * c.ho
 		for r0 := 0; r0 < total; r0 += c.blkRows {
 			r1 := min(total, r0+c.blkRows)
@@ -504,24 +538,30 @@ func (c *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if c.Bias != nil && !c.Bias.Frozen {
 		c.bsum.sum(dy.Data, c.n*c.ho*c.wo, cout, c.Bias.Grad.Data)
 	}
+	c.algos.BackwardData, c.algos.BackwardWeights = AlgoSkipped, AlgoSkipped
 	if c.direct() {
 		m := c.n * c.h * c.w
 		if !c.Weight.Frozen {
+			c.algos.BackwardWeights = AlgoGEMM1x1
 			kernels.Sgemm(true, false, cout, k, m, 1, dy.Data, cout, c.x.Data, k, 0, dW, k)
 		}
 		if c.cfg.NoInputGrad {
 			return nil
 		}
+		c.algos.BackwardData = AlgoGEMM1x1
 		// dx (M,Cin) = dy (M,Cout) · W (Cout,Cin)
 		c.dx = tensor.Ensure(c.dx, c.n, c.h, c.w, c.cfg.InC)
 		kernels.Sgemm(false, false, m, k, cout, 1, dy.Data, cout, W, k, 0, c.dx.Data, k)
 		return c.dx
 	}
 	if !c.Weight.Frozen && c.winogradGradOK() {
+		c.algos.BackwardWeights = AlgoWinograd2
 		c.winogradWeightGrad(dy, dW)
 	} else if !c.Weight.Frozen && c.implicit(c.cfg.InC) && c.wgrad.Plan(cout, c.kh, c.kw*c.cfg.InC) {
+		c.algos.BackwardWeights = AlgoImplicit
 		c.implicitWeightGrad(dy, dW)
 	} else if !c.Weight.Frozen {
+		c.algos.BackwardWeights = AlgoIm2col
 		c.im2colWeightGrad(dy, dW)
 	}
 	if c.cfg.NoInputGrad {
@@ -684,16 +724,20 @@ func (c *Conv2D) backwardPhase(dy *tensor.Tensor, a, b int) {
 		// dx = conv3x3(dy, wSub) with stride 1 and padding 1, through
 		// Winograd like Forward.
 		if c.winograd4(c.n, c.ho, c.wo) {
+			c.algos.BackwardData = AlgoWinograd4
 			c.wino4Bwd.conv(dy.Data, c.n, c.ho, c.wo, cout, cin, c.wSub, &c.wino4WT, true, c.dx.Data, nil)
 			return
 		}
+		c.algos.BackwardData = AlgoWinograd2
 		c.winoBwd.conv(nil, dy.Data, c.n, c.ho, c.wo, cout, cin, c.wSub, &c.winoWT, true, c.dx.Data, nil)
 		return
 	}
 	if c.implicit(cout) {
+		c.algos.BackwardData = AlgoImplicit
 		c.implicitPhase(dy, a, b, ta, tb, q0, p0, hq, wq)
 		return
 	}
+	c.algos.BackwardData = AlgoIm2col
 	// im2col of dy over the phase grid (Hq,Wq): output (r,col) reads dy rows
 	// q0+r-(Ta-1)+t', i.e. stride 1 and padding Ta-1-q0 (maybe negative).
 	j := c.tr

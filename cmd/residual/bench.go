@@ -146,6 +146,20 @@ type benchResult struct {
 	Network         string       `json:"network,omitempty"`
 	ForwardMFLOPs   float64      `json:"forward_mflop_per_image,omitempty"`
 	TrainGFLOPs     float64      `json:"train_effective_gflops,omitempty"`
+	// ConvAlgorithms is what each convolution of the network ran in the
+	// measurements, in forward order.
+	ConvAlgorithms []convAlgorithms `json:"conv_algorithms,omitempty"`
+}
+
+// convAlgorithms names the algorithms one convolution of the network ran:
+// in the training step (forward, dx, dW), in fused fp32 inference and in
+// bf16 inference.
+type convAlgorithms struct {
+	Name          string `json:"name"`
+	Shape         string `json:"shape"` // Cin->Cout KHxKW/stride on HxW
+	Train         nn.ConvAlgorithms
+	Inference     string `json:"inference"`
+	InferenceBF16 string `json:"inference_bf16,omitempty"`
 }
 
 // torchResult mirrors the JSON printed by scripts/torch_bench.py: one
@@ -273,6 +287,9 @@ func runBench(o benchOptions) error {
 	say("  training, batch %d        %8.1f images/s (%.0f GFLOP/s effective)\n", o.batch, res.TrainImagesPerS, res.TrainGFLOPs)
 	say("  inference, batch %d       %8.1f images/s\n", o.batch, res.InferImagesPerS)
 	say("  inference, batch 1 latency %8.3f ms (median)\n", res.LatencyBatch1Ms)
+	if !o.jsonOut {
+		printConvAlgorithms(res.ConvAlgorithms, o.batch)
+	}
 	if res.InferBF16PerS > 0 {
 		say("  bfloat16 inference, batch %d %7.1f images/s, batch 1 latency %.3f ms (--precision bf16)\n", o.batch, res.InferBF16PerS, res.LatencyBF16Ms)
 	}
@@ -348,7 +365,18 @@ func benchNet(res *benchResult, o benchNetOptions, batch int, d time.Duration, b
 	}
 	// forward + backward ~ 3x forward FLOPs
 	res.TrainGFLOPs = res.TrainImagesPerS * 3 * res.ForwardMFLOPs / 1e3
+	convs := net.Convs()
+	res.ConvAlgorithms = make([]convAlgorithms, len(convs))
+	for i, c := range convs {
+		cfg := c.Config()
+		kh, kw := c.Weight.Value.Shape[1], c.Weight.Value.Shape[2]
+		res.ConvAlgorithms[i] = convAlgorithms{Name: c.Name(), Train: c.Algorithms(),
+			Shape: fmt.Sprintf("%d->%d %dx%d/%d", cfg.InC, cfg.OutC, kh, kw, cfg.Stride)}
+	}
 	res.InferImagesPerS = measure(d, func() { step.Infer() }) * float64(batch)
+	for i, c := range convs {
+		res.ConvAlgorithms[i].Inference = c.Algorithms().Forward
+	}
 
 	one := tensor.New(net.InputShape(1)...)
 	copy(one.Data, x.Data)
@@ -359,6 +387,9 @@ func benchNet(res *benchResult, o benchNetOptions, batch int, d time.Duration, b
 		net.SetBF16(true)
 		defer net.SetBF16(false)
 		res.InferBF16PerS = measure(d, func() { net.Forward(x, false) }) * float64(batch)
+		for i, c := range convs {
+			res.ConvAlgorithms[i].InferenceBF16 = c.Algorithms().Forward
+		}
 		if res.LatencyBF16Ms, err = medianLatency(net, one, d); err != nil {
 			return err
 		}
@@ -378,6 +409,19 @@ func medianLatency(net *model.Net, one *tensor.Tensor, d time.Duration) (float64
 		times = append(times, time.Since(t0))
 	}
 	return float64(median(times).Microseconds()) / 1e3, nil
+}
+
+// printConvAlgorithms prints the algorithm of every convolution of the
+// network in each measurement.
+func printConvAlgorithms(algos []convAlgorithms, batch int) {
+	fmt.Printf("  convolutions (batch %d): train forward / dx / dW; inference fp32; inference bf16\n", batch)
+	for _, a := range algos {
+		fmt.Printf("    %-28s %-16s %s / %s / %s; %s", a.Name, a.Shape, a.Train.Forward, a.Train.BackwardData, a.Train.BackwardWeights, a.Inference)
+		if a.InferenceBF16 != "" {
+			fmt.Printf("; %s", a.InferenceBF16)
+		}
+		fmt.Println()
+	}
 }
 
 // printTorch prints PyTorch's figures in each mode beside residual's, and
