@@ -75,7 +75,14 @@ func (d *FaceDetector) Find(frame *vision.Image) ([]face.Face, error) {
 }
 
 func (d *FaceDetector) toFace(dt Detection, w, h int) face.Face {
-	c := dt.Box.Centre()
+	re, le := dt.Keypoints[RightEye], dt.Keypoints[LeftEye]
+	roll := math.Atan2(float64(le.Y-re.Y), float64(le.X-re.X))
+	// The square is centred halfway between the eyes' midpoint and the
+	// mouth, which stays on the face when it turns (the box centre drifts
+	// by a few pixels); its side is the box's, which BlazeFace keeps at
+	// the face's size at any roll.
+	m := dt.Keypoints[Mouth]
+	c := Point{((re.X+le.X)/2 + m.X) / 2, ((re.Y+le.Y)/2 + m.Y) / 2}
 	side := math.Round(float64(max(dt.Box.W(), dt.Box.H())))
 	x0 := int(math.Round(float64(c.X) - side/2))
 	y0 := int(math.Round(float64(c.Y) - side/2))
@@ -88,7 +95,6 @@ func (d *FaceDetector) toFace(dt Detection, w, h int) face.Face {
 	for _, k := range dt.Keypoints {
 		f.Keypoints = append(f.Keypoints, image.Pt(int(math.Round(float64(k.X))), int(math.Round(float64(k.Y)))))
 	}
-	re, le := dt.Keypoints[RightEye], dt.Keypoints[LeftEye]
-	f.Roll = math.Atan2(float64(le.Y-re.Y), float64(le.X-re.X))
+	f.Roll = roll
 	return f
 }

@@ -62,7 +62,7 @@ const DefaultMaxBatch = 32
 type job struct {
 	ctx     context.Context
 	frame   *vision.Image
-	regions []image.Rectangle
+	regions []face.Region
 
 	taken chan struct{} // closed when a pass takes the job from the queue
 
@@ -152,7 +152,17 @@ func (m *Model) BatchStats() BatchStats {
 // calls' regions (see the package's batching notes in batch.go). frame
 // must have the model's channel count (or any count: Preprocess converts,
 // at some cost). It waits for a free instance or ctx's end.
-func (m *Model) Classify(ctx context.Context, frame *vision.Image, regions []image.Rectangle) ([][]float32, error) {
+func (m *Model) Classify(ctx context.Context, frame *vision.Image, rects []image.Rectangle) ([][]float32, error) {
+	regions := make([]face.Region, len(rects))
+	for i, r := range rects {
+		regions[i] = face.Region{Rect: r}
+	}
+	return m.ClassifyRegions(ctx, frame, regions)
+}
+
+// ClassifyRegions is Classify for regions that may be turned (aligned
+// faces, hand boxes): each is sampled upright first (face.RegionInput).
+func (m *Model) ClassifyRegions(ctx context.Context, frame *vision.Image, regions []face.Region) ([][]float32, error) {
 	if len(regions) == 0 {
 		return nil, nil
 	}
@@ -199,7 +209,7 @@ wait:
 // enqueue puts a job at the end of the queue, or fails with a 503 when
 // the queue is full. When the queue then holds a full batch, a parked
 // instance is freed for it.
-func (m *Model) enqueue(ctx context.Context, frame *vision.Image, regions []image.Rectangle) (*job, error) {
+func (m *Model) enqueue(ctx context.Context, frame *vision.Image, regions []face.Region) (*job, error) {
 	j := &job{ctx: ctx, frame: frame, regions: regions, taken: make(chan struct{}), done: make(chan struct{})}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -370,8 +380,8 @@ func (m *Model) runPass(in *instance) {
 func (m *Model) preprocess(dst []float32, j *job, s *face.Scratch) error {
 	size := m.Preprocess.Size()
 	for i, r := range j.regions {
-		if err := face.Input(dst[i*size:(i+1)*size], j.frame, r, m.Preprocess, s); err != nil {
-			return fmt.Errorf("serve: model %q, region %d %v: %w", m.Name, i, r, err)
+		if err := face.RegionInput(dst[i*size:(i+1)*size], j.frame, r, m.Preprocess, s); err != nil {
+			return fmt.Errorf("serve: model %q, region %d %v: %w", m.Name, i, r.Rect, err)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"github.com/residual-go/residual/face"
 	"image"
 	"io"
 	"math"
@@ -112,7 +113,11 @@ func waitQueued(t *testing.T, m *Model, n int) {
 
 // queueJob puts a job in m's queue directly, as Classify does.
 func queueJob(m *Model, ctx context.Context, frame *vision.Image, regions ...image.Rectangle) *job {
-	j, err := m.enqueue(ctx, frame, regions)
+	rs := make([]face.Region, len(regions))
+	for i, r := range regions {
+		rs[i] = face.Region{Rect: r}
+	}
+	j, err := m.enqueue(ctx, frame, rs)
 	if err != nil {
 		panic(err) // the tests' queues stay far below the bound
 	}

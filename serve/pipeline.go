@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"math"
 	"time"
 
+	"github.com/residual-go/residual/detect"
 	"github.com/residual-go/residual/face"
 	"github.com/residual-go/residual/vision"
 )
@@ -22,15 +24,25 @@ type FrameOptions struct {
 	// Live marks a frame of a live stream: the server then uses its live
 	// face detector (BlazeFace short range by default).
 	Live bool
+	// NoAlign classifies face crops as detected, without turning them so
+	// that the eyes are level (alignment needs the detector's keypoints:
+	// BlazeFace has them, pigo not).
+	NoAlign bool
+	// Hands, when set, finds hands with this palm detector and classifies
+	// each hand box (turned upright, fingers up) with the model: the
+	// results are in Result.Hands. Without it and without Faces, one
+	// region (ROI or the frame) is classified.
+	Hands *detect.HandDetector
 }
 
 // Result is the answer for one frame (the JSON of POST /v1/predict and of
 // each WebSocket reply).
 type Result struct {
 	Model   string       `json:"model"`
-	Width   int          `json:"width"`  // frame width in pixels
-	Height  int          `json:"height"` // frame height in pixels
-	Faces   []Prediction `json:"faces"`  // one per face (or the single region when faces=false)
+	Width   int          `json:"width"`           // frame width in pixels
+	Height  int          `json:"height"`          // frame height in pixels
+	Faces   []Prediction `json:"faces"`           // one per face (or the single region when faces=false and no hands)
+	Hands   []Prediction `json:"hands,omitempty"` // one per hand found (hands=true)
 	Timings Timings      `json:"timings_ms"`
 }
 
@@ -42,6 +54,20 @@ type Prediction struct {
 	Label      string      `json:"label"`           // the most probable class
 	Confidence float32     `json:"confidence"`      // its probability
 	Probs      []ClassProb `json:"probs"`           // every class, in the model's class order
+	// Angle is how far the crop was turned (radians, clockwise on screen)
+	// before classification: a face's eye-line roll, a hand box's
+	// rotation; 0 for plain crops.
+	Angle float64 `json:"angle,omitempty"`
+	// Keypoints are the detector's landmarks in frame pixels (BlazeFace:
+	// right eye, left eye, nose, mouth, right ear, left ear; palm: wrist,
+	// index, middle, ring and pinky bases, two thumb joints).
+	Keypoints []Point `json:"keypoints,omitempty"`
+}
+
+// Point is a position in frame pixels.
+type Point struct {
+	X int `json:"x"`
+	Y int `json:"y"`
 }
 
 // ClassProb is one class's probability.
@@ -106,8 +132,8 @@ func Predict(ctx context.Context, m *Model, det face.Finder, f *Frame, opt Frame
 	res := &Result{Model: m.Name, Width: w, Height: h, Faces: []Prediction{}}
 	frameRect := image.Rect(0, 0, w, h)
 
-	var boxes, crops []image.Rectangle
-	var scores []float32
+	var preds []Prediction
+	var regions []face.Region
 	if opt.Faces {
 		if det == nil {
 			return nil, fmt.Errorf("serve: face detection asked for but no detector configured")
@@ -119,11 +145,17 @@ func Predict(ctx context.Context, m *Model, det face.Finder, f *Frame, opt Frame
 		}
 		res.Timings.Detect = ms(time.Since(t0))
 		for _, fc := range faces {
-			boxes = append(boxes, fc.Box)
-			crops = append(crops, fc.Crop)
-			scores = append(scores, fc.Score)
+			p := Prediction{Box: boxOf(fc.Box), Crop: boxOf(fc.Crop), Score: fc.Score}
+			for _, k := range fc.Keypoints {
+				p.Keypoints = append(p.Keypoints, Point{k.X, k.Y})
+			}
+			r := face.Region{Rect: fc.Crop}
+			if !opt.NoAlign && fc.Keypoints != nil {
+				r.Angle, p.Angle = fc.Roll, fc.Roll
+			}
+			preds, regions = append(preds, p), append(regions, r)
 		}
-	} else {
+	} else if opt.Hands == nil {
 		r := frameRect
 		if !opt.ROI.Empty() {
 			r = opt.ROI.Intersect(frameRect)
@@ -131,20 +163,43 @@ func Predict(ctx context.Context, m *Model, det face.Finder, f *Frame, opt Frame
 				return nil, &Error{Status: 400, Msg: fmt.Sprintf("region of interest %v is outside the %dx%d frame", opt.ROI, w, h)}
 			}
 		}
-		boxes, crops, scores = []image.Rectangle{r}, []image.Rectangle{r}, []float32{0}
+		preds, regions = []Prediction{{Box: boxOf(r), Crop: boxOf(r)}}, []face.Region{{Rect: r}}
 	}
-	if len(crops) == 0 {
+	nFaces := len(preds)
+	if opt.Hands != nil {
+		t0 := time.Now()
+		hands, err := opt.Hands.Detect(f.Color)
+		if err != nil {
+			return nil, err
+		}
+		res.Timings.Detect += ms(time.Since(t0))
+		res.Hands = []Prediction{}
+		for _, hd := range hands {
+			c, side := hd.ROI.Centre, float64(hd.ROI.Side)
+			x0, y0 := int(math.Round(float64(c.X)-side/2)), int(math.Round(float64(c.Y)-side/2))
+			sq := image.Rect(x0, y0, x0+int(math.Round(side)), y0+int(math.Round(side)))
+			b := hd.ROI.Bounds()
+			bounds := image.Rect(int(b.X0), int(b.Y0), int(math.Ceil(float64(b.X1))), int(math.Ceil(float64(b.Y1)))).Intersect(frameRect)
+			p := Prediction{Box: boxOf(bounds), Crop: boxOf(sq), Score: hd.Palm.Score, Angle: float64(hd.ROI.Angle)}
+			for _, k := range hd.Palm.Keypoints {
+				p.Keypoints = append(p.Keypoints, Point{int(math.Round(float64(k.X))), int(math.Round(float64(k.Y)))})
+			}
+			preds, regions = append(preds, p), append(regions, face.Region{Rect: sq, Angle: float64(hd.ROI.Angle)})
+		}
+	}
+	if len(regions) == 0 {
 		return res, nil
 	}
 
 	t0 := time.Now()
-	probs, err := m.Classify(ctx, f.Model, crops)
+	probs, err := m.ClassifyRegions(ctx, f.Model, regions)
 	if err != nil {
 		return nil, err
 	}
 	res.Timings.Classify = ms(time.Since(t0))
 	for i, p := range probs {
-		pred := Prediction{Box: boxOf(boxes[i]), Crop: boxOf(crops[i]), Score: scores[i], Probs: make([]ClassProb, len(p))}
+		pred := preds[i]
+		pred.Probs = make([]ClassProb, len(p))
 		best := 0
 		for k, v := range p {
 			pred.Probs[k] = ClassProb{Label: m.Classes[k], P: v}
@@ -153,7 +208,11 @@ func Predict(ctx context.Context, m *Model, det face.Finder, f *Frame, opt Frame
 			}
 		}
 		pred.Label, pred.Confidence = m.Classes[best], p[best]
-		res.Faces = append(res.Faces, pred)
+		if i < nFaces {
+			res.Faces = append(res.Faces, pred)
+		} else {
+			res.Hands = append(res.Hands, pred)
+		}
 	}
 	return res, nil
 }
@@ -162,9 +221,9 @@ func Predict(ctx context.Context, m *Model, det face.Finder, f *Frame, opt Frame
 // ("happy 87%") drawn on it, for writing an annotated image (residual
 // predict --faces). img must be the frame the result was computed on.
 func Annotate(img image.Image, res *Result) *image.RGBA {
-	labels := make([]face.Label, len(res.Faces))
-	for i, p := range res.Faces {
-		labels[i] = face.Label{Box: p.Box.Rect(), Text: p.Label, Score: p.Confidence}
+	var labels []face.Label
+	for _, p := range append(append([]Prediction(nil), res.Faces...), res.Hands...) {
+		labels = append(labels, face.Label{Box: p.Box.Rect(), Text: p.Label, Score: p.Confidence})
 	}
 	return face.Annotate(img, labels)
 }

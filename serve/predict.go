@@ -39,6 +39,9 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if opt, err = s.detectOptions(opt, q.Get("faces"), q.Get("hands"), q.Get("align")); err != nil {
+		return err
+	}
 	data, err := s.readImage(w, r)
 	if err != nil {
 		return err
@@ -120,6 +123,34 @@ func parseFrameOptions(faces, roi string) (FrameOptions, error) {
 }
 
 var roiNames = [4]string{"x", "y", "w", "h"}
+
+// detectOptions applies the hands and align parameters: hands=true finds
+// hands with the server's palm detector and classifies them (faces then
+// defaults to false); align=false classifies face crops without turning
+// them level.
+func (s *Server) detectOptions(opt FrameOptions, faces, hands, align string) (FrameOptions, error) {
+	if hands != "" {
+		b, err := strconv.ParseBool(hands)
+		if err != nil {
+			return opt, errorf(http.StatusBadRequest, "hands=%q: want true or false", hands)
+		}
+		opt.Hands = nil
+		if b {
+			opt.Hands = s.hands
+			if faces == "" {
+				opt.Faces = false
+			}
+		}
+	}
+	if align != "" {
+		b, err := strconv.ParseBool(align)
+		if err != nil {
+			return opt, errorf(http.StatusBadRequest, "align=%q: want true or false", align)
+		}
+		opt.NoAlign = !b
+	}
+	return opt, nil
+}
 
 // checkCoord checks one value of a region: x and y in [0, MaxCoord], w
 // and h in [1, MaxCoord].

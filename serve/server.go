@@ -98,6 +98,9 @@ type Config struct {
 	// BlazeFace are BlazeFace's options (detect.FaceOptions defaults; the
 	// range comes from Detector).
 	BlazeFace detect.FaceOptions
+	// Hands are the palm detector's options (detect.HandOptions
+	// defaults), used by hands=true.
+	Hands detect.HandOptions
 	// Logger receives one line per failed request and stream; default
 	// slog.Default().
 	Logger *slog.Logger
@@ -116,6 +119,7 @@ type Server struct {
 	names       []string    // in registration order; names[0] is the default
 	detector    face.Finder // for photos (/v1/predict)
 	live        face.Finder // for live frames (/v1/stream); may be detector
+	hands       *detect.HandDetector
 	metrics     *metrics
 	mux         *http.ServeMux
 
@@ -160,7 +164,11 @@ func New(cfg Config, models ...*Model) (*Server, error) {
 			return nil, err
 		}
 	}
-	s := &Server{cfg: cfg, models: map[string]*Model{}, detector: det, live: live, metrics: newMetrics(), hosts: hosts, tlsConfig: tlsConfig,
+	hands, err := detect.NewHandDetector(cfg.Hands)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, models: map[string]*Model{}, detector: det, live: live, hands: hands, metrics: newMetrics(), hosts: hosts, tlsConfig: tlsConfig,
 		gate: &gate{slots: cfg.MaxInFlight, budget: cfg.DecodeBudget, maxQueue: cfg.MaxQueue}}
 	if cfg.Token != "" {
 		h := sha256.Sum256([]byte(cfg.Token))

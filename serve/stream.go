@@ -35,6 +35,10 @@ type StreamControl struct {
 	Model string          `json:"model,omitempty"`
 	Faces *bool           `json:"faces,omitempty"`
 	ROI   json.RawMessage `json:"roi,omitempty"` // a Box, or null to clear
+	// Hands finds and classifies hands (true) or stops (false); Align
+	// turns face crops level (true, the default) or not.
+	Hands *bool `json:"hands,omitempty"`
+	Align *bool `json:"align,omitempty"`
 }
 
 // StreamReply is the server's answer to a frame: a result, or an error
@@ -106,6 +110,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	}
 	fopt, err := parseFrameOptions(q.Get("faces"), q.Get("roi"))
 	if err != nil {
+		return err
+	}
+	if fopt, err = s.detectOptions(fopt, q.Get("faces"), q.Get("hands"), q.Get("align")); err != nil {
 		return err
 	}
 	if !isWebSocketRequest(r) {
@@ -260,6 +267,15 @@ func (s *Server) applyControl(opt streamOptions, data []byte) (streamOptions, er
 	}
 	if ctl.Faces != nil {
 		opt.frame.Faces = *ctl.Faces
+	}
+	if ctl.Hands != nil {
+		opt.frame.Hands = nil
+		if *ctl.Hands {
+			opt.frame.Hands = s.hands
+		}
+	}
+	if ctl.Align != nil {
+		opt.frame.NoAlign = !*ctl.Align
 	}
 	switch {
 	case len(ctl.ROI) == 0: // absent: keep
