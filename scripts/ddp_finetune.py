@@ -16,11 +16,18 @@ are converted to the model's channels (PIL "L" or "RGB"), resized to its input s
 (bilinear) and normalised as (pixel/255 - mean) / std.
 
 On one machine --nproc N spawns N processes that rendezvous on 127.0.0.1. Across
-machines, start it with torchrun on each (it then reads RANK, WORLD_SIZE, MASTER_ADDR and
-MASTER_PORT from the environment and ignores --nproc), e.g. on two nodes:
+machines, start one process per rank with RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT in
+its environment (--nproc is then ignored; rank 0 listens on MASTER_ADDR:MASTER_PORT), e.g.
+on two nodes, the same command on each with its own RANK:
 
-    torchrun --nnodes 2 --nproc-per-node 1 --node-rank 0|1 --master-addr HOST0 \
-        --master-port 29500 scripts/ddp_finetune.py --weights ... --data ... --out ...
+    RANK=0 WORLD_SIZE=2 MASTER_ADDR=node0 MASTER_PORT=29500 /usr/bin/python3 scripts/ddp_finetune.py ...   # node0
+    RANK=1 WORLD_SIZE=2 MASTER_ADDR=node0 MASTER_PORT=29500 /usr/bin/python3 scripts/ddp_finetune.py ...   # node1
+
+torchrun sets the same variables (torchrun --nnodes 2 --nproc_per_node 1 --node_rank R
+--master_addr node0 --master_port 29500 scripts/ddp_finetune.py ...), but Debian 12's
+torchrun (PyTorch 1.13 on Python 3.11) fails before starting any worker
+("AttributeError: 'NoneType' object has no attribute 'get'" in to_map); the variables
+above work with it.
 
 Every rank reads its DistributedSampler shard of the data; gradients are averaged by DDP
 (all-reduce over gloo); BatchNorm running statistics are those of rank 0 (DDP broadcasts
