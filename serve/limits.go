@@ -13,11 +13,13 @@ package serve
 // A request then needs one of Config.MaxInFlight slots and its price out
 // of Config.DecodeBudget bytes for the whole of its decoding and
 // classification (the gate below). Requests that do not fit wait in a
-// queue of at most Config.MaxQueue, first come first served; when the
-// queue is full, or the request's deadline (Config.RequestTimeout) passes
-// while it waits, it is answered 503 with Retry-After. The memory held by
-// images at any time is thus at most DecodeBudget, whatever the clients
-// send.
+// queue of at most Config.MaxQueue; a freed slot or budget goes to the
+// oldest waiter that fits, so that small requests are not held behind a
+// large image waiting for room (under load, large images are the ones
+// shed). When the queue is full, or the request's deadline
+// (Config.RequestTimeout) passes while it waits, it is answered 503 with
+// Retry-After. The memory held by images at any time is thus at most
+// DecodeBudget, whatever the clients send.
 
 import (
 	"bytes"
@@ -254,7 +256,7 @@ func jpegProgressive(data []byte) bool {
 
 // gate admits requests to decoding and classification: at most slots at
 // once, holding at most budget bytes of images, with at most maxQueue
-// waiting (first come first served).
+// waiting (the oldest that fits goes first).
 type gate struct {
 	slots    int
 	budget   int64
@@ -283,7 +285,7 @@ func errBusy(queued int) *Error {
 func (g *gate) acquire(ctx context.Context, cost int64) (release func(), err error) {
 	cost = min(max(cost, 1), g.budget)
 	g.mu.Lock()
-	if len(g.waiting) == 0 && g.fits(cost) {
+	if g.fits(cost) {
 		g.inFlight++
 		g.used += cost
 		g.mu.Unlock()
@@ -323,17 +325,20 @@ func (g *gate) acquire(ctx context.Context, cost int64) (release func(), err err
 
 func (g *gate) fits(cost int64) bool { return g.inFlight < g.slots && g.used+cost <= g.budget }
 
-// admit lets in the waiters at the head of the queue while they fit.
-// Callers hold g.mu.
+// admit lets in the waiters that fit, oldest first. Callers hold g.mu.
 func (g *gate) admit() {
-	for len(g.waiting) > 0 && g.fits(g.waiting[0].cost) {
-		w := g.waiting[0]
-		g.waiting[0] = nil
-		g.waiting = g.waiting[1:]
-		g.inFlight++
-		g.used += w.cost
-		close(w.ready)
+	kept := g.waiting[:0]
+	for _, w := range g.waiting {
+		if g.fits(w.cost) {
+			g.inFlight++
+			g.used += w.cost
+			close(w.ready)
+			continue
+		}
+		kept = append(kept, w)
 	}
+	clear(g.waiting[len(kept):])
+	g.waiting = kept
 }
 
 func (g *gate) releaser(cost int64) func() {

@@ -548,14 +548,19 @@ func TestGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 60 + 50 > 100: B waits although a slot is free; C (small) queues
-	// behind it (first come first served).
-	bDone, cDone := make(chan func(), 1), make(chan func(), 1)
+	// 60 + 50 > 100: B waits although a slot is free.
+	bDone := make(chan func(), 1)
 	go func() { r, _ := g.acquire(ctx, 50); bDone <- r }()
 	waitFor(t, func() bool { _, q, _ := g.stats(); return q == 1 })
-	go func() { r, _ := g.acquire(ctx, 1); cDone <- r }()
+	// C (small) fits: it is not held behind B and takes the last slot.
+	relC, err := g.acquire(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// D: no slot left, it queues; E finds the queue full: 503 at once.
+	dDone := make(chan func(), 1)
+	go func() { r, _ := g.acquire(ctx, 1); dDone <- r }()
 	waitFor(t, func() bool { _, q, _ := g.stats(); return q == 2 })
-	// The queue is full: 503 at once.
 	if _, err := g.acquire(ctx, 1); statusOf(err) != 503 {
 		t.Fatalf("full queue: %v, want 503", err)
 	}
@@ -571,16 +576,20 @@ func TestGate(t *testing.T) {
 		t.Errorf("%d still queued after their deadline", q)
 	}
 	r2()
+	// A leaves: B (the oldest, and it now fits) goes in; D still waits
+	// for a slot.
 	relA()
-	relB, relC := <-bDone, <-cDone
-	if n, q, used := g.stats(); n != 2 || q != 0 || used != 51 {
-		t.Errorf("after A left: in flight %d, queued %d, used %d; want 2, 0, 51", n, q, used)
+	relB := <-bDone
+	if n, q, used := g.stats(); n != 2 || q != 1 || used != 51 {
+		t.Errorf("after A left: in flight %d, queued %d, used %d; want 2, 1, 51", n, q, used)
 	}
-	relB()
 	relC()
-	relC() // twice is harmless
-	if n, _, used := g.stats(); n != 0 || used != 0 {
-		t.Errorf("all released: in flight %d, used %d", n, used)
+	relD := <-dDone
+	relB()
+	relD()
+	relD() // twice is harmless
+	if n, q, used := g.stats(); n != 0 || q != 0 || used != 0 {
+		t.Errorf("all released: in flight %d, queued %d, used %d", n, q, used)
 	}
 }
 

@@ -49,6 +49,7 @@ Without --url it starts the server in-process on 127.0.0.1 with --model
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runBenchServe(cmd.Context(), o) },
 	}
+	cmd.AddCommand(newBenchServeBombsCmd(), newBenchServeSoakCmd())
 	f := cmd.Flags()
 	f.StringVar(&o.url, "url", "", "base URL of a running server (default: start one in-process)")
 	f.StringVar(&o.model, "model", "", "model file (default: the built-in emotion model)")

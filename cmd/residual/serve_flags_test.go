@@ -36,6 +36,7 @@ func TestServeFlagsRejected(t *testing.T) {
 		{[]string{"--token", "a", "--token-file", "f"}, "give one"},
 		{[]string{"--token-file", filepath.Join(t.TempDir(), "missing")}, "missing"},
 		{[]string{"--drain-delay", "-1s"}, "--drain-delay -1s"},
+		{[]string{"--memory-limit", "1000"}, "--memory-limit 1000 is below --decode-budget"},
 	} {
 		_, err := runCLI(t, append([]string{"serve"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -87,5 +88,28 @@ func TestServeBindsLoopbackByDefault(t *testing.T) {
 	f := newServeCmd().Flags().Lookup("addr")
 	if f == nil || !strings.HasPrefix(f.DefValue, "127.0.0.1:") {
 		t.Fatalf("--addr default %v, want 127.0.0.1:PORT", f)
+	}
+}
+
+// TestBenchServeBombsShort runs `residual bench serve bombs` and `soak`
+// for a moment: every answer allowed, in time, the RSS under the limit.
+func TestBenchServeBombsShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test skipped in -short mode")
+	}
+	photo := filepath.Join("..", "..", "testdata", "faces", "grace_hopper.jpg")
+	if _, err := os.Stat(photo); err != nil {
+		t.Fatalf("committed photo missing: %v", err)
+	}
+	out, err := runCLI(t, "bench", "serve", "bombs", "--photo", photo, "--duration", "1s", "--bombs", "2", "--clients", "1", "--bomb-size", "1200", "--sample", "100ms", "--memory-limit", "8000000000")
+	if err != nil || !strings.Contains(out, "bombs: ") || strings.Contains(out, "(first:") {
+		t.Errorf("bench serve bombs: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "bench", "serve", "soak", "--photo", photo, "--duration", "1s", "--clients", "1", "--sample", "50ms", "--memory-limit", "8000000000", "--rss-drift", "100")
+	if err != nil || !strings.Contains(out, "normal: ") || !strings.Contains(out, "late median") {
+		t.Errorf("bench serve soak: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "bench", "serve", "bombs", "--url", "http://192.0.2.1:8080", "--duration", "1s", "--photo", photo); err == nil || !strings.Contains(err.Error(), "loopback only") {
+		t.Errorf("non-loopback --url: %v", err)
 	}
 }
