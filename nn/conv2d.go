@@ -867,7 +867,11 @@ type ConvBN struct {
 	// AVX512_BF16 and Cin is even; elsewhere it has no effect. A layer
 	// that runs Winograd stays float32: F(4x4,3x3) does 4x fewer
 	// multiplications, more than bf16's 2x (bf16 that turned Winograd off
-	// made whole networks slower than float32). Default false.
+	// made whole networks slower than float32), and in bf16 it is not
+	// accurate enough: F(4x4) with only its transformed input V rounded to
+	// bf16 was off by 21-24% of the output's rms at most (4x16x16 inputs,
+	// 16-64 channels; its transforms amplify rounding errors ~100x).
+	// Default false.
 	BF16 bool
 
 	w        []float32 // folded weight (Cout,KH,KW,Cin)

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/residual-go/residual/internal/cputime"
 	"github.com/residual-go/residual/internal/kernels"
 )
 
@@ -51,6 +52,44 @@ func TestConvAlgorithms(t *testing.T) {
 		f.Forward(gcRandn(rng, 8, 8, 8, c.cfg.InC), nil)
 		if got := conv.Algorithms().Forward; got != c.want {
 			t.Errorf("%+v in bf16: %s, want %s", c.cfg, got, c.want)
+		}
+	}
+}
+
+// BenchmarkConvBNPrecision: the folded (inference) convolutions of the
+// reference network at batch 64 that bf16 changes (the strided 3x3 and the
+// 1x1 projection), in float32 and in bfloat16, with the CPU time per call
+// (cpu-ms/op), steadier than wall time on a shared machine.
+//
+//	go test -run x -bench ConvBNPrecision -benchtime 50x ./nn
+func BenchmarkConvBNPrecision(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range []struct {
+		name string
+		cfg  Conv2DConfig
+		hw   int
+	}{
+		{"3x3s2_16-32_48", Conv2DConfig{InC: 16, OutC: 32, Kernel: 3, Stride: 2, Padding: 1}, 48},
+		{"1x1s2_16-32_48", Conv2DConfig{InC: 16, OutC: 32, Kernel: 1, Stride: 2}, 48},
+		{"3x3s2_32-64_24", Conv2DConfig{InC: 32, OutC: 64, Kernel: 3, Stride: 2, Padding: 1}, 24},
+	} {
+		conv := NewConv2D("conv", s.cfg, rng)
+		f, _ := NewConvBN(conv, NewBatchNorm2D("bn", BatchNorm2DConfig{C: s.cfg.OutC}), true)
+		x := gcRandn(rng, 64, s.hw, s.hw, s.cfg.InC)
+		for _, bf16 := range []bool{false, true} {
+			if bf16 && !kernels.HasConvBF16() {
+				continue
+			}
+			b.Run(s.name+map[bool]string{false: "/fp32", true: "/bf16"}[bf16], func(b *testing.B) {
+				f.BF16 = bf16
+				f.Forward(x, nil)
+				c0 := cputime.Process()
+				b.ResetTimer()
+				for range b.N {
+					f.Forward(x, nil)
+				}
+				b.ReportMetric(float64((cputime.Process()-c0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+			})
 		}
 	}
 }
