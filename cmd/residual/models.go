@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/residual-go/residual/detect"
 	"github.com/residual-go/residual/models"
 )
 
@@ -18,8 +19,8 @@ func newModelsCmd() *cobra.Command {
 		Use:   "models",
 		Short: "List the models built into this binary",
 		Long: `models lists the files built into the binary: the classifiers residual serve
-uses without --model (the first is the default), with their classes, input
-size (HxWxC), size in bytes and SHA-256.`,
+uses without --model (the first is the default) and the face and palm
+detectors, with their classes, input size (HxWxC), size in bytes and SHA-256.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			list, err := builtins()
@@ -43,10 +44,15 @@ size (HxWxC), size in bytes and SHA-256.`,
 }
 
 // builtins is everything built into the binary, in listing order: the
-// classifiers of package models, then any other package's built-in files
-// (append them here as models.Builtin values).
+// classifiers of package models, then the detectors of package detect
+// (another package's built-in files are appended here the same way, as
+// models.Builtin values).
 func builtins() ([]models.Builtin, error) {
-	return models.Classifiers()
+	list, err := models.Classifiers()
+	if err != nil {
+		return nil, err
+	}
+	return append(list, detect.Builtins()...), nil
 }
 
 func writeBuiltinsJSON(w io.Writer, list []models.Builtin) error {

@@ -10,20 +10,20 @@ import (
 	"testing"
 )
 
-// TestModelsCommand: residual models lists both built-in classifiers with
-// the checksums of the committed files.
+// TestModelsCommand: residual models lists both built-in classifiers and
+// the three detectors, with the checksums of the committed files.
 func TestModelsCommand(t *testing.T) {
 	out, err := runCLI(t, "models")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"emotion-fer2013.residual", "gesture-digits.residual"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "models", f))
+	for _, f := range []string{"models/emotion-fer2013.residual", "models/gesture-digits.residual", "detect/models/palm_detection.onnx"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", f))
 		if err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(b)
-		if !strings.Contains(out, f) || !strings.Contains(out, hex.EncodeToString(sum[:])) {
+		if !strings.Contains(out, filepath.Base(f)) || !strings.Contains(out, hex.EncodeToString(sum[:])) {
 			t.Errorf("models output lacks %s with its sha256:\n%s", f, out)
 		}
 	}
@@ -40,7 +40,7 @@ func TestModelsCommand(t *testing.T) {
 		Bytes   int
 		SHA256  string
 	}
-	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 2 || list[0].Name != "emotion" || len(list[1].Classes) != 10 || list[0].Bytes == 0 || len(list[0].SHA256) != 64 {
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 5 || list[0].Name != "emotion" || len(list[1].Classes) != 10 || list[0].Bytes == 0 || len(list[0].SHA256) != 64 || list[2].Name != "blazeface-short" {
 		t.Errorf("models --json: %v\n%s", err, out)
 	}
 }
