@@ -6,10 +6,11 @@ Writes two safetensors files that the Go tests read (CI never runs PyTorch):
     nn/testdata/torch_layers.safetensors        one group of tensors per layer case
     model/testdata/torch_resnet_small.safetensors  one training step of a tiny ResNet
     model/testdata/torch_keras_v2.safetensors      the same for a tiny Keras-layout ResNet v2
+    model/testdata/torch_bf16.safetensors          eval logits in float32 and bf16 autocast (basic, bottleneck)
 
 Regenerate them from the repository root with
 
-    /usr/bin/python3 scripts/torch_reference.py
+    /usr/bin/python3 scripts/torch_reference.py [--only bf16]
 
 (Debian's python3-torch, CPU, float32). The output is deterministic: a fixed
 seed per case, two threads. Commit the regenerated files together with any
@@ -41,6 +42,7 @@ package is not needed): 8-byte little-endian header length, a JSON header,
 then the raw little-endian data.
 """
 
+import argparse
 import json
 import os
 import struct
@@ -533,10 +535,113 @@ def keras_v2_fixture():
 # ---------------------------------------------------------------- main
 
 
+# ---------------------------------------------------------------- bf16 inference
+
+class Bottleneck(nn.Module):
+    """torchvision's Bottleneck (v1.5: the stride on the 3x3 conv): 1x1
+    cin->w, 3x3 w->w stride s, 1x1 w->4w, each with BN (ReLU after the first
+    two), + shortcut (1x1 conv s + BN when the shape changes), ReLU."""
+
+    def __init__(self, cin, width, stride):
+        super().__init__()
+        cout = 4 * width
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = relu(self.bn1(self.conv1(x)))
+        out = relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return relu(out + identity)
+
+
+class Bf16Net(nn.Module):
+    """stem conv3x3 1->16 + BN + ReLU, layer1 = one block at 16 channels
+    (stride 1), layer2 = one block at 32 (stride 2, with a projection),
+    global average pool, fc -> 5: basic blocks or bottlenecks (x4 outputs)."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        if block == "basic":
+            self.layer1 = nn.Sequential(BasicBlock(16, 16, 1))
+            self.layer2 = nn.Sequential(BasicBlock(16, 32, 2))
+            out = 32
+        else:
+            self.layer1 = nn.Sequential(Bottleneck(16, 16, 1))
+            self.layer2 = nn.Sequential(Bottleneck(64, 32, 2))
+            out = 128
+        self.fc = nn.Linear(out, 5)
+
+    def forward(self, x):
+        x = relu(self.bn1(self.conv1(x)))
+        x = self.layer2(self.layer1(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def bf16_fixture():
+    """Inference logits of two small ResNets in float32 and under PyTorch's
+    bf16 autocast (channels_last), on inputs large enough for residual's
+    Winograd F(4x4) (16 channels, 64 tiles of 4x4), F(2x2) and bf16 paths."""
+    fx = Fixture()
+    for i, block in enumerate(["basic", "bottleneck"]):
+        seed(901 + i)
+        model = Bf16Net(block)
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.normal_(0, 0.2)
+                    m.running_mean.normal_(0, 0.2)
+                    m.running_var.uniform_(0.5, 1.5)
+        model.eval()
+        x = torch.randn(4, 1, 16, 16)
+        with torch.no_grad():
+            logits = model(x)
+            cl = model.to(memory_format=torch.channels_last)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits_bf16 = cl(x.to(memory_format=torch.channels_last)).float()
+        for name, t in model.state_dict().items():
+            fx.add(f"{block}.{name}", param(t))
+        fx.add(f"{block}.x", nhwc(x))
+        fx.add(f"{block}.logits", plain(logits))
+        fx.add(f"{block}.logits_bf16", plain(logits_bf16))
+    metadata = {
+        "torch_version": torch.__version__,
+        "script": SCRIPT,
+        "layouts": LAYOUTS,
+        "description": (
+            "Eval-mode logits of Bf16Net (basic. and bottleneck. prefixes: stem conv3x3 1->16 + BN + ReLU, "
+            "layer1.0 block at 16 channels stride 1, layer2.0 block at 32 channels stride 2 with projection, "
+            "avg pool, fc -> 5; bottleneck = torchvision's, 4x expansion) on x (4,16,16,1): "
+            "<block>.logits in float32, <block>.logits_bf16 under torch.autocast('cpu', bfloat16) with "
+            "channels_last. BN parameters and running statistics are random."
+        ),
+    }
+    return fx, metadata
+
+
 def main():
+    ap = argparse.ArgumentParser(description="Writes the PyTorch reference fixtures.")
+    ap.add_argument("--only", choices=["bf16"], help="write only this fixture file (default: all)")
+    args = ap.parse_args()
     torch.set_num_threads(2)
     torch.set_default_dtype(torch.float32)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    if args.only == "bf16":
+        fx, metadata = bf16_fixture()
+        write_safetensors(os.path.join(root, "model/testdata/torch_bf16.safetensors"), fx.tensors, metadata)
+        return
 
     fx = Fixture()
     conv_cases(fx)
@@ -555,6 +660,9 @@ def main():
 
     fx, metadata = keras_v2_fixture()
     write_safetensors(os.path.join(root, "model/testdata/torch_keras_v2.safetensors"), fx.tensors, metadata)
+
+    fx, metadata = bf16_fixture()
+    write_safetensors(os.path.join(root, "model/testdata/torch_bf16.safetensors"), fx.tensors, metadata)
 
 
 if __name__ == "__main__":
