@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -48,6 +49,7 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout check 1s
+    timeout tunnel 1h
     retries 3
     option redispatch 1
     retry-on all-retryable-errors
@@ -361,8 +363,36 @@ func TestHAProxyFailover(t *testing.T) {
 	if lr.rep.Requests < 100 {
 		t.Errorf("only %d requests completed in 10 s: the load did not run", lr.rep.Requests)
 	}
-	// The one replica left must still answer through the balancer.
+	// The one replica left must still answer through the balancer, a
+	// stream (re)opened through it included.
 	if code, err := getStatus(lb + "/readyz"); err != nil || code != 200 {
 		t.Errorf("GET /readyz through haproxy after the failover: %d, %v", code, err)
 	}
+	if err := streamFrame(ctx, "ws://127.0.0.1:"+fmt.Sprint(port)+"/v1/stream?faces=false", body); err != nil {
+		t.Errorf("stream through haproxy after the failover: %v", err)
+	}
+}
+
+// streamFrame opens a stream, sends one frame and checks the reply is a
+// result.
+func streamFrame(ctx context.Context, url string, frame []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		return err
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageBinary, frame); err != nil {
+		return err
+	}
+	_, data, err := c.Read(ctx)
+	if err != nil {
+		return err
+	}
+	var reply serve.StreamReply
+	if err := json.Unmarshal(data, &reply); err != nil || reply.Type != "result" || reply.Result == nil || len(reply.Result.Faces) != 1 {
+		return fmt.Errorf("reply %s (%v), want a result with one region", data, err)
+	}
+	return c.Close(websocket.StatusNormalClosure, "")
 }
