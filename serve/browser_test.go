@@ -220,10 +220,19 @@ func TestWebcamPageInBrowser(t *testing.T) {
 	}
 	t.Logf("screenshot saved to %s", shot)
 
-	// Switch to the gesture model: the page selects the region of
-	// interest (no hand detector) and labels it with a gesture class.
+	// Switch to the gesture model: the page looks for hands (the palm
+	// detector); then choose the region of interest, which is labelled
+	// with a gesture class.
+	mode, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+		`(() => { const s = document.getElementById("model"); s.value = "gesture"; s.dispatchEvent(new Event("change")); return document.getElementById("mode").value; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode != "hands" {
+		t.Errorf("the gesture model selected mode %q, want hands", mode)
+	}
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
-		`(() => { const s = document.getElementById("model"); s.value = "gesture"; s.dispatchEvent(new Event("change")); return true; })()`)); err != nil {
+		`(() => { const m = document.getElementById("mode"); m.value = "roi"; m.dispatchEvent(new Event("change")); return true; })()`)); err != nil {
 		t.Fatal(err)
 	}
 	gesture, err := chromedp.Run(ctx, chromedp.Poll[string](

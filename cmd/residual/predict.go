@@ -22,7 +22,9 @@ type predictOptions struct {
 	jsonOut    bool
 	batch      int
 	// --faces: detect faces and classify each, writing annotated copies.
-	faces       bool
+	faces bool
+	// --hands: detect hands (palm detector) and classify each.
+	hands       bool
 	annotateDir string
 	minFace     int
 	detector    string
@@ -74,6 +76,7 @@ an annotated copy of each photo (boxes, labels, class bars) is written to
 	countVar(f, &o.batch, "batch", 32, 1, "images per forward pass")
 	addPrecisionFlag(f, &o.precision)
 	f.BoolVar(&o.faces, "faces", false, "detect faces and classify each one; write annotated copies")
+	f.BoolVar(&o.hands, "hands", false, "detect hands (palm detector) and classify each upright hand box, e.g. with the gesture model; write annotated copies")
 	f.StringVar(&o.annotateDir, "annotate-dir", "annotated", "with --faces: folder for the annotated copies (<name>-faces.png)")
 	f.StringVar(&o.detector, "detector", "blazeface", "with --faces: face detector, blazeface (= blazeface-full for photos), blazeface-full, blazeface-short or pigo")
 	countVar(f, &o.minFace, "min-face", 48, 1, "with --faces --detector pigo: smallest face side searched, in pixels")
@@ -131,7 +134,7 @@ func runPredict(cmd *cobra.Command, o predictOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	if o.faces {
+	if o.faces || o.hands {
 		return runPredictFaces(cmd, o, files)
 	}
 	net, meta, err := model.Load(o.model)

@@ -37,6 +37,12 @@ func runPredictFaces(cmd *cobra.Command, o predictOptions, files []string) error
 	if err != nil {
 		return fmt.Errorf("predict: --detector: %w", err)
 	}
+	fopt := serve.FrameOptions{Faces: o.faces}
+	if o.hands {
+		if fopt.Hands, err = detect.NewHandDetector(detect.HandOptions{}); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(o.annotateDir, 0o755); err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
@@ -45,7 +51,7 @@ func runPredictFaces(cmd *cobra.Command, o predictOptions, files []string) error
 	failed := 0
 	for _, file := range files {
 		r := faceResult{File: file}
-		r.Result, r.Annotated, err = predictFacesInFile(m, det, file, o.annotateDir)
+		r.Result, r.Annotated, err = predictFacesInFile(m, det, fopt, file, o.annotateDir)
 		if err != nil {
 			r.Error = err.Error()
 			failed++
@@ -62,6 +68,9 @@ func runPredictFaces(cmd *cobra.Command, o predictOptions, files []string) error
 		for i, f := range r.Result.Faces {
 			fmt.Fprintf(w, "  face %d at (%d,%d) %dx%d: %s (%.1f%%)\n", i+1, f.Box.X, f.Box.Y, f.Box.W, f.Box.H, f.Label, 100*f.Confidence)
 		}
+		for i, f := range r.Result.Hands {
+			fmt.Fprintf(w, "  hand %d at (%d,%d) %dx%d: %s (%.1f%%)\n", i+1, f.Box.X, f.Box.Y, f.Box.W, f.Box.H, f.Label, 100*f.Confidence)
+		}
 	}
 	if o.jsonOut {
 		if _, err := w.Write(mustJSON(results)); err != nil {
@@ -74,7 +83,7 @@ func runPredictFaces(cmd *cobra.Command, o predictOptions, files []string) error
 	return nil
 }
 
-func predictFacesInFile(m *serve.Model, det face.Finder, file, outDir string) (*serve.Result, string, error) {
+func predictFacesInFile(m *serve.Model, det face.Finder, fopt serve.FrameOptions, file, outDir string) (*serve.Result, string, error) {
 	img, err := vision.DecodeFile(file, vision.DefaultMaxPixels)
 	if err != nil {
 		return nil, "", err
@@ -83,7 +92,7 @@ func predictFacesInFile(m *serve.Model, det face.Finder, file, outDir string) (*
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", file, err)
 	}
-	res, err := serve.Predict(context.Background(), m, det, frame, serve.FrameOptions{Faces: true})
+	res, err := serve.Predict(context.Background(), m, det, frame, fopt)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", file, err)
 	}

@@ -33,6 +33,7 @@ type webcamOptions struct {
 	model    string // name=path or path; empty: the built-in emotion model
 	size     string // WxH asked of the camera
 	faces    bool
+	hands    bool
 	roi      string // x,y,w,h classified when faces is false ("" = whole frame)
 	frames   int    // stop after this many frames (0: until interrupted)
 	preview  string // address of the MJPEG preview server ("" = none)
@@ -64,6 +65,7 @@ stream at http://ADDR/ (open it in a browser).`,
 	f.StringVar(&o.model, "model", "", "model as name=path or path (default: the built-in emotion model)")
 	f.StringVar(&o.size, "size", "640x480", "frame size asked of the camera, WxH (the camera may pick another)")
 	f.BoolVar(&o.faces, "faces", true, "detect faces (false: classify the whole frame or --roi)")
+	f.BoolVar(&o.hands, "hands", false, "detect hands (palm detector) and classify each upright hand box, e.g. with --model gesture --faces=false")
 	f.StringVar(&o.roi, "roi", "", "with --faces=false, the region classified as x,y,w,h in frame pixels (for gesture models)")
 	countVar(f, &o.frames, "frames", 0, 0, "stop after this many frames (0: until Ctrl-C)")
 	f.StringVar(&o.preview, "preview", "", "serve an annotated MJPEG preview on this address, e.g. 127.0.0.1:8081")
@@ -301,6 +303,12 @@ func recognise(ctx context.Context, o webcamOptions, src frameSource, out io.Wri
 	if err != nil {
 		return fmt.Errorf("webcam: --detector: %w", err)
 	}
+	var hands *detect.HandDetector
+	if o.hands {
+		if hands, err = detect.NewHandDetector(detect.HandOptions{}); err != nil {
+			return err
+		}
+	}
 	var preview *mjpegPreview
 	if o.preview != "" {
 		preview = newMJPEGPreview()
@@ -326,7 +334,7 @@ func recognise(ctx context.Context, o webcamOptions, src frameSource, out io.Wri
 		if err != nil {
 			return err
 		}
-		res, err := serve.Predict(ctx, m, det, f, serve.FrameOptions{Faces: o.faces, ROI: roi})
+		res, err := serve.Predict(ctx, m, det, f, serve.FrameOptions{Faces: o.faces, ROI: roi, Hands: hands})
 		if err != nil {
 			return err
 		}
@@ -350,6 +358,12 @@ func describe(n int, r *serve.Result, faces bool) string {
 	fmt.Fprintf(&b, "frame %d: %.1f ms (detect %.1f, classify %.1f), %d %s", n, r.Timings.Total, r.Timings.Detect, r.Timings.Classify, len(r.Faces), what)
 	for _, p := range r.Faces {
 		fmt.Fprintf(&b, "; [%d,%d %dx%d] %s %.0f%%", p.Box.X, p.Box.Y, p.Box.W, p.Box.H, p.Label, 100*p.Confidence)
+	}
+	if r.Hands != nil {
+		fmt.Fprintf(&b, ", %d hand(s)", len(r.Hands))
+		for _, p := range r.Hands {
+			fmt.Fprintf(&b, "; hand [%d,%d %dx%d] %s %.0f%%", p.Box.X, p.Box.Y, p.Box.W, p.Box.H, p.Label, 100*p.Confidence)
+		}
 	}
 	return b.String()
 }

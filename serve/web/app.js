@@ -156,8 +156,8 @@ async function loadModels() {
 
 function selectModel(name) {
   state.model = state.models.find((m) => m.name === name);
-  // Gesture models have no hand detector: default to the region of interest.
-  $("mode").value = /gesture|hand|sign/i.test(name) ? "roi" : "faces";
+  // Gesture models look for hands (the palm detector), others for faces.
+  $("mode").value = /gesture|hand|sign/i.test(name) ? "hands" : "faces";
   applyMode();
 }
 
@@ -195,7 +195,7 @@ function connect() {
 
 function sendControl(frameW, frameH) {
   const mode = $("mode").value;
-  const msg = { model: state.model.name, faces: mode === "faces", roi: null };
+  const msg = { model: state.model.name, faces: mode === "faces", hands: mode === "hands", roi: null };
   if (mode === "roi") msg.roi = roiInFrame(frameW, frameH);
   state.ws.send(JSON.stringify(msg));
   state.controlDirty = false;
@@ -272,7 +272,7 @@ function updateTracks(result, now) {
   const alpha = 1 - Number($("smoothing").value); // weight of the newest frame
   const free = state.tracks.slice();
   const next = [];
-  for (const f of result.faces) {
+  for (const f of result.faces.concat(result.hands || [])) {
     const probs = f.probs.map((c) => c.p);
     let best = -1, bestIoU = TRACK_IOU;
     free.forEach((t, i) => {
@@ -340,7 +340,8 @@ function render(result) {
     card.appendChild(bars(t.probs, classes, top, ""));
     panel.appendChild(card);
   }
-  if (!state.tracks.length) panel.textContent = $("mode").value === "faces" ? "No face in view." : "";
+  const mode = $("mode").value;
+  if (!state.tracks.length) panel.textContent = mode === "faces" ? "No face in view." : mode === "hands" ? "No hand in view." : "";
 }
 
 function bars(probs, classes, top, cls) {
