@@ -36,6 +36,9 @@ type SoftmaxCrossEntropy struct {
 	dlogits *tensor.Tensor // (N,K)
 	labels  []int          // labels of the last Forward (copied)
 	wsum    float64        // sum_i w[y_i] of the last Forward
+	partner []int          // ForwardMix's partner labels (empty for Forward)
+	lambda  float64        // ForwardMix's weight of labels
+	wsumB   float64        // sum_i w[partner_i]
 }
 
 // NewSoftmaxCrossEntropy builds the loss, or returns an error naming the
@@ -73,23 +76,48 @@ func (l *SoftmaxCrossEntropy) Config() CrossEntropyConfig { return l.cfg }
 // shape or a label out of range (naming its index and value), and after,
 // for a non-finite loss.
 func (l *SoftmaxCrossEntropy) Forward(logits *tensor.Tensor, labels []int) (float32, error) {
+	return l.ForwardMix(logits, labels, nil, 1)
+}
+
+// ForwardMix is the loss of a mixed batch (mixup, CutMix): with L(y) the
+// loss Forward computes against labels y,
+//
+//	loss = lambda*L(labels) + (1-lambda)*L(partner)
+//
+// each term normalised by its own sum of label weights, as PyTorch's
+// lambda*criterion(z, y_a) + (1-lambda)*criterion(z, y_b). partner nil
+// (or lambda 1) is Forward. lambda must be in [0,1].
+func (l *SoftmaxCrossEntropy) ForwardMix(logits *tensor.Tensor, labels, partner []int, lambda float64) (float32, error) {
 	k := l.cfg.Classes
 	if len(logits.Shape) != 2 || logits.Shape[1] != k || logits.Shape[0] <= 0 {
 		return 0, fmt.Errorf("cross-entropy: logits shape %s is incompatible: want (N,%d)", tensor.ShapeString(logits.Shape), k)
 	}
 	n := logits.Shape[0]
-	if len(labels) != n {
-		return 0, fmt.Errorf("cross-entropy: %d labels for a batch of %d logits", len(labels), n)
+	if !(lambda >= 0 && lambda <= 1) {
+		return 0, fmt.Errorf("cross-entropy: mixing weight lambda %g, want [0,1]", lambda)
 	}
-	for i, y := range labels {
-		if y < 0 || y >= k {
-			return 0, fmt.Errorf("cross-entropy: label %d is %d, want a class in [0,%d)", i, y, k)
+	if lambda == 1 {
+		partner = nil
+	}
+	for side, ys := range [][]int{labels, partner} {
+		if side == 1 && ys == nil {
+			break
+		}
+		if len(ys) != n {
+			return 0, fmt.Errorf("cross-entropy: %d labels for a batch of %d logits", len(ys), n)
+		}
+		for i, y := range ys {
+			if y < 0 || y >= k {
+				return 0, fmt.Errorf("cross-entropy: label %d is %d, want a class in [0,%d)", i, y, k)
+			}
 		}
 	}
 	l.labels = append(l.labels[:0], labels...)
+	l.partner = append(l.partner[:0], partner...)
+	l.lambda = lambda
 	l.probs = tensor.Ensure(l.probs, n, k)
 	eps := float64(l.cfg.LabelSmoothing)
-	var total, wsum float64
+	var total, wsum, totalB, wsumB float64
 	for i := 0; i < n; i++ {
 		z := logits.Data[i*k : (i+1)*k]
 		p := l.probs.Data[i*k : (i+1)*k]
@@ -102,26 +130,49 @@ func (l *SoftmaxCrossEntropy) Forward(logits *tensor.Tensor, labels []int) (floa
 		wy := l.weights[y]
 		total += (1-eps)*wy*(lse-float64(z[y])) + eps/float64(k)*smooth
 		wsum += wy
+		if partner != nil {
+			y = partner[i]
+			wy = l.weights[y]
+			totalB += (1-eps)*wy*(lse-float64(z[y])) + eps/float64(k)*smooth
+			wsumB += wy
+		}
 	}
-	l.wsum = wsum
+	l.wsum, l.wsumB = wsum, wsumB
 	loss := total / wsum
+	if partner != nil {
+		loss = lambda*loss + (1-lambda)*totalB/wsumB
+	}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return float32(loss), fmt.Errorf("cross-entropy: loss is %g (sum of label weights %g); the logits may hold NaN or Inf", loss, wsum)
 	}
 	return float32(loss), nil
 }
 
-// Backward returns dL/dlogits (N,K) for the last successful Forward.
+// Backward returns dL/dlogits (N,K) for the last successful Forward or
+// ForwardMix.
 func (l *SoftmaxCrossEntropy) Backward() *tensor.Tensor {
 	n, k := l.probs.Shape[0], l.probs.Shape[1]
 	l.dlogits = tensor.Ensure(l.dlogits, n, k)
+	clear(l.dlogits.Data[:n*k])
+	if len(l.partner) == 0 {
+		l.addGrad(l.labels, l.wsum, 1)
+	} else {
+		l.addGrad(l.labels, l.wsum, l.lambda)
+		l.addGrad(l.partner, l.wsumB, 1-l.lambda)
+	}
+	return l.dlogits
+}
+
+// addGrad adds scale * dL(labels)/dlogits to l.dlogits.
+func (l *SoftmaxCrossEntropy) addGrad(labels []int, wsum, scale float64) {
+	n, k := l.probs.Shape[0], l.probs.Shape[1]
 	eps := float64(l.cfg.LabelSmoothing)
 	var wall float64 // sum_j w[j]
 	for _, w := range l.weights {
 		wall += w
 	}
 	for i := 0; i < n; i++ {
-		y := l.labels[i]
+		y := labels[i]
 		wy := l.weights[y]
 		// row sum of the target q[i,:], times wsum
 		qsum := (1-eps)*wy + eps/float64(k)*wall
@@ -132,10 +183,9 @@ func (l *SoftmaxCrossEntropy) Backward() *tensor.Tensor {
 			if j == y {
 				q += (1 - eps) * wy
 			}
-			d[j] = float32((float64(p[j])*qsum - q) / l.wsum)
+			d[j] += float32(scale * (float64(p[j])*qsum - q) / wsum)
 		}
 	}
-	return l.dlogits
 }
 
 // Probs returns the softmax probabilities (N,K) of the last Forward, owned
