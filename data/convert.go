@@ -98,7 +98,7 @@ func ConvertFoldersToFERCSV(root, outPath string, opt FolderOptions) (Report, er
 		if err != nil {
 			return total, err
 		}
-		total.merge(rep)
+		total.Merge(rep)
 		splits = append(splits, UsageSplit{usage, d})
 	}
 	if len(splits) == 0 {

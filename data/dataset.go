@@ -186,8 +186,8 @@ func (r *Report) skip(reason string) {
 	}
 }
 
-// merge adds the counts and reasons of o.
-func (r *Report) merge(o Report) {
+// Merge adds the counts and reasons of o.
+func (r *Report) Merge(o Report) {
 	r.Loaded += o.Loaded
 	r.Skipped += o.Skipped
 	for _, reason := range o.Reasons {

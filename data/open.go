@@ -43,6 +43,9 @@ func LoadTrainVal(path string, opt LoadOptions) (*TrainVal, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opt.Folder.GroupBy != nil && format != FormatImageFolder {
+		return nil, fmt.Errorf("%s: group-by %q applies to <class>/ image folders, not the %s layout (its splits or groups are its own)", path, opt.Folder.GroupBy.Spec, format)
+	}
 	tv := &TrainVal{Format: format}
 	var all *Dataset
 	var rep Report
@@ -75,13 +78,13 @@ func LoadTrainVal(path string, opt LoadOptions) (*TrainVal, error) {
 		if err != nil {
 			return nil, err
 		}
-		tv.Report.merge(rep)
+		tv.Report.Merge(rep)
 		if pub := filepath.Join(path, FERSplitDirs[UsagePublicTest]); isDir(pub) {
 			tv.Val, rep, err = LoadFolder(pub, fo)
 			if err != nil {
 				return nil, err
 			}
-			tv.Report.merge(rep)
+			tv.Report.Merge(rep)
 			return tv, nil
 		}
 		all = tv.Train
@@ -95,7 +98,7 @@ func LoadTrainVal(path string, opt LoadOptions) (*TrainVal, error) {
 	if err != nil {
 		return nil, err
 	}
-	tv.Report.merge(rep)
+	tv.Report.Merge(rep)
 	tv.Train, tv.Val, tv.Warning, err = Split(all, opt.Split)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

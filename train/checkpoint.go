@@ -6,6 +6,7 @@ package train
 //	model/<name>   every tensor of the network: Params then Buffers
 //	               (weights and BN buffers; Net.State() for a model.Net)
 //	optim/<key>    every optimizer buffer (momentum, Adam moments), 1-D
+//	ema/<name>     the weight average of every model tensor (Config.EMA)
 //
 // and, in its __metadata__ under "residual.checkpoint", a JSON object
 // (checkpointMeta) with the resolved Config, the preprocessing, the class
@@ -58,6 +59,11 @@ func (t *Trainer) saveCheckpoint() error {
 	for _, key := range slices.Sorted(maps.Keys(bufs)) {
 		v := bufs[key]
 		entries = append(entries, safetensors.Float32("optim/"+key, tensor.FromData(v, len(v))))
+	}
+	if t.ema != nil {
+		for i, p := range t.ema.state {
+			entries = append(entries, safetensors.Float32("ema/"+p.Name, tensor.FromData(t.ema.shadow[i], p.Value.Len())))
+		}
 	}
 	meta := checkpointMeta{
 		Version: checkpointVersion, Config: t.Config, Preprocess: t.Preprocess, Classes: t.Classes,
@@ -154,6 +160,18 @@ func (t *Trainer) restore(f *safetensors.File, meta *checkpointMeta) error {
 	}
 	if err := t.opt.SetState(bufs, meta.OptSteps); err != nil {
 		return err
+	}
+	if t.ema != nil {
+		for i, p := range t.ema.state {
+			v, err := f.Tensor("ema/" + p.Name)
+			if err != nil {
+				return fmt.Errorf("no weight average for %q (was the run checkpointed without EMA?): %w", p.Name, err)
+			}
+			if v.Len() != p.Value.Len() {
+				return fmt.Errorf("weight average of %q has %d values, want %d", p.Name, v.Len(), p.Value.Len())
+			}
+			copy(t.ema.shadow[i], v.Data[:v.Len()])
+		}
 	}
 	t.sched.SetState(meta.Schedule)
 	if len(meta.Dropout) != len(t.dropouts) {

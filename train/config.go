@@ -52,6 +52,16 @@ type Config struct {
 	TrainFraction float64 `json:"train_fraction"`
 	// MaxPerClass loads only the first n files per class folder (0: all).
 	MaxPerClass int `json:"max_per_class,omitempty"`
+	// GroupBy gives the files of a <class>/ folder dataset groups
+	// (subjects, sessions) so the validation split holds out whole groups:
+	// a regular expression matched against each file name (its first
+	// capture group, or the whole match, names the group, e.g.
+	// "^(subject\d+)_"), or the path of a CSV manifest with the columns
+	// path (relative to Data) and group. Every file must get a group.
+	// Default "": no groups (a random stratified split). The other
+	// layouts have groups of their own (LeapGestRecog subjects, the sign
+	// digits' session_id) and refuse it.
+	GroupBy string `json:"group_by,omitempty"`
 	// ImageSize, when > 0, is the model's input side: images are resized
 	// to ImageSize x ImageSize (image-file layouts at load time, others by
 	// the loader). Channels, when > 0, converts images to 1 (gray) or 3
@@ -141,6 +151,44 @@ type Config struct {
 	// TTA averages the validation predictions of each image and its
 	// mirror (default false).
 	TTA bool `json:"tta,omitempty"`
+	// Rotate, Translate, ResizedCrop, CropScale and Erase override the
+	// Augment set's rotation (largest angle, degrees, [0,180]),
+	// translation (largest shift, fraction of the side, [0,1]), random
+	// resized crop (probability, [0,1]; CropScale is the smallest area
+	// fraction kept, (0,1], default 0.7) and random erasing (probability,
+	// [0,1]). Unset (nil), each keeps the set's value (DefaultAugment:
+	// rotation 10, no translation, no resized crop, erasing 0.25); with
+	// --augment none they add to no augmentation.
+	Rotate      *float64 `json:"rotate,omitempty"`
+	Translate   *float64 `json:"translate,omitempty"`
+	ResizedCrop *float64 `json:"resized_crop,omitempty"`
+	CropScale   *float64 `json:"crop_scale,omitempty"`
+	Erase       *float64 `json:"erase,omitempty"`
+	// Mixup and CutMix are the Beta(alpha, alpha) parameters of batch
+	// mixing (data.Mix; default 0: off; 0.2 and 1 are usual); MixProb is
+	// the probability that a batch is mixed (default 1). The loss mixes
+	// the two labels with the same weight; training accuracy counts the
+	// original labels. Every draw depends only on (Seed, epoch, batch), so
+	// resumed runs mix the same way.
+	Mixup   float64 `json:"mixup,omitempty"`
+	CutMix  float64 `json:"cutmix,omitempty"`
+	MixProb float64 `json:"mix_prob"`
+	// EMA, in [0,1), keeps an exponential moving average of the weights
+	// and BN statistics, updated after every step with decay
+	// min(EMA, (1+step)/(10+step)); validation, best.residual and
+	// last.residual then use the averaged weights (default 0: off; 0.999
+	// is usual). The average is saved in the checkpoint.
+	EMA float64 `json:"ema,omitempty"`
+	// Teachers are model files (.residual) whose averaged soft predictions
+	// the network learns from (knowledge distillation): the loss is
+	// (1-DistillAlpha)*CE + DistillAlpha*T²*KL(teachers || student) at
+	// temperature T = DistillTemperature. Teachers must have the data's
+	// classes (same order) and input size; their own normalisation is
+	// applied. They see the same augmented (and mixed) images. Default
+	// none; DistillAlpha default 0.5, DistillTemperature default 4.
+	Teachers           []string `json:"teachers,omitempty"`
+	DistillAlpha       float64  `json:"distill_alpha"`
+	DistillTemperature float64  `json:"distill_temperature"`
 
 	// Metric chooses the best model and drives early stopping and the
 	// plateau schedule: "val_acc" (default), "val_f1" or "val_loss".
@@ -211,6 +259,10 @@ func Defaults() Config {
 		Seed:            1,
 		Workers:         1,
 		LogEvery:        50,
+
+		MixProb:            1,
+		DistillAlpha:       0.5,
+		DistillTemperature: 4,
 	}
 }
 
@@ -378,10 +430,12 @@ func (c *Config) Validate() error {
 	case c.UnfreezeAfter > 0 && c.Freeze == FreezeNone:
 		return fmt.Errorf("train: unfreeze-after %d without freeze", c.UnfreezeAfter)
 	}
-	return nil
+	return c.validateLevers()
 }
 
-// augment returns the augmentation of the configuration (nil for none).
+// augment returns the augmentation of the configuration (nil for none):
+// the Augment set with the overrides of Rotate, Translate, ResizedCrop,
+// CropScale and Erase.
 func (c *Config) augment() *data.Augment {
 	var a data.Augment
 	switch c.Augment {
@@ -391,7 +445,22 @@ func (c *Config) augment() *data.Augment {
 		a = data.Augment{FlipProb: 0.5, Pad: 4}
 	case "flip":
 		a = data.Augment{FlipProb: 0.5}
-	default:
+	}
+	set := func(dst *float64, v *float64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&a.RotateDeg, c.Rotate)
+	set(&a.Translate, c.Translate)
+	set(&a.ResizedCropProb, c.ResizedCrop)
+	set(&a.EraseProb, c.Erase)
+	if c.CropScale != nil {
+		a.ScaleMin, a.ScaleMax = *c.CropScale, 1
+	}
+	probe := a
+	probe.ScaleMin, probe.ScaleMax = 0, 0 // a range alone does nothing
+	if probe == (data.Augment{}) {
 		return nil
 	}
 	return &a

@@ -68,8 +68,12 @@ func loadSplit(c *Config) (*data.TrainVal, error) {
 	if err := c.resolveFrom(); err != nil {
 		return nil, err
 	}
+	groupBy, err := c.groupBy()
+	if err != nil {
+		return nil, err
+	}
 	opt := data.LoadOptions{
-		Folder: data.FolderOptions{SkipBad: c.SkipBad, MaxPerClass: c.MaxPerClass, Width: c.ImageSize, Height: c.ImageSize, Channels: c.Channels},
+		Folder: data.FolderOptions{SkipBad: c.SkipBad, MaxPerClass: c.MaxPerClass, Width: c.ImageSize, Height: c.ImageSize, Channels: c.Channels, GroupBy: groupBy},
 		CSV:    data.CSVOptions{SkipBad: c.SkipBad},
 		Split:  data.SplitOptions{ValFraction: c.ValSplit, ValGroups: c.ValGroups, Random: c.RandomSplit, Seed: c.Seed},
 	}
@@ -88,7 +92,6 @@ func loadSplit(c *Config) (*data.TrainVal, error) {
 	var (
 		all *data.Dataset
 		rep data.Report
-		err error
 	)
 	switch c.Format {
 	case "leap":
@@ -107,6 +110,18 @@ func loadSplit(c *Config) (*data.TrainVal, error) {
 		return nil, fmt.Errorf("%s: %w", c.Data, err)
 	}
 	return tv, nil
+}
+
+// groupBy parses Config.GroupBy (nil when unset).
+func (c *Config) groupBy() (*data.GroupBy, error) {
+	if c.GroupBy == "" {
+		return nil, nil
+	}
+	g, err := data.ParseGroupBy(c.GroupBy)
+	if err != nil {
+		return nil, fmt.Errorf("train: --group-by: %w", err)
+	}
+	return g, nil
 }
 
 // PixelStats returns the per-channel mean and standard deviation of a

@@ -25,8 +25,15 @@ var SplitNames = []string{"val", "train", "publictest", "privatetest", "all"}
 //     recorded in the model file: validation share, groups, seed).
 //
 // format is as Config.Format ("auto" or "" detects it). Image files are
-// loaded at the model's input size and channels.
-func LoadSplit(path, format, split string, meta model.Meta, skipBad bool) (*data.Dataset, error) {
+// loaded at the model's input size and channels. The report counts what
+// skipBad skipped.
+func LoadSplit(path, format, split string, meta model.Meta, skipBad bool) (*data.Dataset, data.Report, error) {
+	var rep data.Report
+	d, err := loadEvalSplit(path, format, split, meta, skipBad, &rep)
+	return d, rep, err
+}
+
+func loadEvalSplit(path, format, split string, meta model.Meta, skipBad bool, rep *data.Report) (*data.Dataset, error) {
 	if !slices.Contains(SplitNames, split) {
 		return nil, fmt.Errorf("train: split %q, want one of %s", split, strings.Join(SplitNames, ", "))
 	}
@@ -55,10 +62,11 @@ func LoadSplit(path, format, split string, meta model.Meta, skipBad bool) (*data
 	var d *data.Dataset
 	switch layout {
 	case data.FormatFERCSV:
-		sets, _, err := data.LoadFER2013CSV(path, data.CSVOptions{Usages: usages[split], SkipBad: skipBad})
+		sets, r, err := data.LoadFER2013CSV(path, data.CSVOptions{Usages: usages[split], SkipBad: skipBad})
 		if err != nil {
 			return nil, err
 		}
+		rep.Merge(r)
 		d, err = concat(sets, usages[split])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -69,10 +77,11 @@ func LoadSplit(path, format, split string, meta model.Meta, skipBad bool) (*data
 			if u == data.UsageAll || !isDir(dir) {
 				continue
 			}
-			part, _, err := data.LoadFolder(dir, fo)
+			part, r, err := data.LoadFolder(dir, fo)
 			if err != nil {
 				return nil, err
 			}
+			rep.Merge(r)
 			if d == nil {
 				d = part
 			} else if err := d.Concat(part); err != nil {
@@ -92,17 +101,23 @@ func LoadSplit(path, format, split string, meta model.Meta, skipBad bool) (*data
 		}
 		c.Resolve()
 		var all *data.Dataset
+		var r data.Report
 		switch layout {
 		case data.FormatLeap:
-			all, _, err = data.LoadLeapGestRecog(path, fo)
+			all, r, err = data.LoadLeapGestRecog(path, fo)
 		case data.FormatSignDigits:
-			all, _, err = data.LoadSignDigits(path, fo)
+			all, r, err = data.LoadSignDigits(path, fo)
 		default:
-			all, _, err = data.LoadFolder(path, fo)
+			// The groups the model was trained with rebuild its split.
+			if fo.GroupBy, err = c.groupBy(); err != nil {
+				return nil, err
+			}
+			all, r, err = data.LoadFolder(path, fo)
 		}
 		if err != nil {
 			return nil, err
 		}
+		rep.Merge(r)
 		if split == "all" {
 			d = all
 			break

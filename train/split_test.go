@@ -31,7 +31,7 @@ func TestLoadSplitRebuildsValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	for split, want := range map[string]*data.Dataset{"val": tr.Data.Val, "train": tr.Data.Train} {
-		got, err := LoadSplit(root, "auto", split, meta, false)
+		got, _, err := LoadSplit(root, "auto", split, meta, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,16 +39,16 @@ func TestLoadSplitRebuildsValidation(t *testing.T) {
 			t.Errorf("%s: %d samples %v..., want %d %v...", split, got.Len(), got.Sources[:2], want.Len(), want.Sources[:2])
 		}
 	}
-	if d, err := LoadSplit(root, "", "all", meta, false); err != nil || d.Len() != 80 {
+	if d, _, err := LoadSplit(root, "", "all", meta, false); err != nil || d.Len() != 80 {
 		t.Errorf("all: %v", err)
 	}
-	if _, err := LoadSplit(root, "auto", "privatetest", meta, false); err == nil || !strings.Contains(err.Error(), "only for FER2013") {
+	if _, _, err := LoadSplit(root, "auto", "privatetest", meta, false); err == nil || !strings.Contains(err.Error(), "only for FER2013") {
 		t.Errorf("privatetest on LeapGestRecog: %v", err)
 	}
-	if _, err := LoadSplit(root, "auto", "test", meta, false); err == nil || !strings.Contains(err.Error(), `split "test"`) {
+	if _, _, err := LoadSplit(root, "auto", "test", meta, false); err == nil || !strings.Contains(err.Error(), `split "test"`) {
 		t.Errorf("unknown split: %v", err)
 	}
-	if _, err := LoadSplit(root, "fer-csv", "val", meta, false); err == nil || !strings.Contains(err.Error(), "holds the leapgestrecog layout") {
+	if _, _, err := LoadSplit(root, "fer-csv", "val", meta, false); err == nil || !strings.Contains(err.Error(), "holds the leapgestrecog layout") {
 		t.Errorf("wrong forced format: %v", err)
 	}
 }

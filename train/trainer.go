@@ -11,6 +11,7 @@
 //	config.json          the resolved Config
 //	checkpoint.safetensors  the last checkpoint (see checkpoint.go)
 //	best.residual        the best model so far (model.Save format)
+//	last.residual        the model after the last epoch
 //	metrics.csv          one row per epoch (see EpochStats)
 //	metrics.jsonl        the same rows as JSON lines
 //	training_curves.png  loss and accuracy per epoch
@@ -24,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +47,8 @@ const (
 	ConfigFile     = "config.json"
 	CheckpointFile = "checkpoint.safetensors"
 	BestModelFile  = "best" + model.FileExt
+	LastModelFile  = "last" + model.FileExt
+	LastONNXFile   = "last.onnx" // fine-tuning an ONNX network
 	MetricsCSVFile = "metrics.csv"
 	MetricsJSONL   = "metrics.jsonl"
 )
@@ -124,8 +128,13 @@ type Trainer struct {
 	st        progress
 	net       Network            // Net (as a *NetNetwork) or Graph
 	head      map[*nn.Param]bool // the new classifier of a fine-tuning run
-	frozen    bool               // the backbone is frozen (Config.Freeze)
-	resumed   bool               // built by Resume: Run continues the run in Out
+	mixer     *data.Mixer        // mixup/CutMix, nil when off
+	mixPCG    *rand.PCG          // the mixer's stream, seeded per batch
+	mixRand   *rand.Rand
+	ema       *ema       // weight average, nil when off
+	distill   *distiller // teachers, nil without
+	frozen    bool       // the backbone is frozen (Config.Freeze)
+	resumed   bool       // built by Resume: Run continues the run in Out
 }
 
 // New prepares a run of cfg on the loaded data (see LoadData). Input size,
@@ -206,6 +215,19 @@ func newTrainer(cfg Config, tv *data.TrainVal, opts Options, pre *vision.Preproc
 		return nil, err
 	}
 	if t.opt, err = newOptimizer(&cfg, t.net.Params(), t.head); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if t.mixer, err = cfg.mixer(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.mixPCG = rand.NewPCG(0, 0)
+	t.mixRand = rand.New(t.mixPCG)
+	if cfg.EMA > 0 {
+		t.ema = newEMA(cfg.EMA, append(t.net.Params(), t.net.Buffers()...))
+	}
+	if t.distill, err = newDistiller(&cfg, t.Classes, t.Preprocess); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -301,6 +323,14 @@ func (t *Trainer) bestPath() string {
 	return filepath.Join(t.Config.Out, BestModelFile)
 }
 
+// lastPath is the last epoch's model file (see bestPath).
+func (t *Trainer) lastPath() string {
+	if t.Graph != nil {
+		return filepath.Join(t.Config.Out, LastONNXFile)
+	}
+	return filepath.Join(t.Config.Out, LastModelFile)
+}
+
 // numParams counts the learnable values.
 func (t *Trainer) numParams() int {
 	n := 0
@@ -372,6 +402,12 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	t.logf("training %s (%d parameters) on %d images, validating on %d; %d classes; input %dx%dx%d; run dir %s\n",
 		t.describeModel(), t.numParams(), t.loader.Len(), t.valLoader.Len(), len(t.Classes),
 		t.Preprocess.Height, t.Preprocess.Width, t.Preprocess.Channels, cfg.Out)
+	if g := data.GroupSummary(t.Data.Train, 12); g != "" {
+		t.logf("group-wise split: training on %s; validating on %s\n", g, data.GroupSummary(t.Data.Val, 12))
+	}
+	if l := t.describeLevers(); l != "" {
+		t.logf("levers: %s\n", l)
+	}
 	if t.Data.Warning != "" {
 		t.logf("warning: %s\n", t.Data.Warning)
 	}
@@ -460,7 +496,13 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 			break
 		}
 		lr := t.sched.LR(float64(epoch) + float64(t.st.Batch)/float64(steps))
-		loss, correct, err := t.step(b.X, b.Labels, lr)
+		var partner []int
+		lambda := 1.0
+		if t.mixer != nil {
+			t.mixPCG.Seed(cfg.Seed^0x6d6978757063, uint64(epoch)<<32|uint64(t.st.Batch))
+			partner, lambda = t.mixer.Apply(t.mixRand, b.X, b.Labels)
+		}
+		loss, correct, err := t.stepMix(b.X, b.Labels, partner, lambda, lr)
 		n := len(b.Labels)
 		t.loader.Release(b)
 		if err != nil {
@@ -488,7 +530,11 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 	bar.finish()
 	trainSecs := base + time.Since(start).Seconds()
 
-	ev, err := Evaluate(t.pred, t.valLoader, t.Classes)
+	var ev *Evaluation
+	err := t.withAverage(func() (err error) {
+		ev, err = Evaluate(t.pred, t.valLoader, t.Classes)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("train: epoch %d validation: %w", epoch+1, err)
 	}
@@ -500,9 +546,12 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 	}
 	score := t.score(s)
 	t.sched.Observe(score)
-	best := t.st.BestEpoch == 0 || score > t.st.Best
+	best, improved := t.st.isBest(score, s.ValLoss)
 	if best {
-		t.st.Best, t.st.BestEpoch, t.st.BadEpochs = score, epoch+1, 0
+		t.st.Best, t.st.BestEpoch = score, epoch+1
+	}
+	if improved {
+		t.st.BadEpochs = 0
 	} else {
 		t.st.BadEpochs++
 	}
@@ -530,33 +579,99 @@ func (t *Trainer) runEpoch(ctx context.Context) error {
 }
 
 // commitDerived writes what follows from the checkpoint of an epoch end:
-// best.residual when best (the weights of that epoch), and the metrics
-// files from the history.
+// last.residual (the weights of that epoch), best.residual when best, and
+// the metrics files from the history. With EMA both models hold the
+// averaged weights.
 func (t *Trainer) commitDerived(best bool) error {
-	if best {
-		if err := t.saveBest(t.st.History[len(t.st.History)-1]); err != nil {
+	s := t.st.History[len(t.st.History)-1]
+	err := t.withAverage(func() error {
+		if err := t.saveLast(s); err != nil {
 			return err
 		}
+		if best {
+			return t.saveBest(s)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return t.writeMetrics()
 }
 
-// step runs one training step: forward, loss, backward, update. After the
-// first steps it allocates nothing.
+// withAverage runs f with the EMA weights in the network (the live
+// weights when EMA is off), then puts the live weights back.
+func (t *Trainer) withAverage(f func() error) error {
+	if t.ema == nil {
+		return f()
+	}
+	if err := t.ema.swap(t.net); err != nil {
+		return fmt.Errorf("train: EMA: %w", err)
+	}
+	err := f()
+	if err2 := t.ema.swap(t.net); err2 != nil && err == nil {
+		err = fmt.Errorf("train: EMA: %w", err2)
+	}
+	return err
+}
+
+// step runs one training step on an unmixed batch (see stepMix).
 func (t *Trainer) step(x *tensor.Tensor, labels []int, lr float64) (float32, int, error) {
+	return t.stepMix(x, labels, nil, 1, lr)
+}
+
+// stepMix runs one training step: forward (and the teachers' forward when
+// distilling), loss (labels mixed with partner by lambda), backward,
+// update, EMA. After the first steps it allocates nothing.
+func (t *Trainer) stepMix(x *tensor.Tensor, labels, partner []int, lambda, lr float64) (float32, int, error) {
+	var targets *tensor.Tensor
+	if t.distill != nil {
+		var err error
+		if targets, err = t.distill.softTargets(x); err != nil {
+			return 0, 0, err
+		}
+	}
 	logits, err := t.net.Forward(x, true)
 	if err != nil {
 		return 0, 0, err
 	}
-	loss, err := t.loss.Forward(logits, labels)
+	loss, err := t.loss.ForwardMix(logits, labels, partner, lambda)
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := t.net.Backward(t.loss.Backward()); err != nil {
+	grad := t.loss.Backward()
+	if t.distill != nil {
+		kd, err := t.distill.loss.Forward(logits, targets)
+		if err != nil {
+			return 0, 0, err
+		}
+		a := t.distill.alpha
+		loss = (1-a)*loss + a*kd
+		dk := t.distill.loss.Backward()
+		for i, g := range grad.Data[:grad.Len()] {
+			grad.Data[i] = (1-a)*g + a*dk.Data[i]
+		}
+	}
+	if err := t.net.Backward(grad); err != nil {
 		return 0, 0, err
 	}
 	t.opt.Step(lr)
+	if t.ema != nil {
+		t.ema.update(t.st.Step + 1)
+	}
 	return loss, t.loss.Correct(), nil
+}
+
+// isBest decides whether an epoch with this score (higher is better) and
+// validation loss becomes the best model: a strictly better score does
+// (improved), and so does a tie with a validation loss no higher than the
+// best epoch's, so ties go to the lower loss, then to the later epoch.
+// Patience counts the epochs that did not improve.
+func (st *progress) isBest(score, valLoss float64) (best, improved bool) {
+	if st.BestEpoch == 0 || score > st.Best {
+		return true, true
+	}
+	return score == st.Best && valLoss <= st.History[st.BestEpoch-1].ValLoss, false
 }
 
 // score is the epoch's value of Config.Metric, higher is better.
@@ -577,6 +692,39 @@ func (t *Trainer) saveBest(s EpochStats) error {
 		return saveGraph(t.bestPath(), t.Graph, t.Classes, t.Preprocess, m.Training)
 	}
 	return model.Save(t.bestPath(), t.Net, m)
+}
+
+// saveLast writes the current weights as the run's last model (epoch
+// s.Epoch; the best epoch so far in its training info).
+func (t *Trainer) saveLast(s EpochStats) error {
+	m := t.meta(s)
+	m.Training.BestEpoch = t.st.BestEpoch
+	if t.Graph != nil {
+		return saveGraph(t.lastPath(), t.Graph, t.Classes, t.Preprocess, m.Training)
+	}
+	return model.Save(t.lastPath(), t.Net, m)
+}
+
+// describeLevers lists the levers in use ("" when none).
+func (t *Trainer) describeLevers() string {
+	c := &t.Config
+	var l []string
+	if c.Mixup > 0 {
+		l = append(l, fmt.Sprintf("mixup alpha %g", c.Mixup))
+	}
+	if c.CutMix > 0 {
+		l = append(l, fmt.Sprintf("CutMix alpha %g", c.CutMix))
+	}
+	if t.mixer != nil && c.MixProb != 1 {
+		l = append(l, fmt.Sprintf("mixing probability %g", c.MixProb))
+	}
+	if t.ema != nil {
+		l = append(l, fmt.Sprintf("EMA decay %g (validation and saved models use the average)", c.EMA))
+	}
+	if t.distill != nil {
+		l = append(l, fmt.Sprintf("distillation from %d teacher(s), alpha %g, temperature %g", len(t.distill.teachers), c.DistillAlpha, c.DistillTemperature))
+	}
+	return strings.Join(l, "; ")
 }
 
 // meta describes the current weights for the model file.

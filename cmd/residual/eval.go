@@ -78,10 +78,11 @@ func runEval(cmd *cobra.Command, o evalOptions) error {
 	if err != nil {
 		return err
 	}
-	ds, err := train.LoadSplit(o.data, o.format, o.split, meta, o.skipBad)
+	ds, skipped, err := train.LoadSplit(o.data, o.format, o.split, meta, o.skipBad)
 	if err != nil {
 		return err
 	}
+
 	loader, err := data.NewLoader(ds, data.LoaderOptions{BatchSize: o.batch, Preprocess: meta.Preprocess})
 	if err != nil {
 		return err
@@ -105,8 +106,10 @@ func runEval(cmd *cobra.Command, o evalOptions) error {
 			Split string  `json:"split"`
 			TTA   string  `json:"tta"`
 			Loss  float64 `json:"loss"`
+			// Skipped counts the rows or images --skip-bad skipped.
+			Skipped int `json:"skipped"`
 			*eval.Metrics
-		}{o.model, o.split, pred.Mode, ev.Loss, ev.Metrics}
+		}{o.model, o.split, pred.Mode, ev.Loss, skipped.Skipped, ev.Metrics}
 		_, err := w.Write(mustJSON(out))
 		return err
 	}
@@ -115,8 +118,23 @@ func runEval(cmd *cobra.Command, o evalOptions) error {
 		return err
 	}
 	fmt.Fprintf(w, "%s\n%d images, mean cross-entropy %.4f\n", text, ds.Len(), ev.Loss)
+	if o.skipBad {
+		fmt.Fprintf(w, "--skip-bad: skipped %d bad rows or images of %s%s\n", skipped.Skipped, o.data, reasons(skipped))
+	}
 	if o.out != "" {
 		fmt.Fprintf(w, "\nreport files: %s\n", o.out)
 	}
 	return nil
+}
+
+// reasons lists a report's first skip reasons after a colon ("" when none).
+func reasons(r data.Report) string {
+	if len(r.Reasons) == 0 {
+		return ""
+	}
+	more := ""
+	if r.Skipped > len(r.Reasons) {
+		more = fmt.Sprintf("; and %d more", r.Skipped-len(r.Reasons))
+	}
+	return ": " + strings.Join(r.Reasons, "; ") + more
 }

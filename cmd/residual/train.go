@@ -71,6 +71,19 @@ var trainFlags = map[string]func(dst, src *train.Config){
 	"steps-per-epoch":  func(d, s *train.Config) { d.StepsPerEpoch = s.StepsPerEpoch },
 	"log-every":        func(d, s *train.Config) { d.LogEvery = s.LogEvery },
 	"checkpoint-every": func(d, s *train.Config) { d.CheckpointEvery = s.CheckpointEvery },
+	"group-by":         func(d, s *train.Config) { d.GroupBy = s.GroupBy },
+	"rotate":           func(d, s *train.Config) { d.Rotate = s.Rotate },
+	"translate":        func(d, s *train.Config) { d.Translate = s.Translate },
+	"resized-crop":     func(d, s *train.Config) { d.ResizedCrop = s.ResizedCrop },
+	"crop-scale":       func(d, s *train.Config) { d.CropScale = s.CropScale },
+	"erase":            func(d, s *train.Config) { d.Erase = s.Erase },
+	"mixup":            func(d, s *train.Config) { d.Mixup = s.Mixup },
+	"cutmix":           func(d, s *train.Config) { d.CutMix = s.CutMix },
+	"mix-prob":         func(d, s *train.Config) { d.MixProb = s.MixProb },
+	"ema":              func(d, s *train.Config) { d.EMA = s.EMA },
+	"teacher":          func(d, s *train.Config) { d.Teachers = s.Teachers },
+	"distill-alpha":    func(d, s *train.Config) { d.DistillAlpha = s.DistillAlpha },
+	"distill-t":        func(d, s *train.Config) { d.DistillTemperature = s.DistillTemperature },
 }
 
 // resumeFlags may change on --resume without changing the run's results
@@ -169,6 +182,16 @@ best.onnx instead of best.residual.`,
 						cfg.From = abs
 					}
 				}
+				for i, p := range cfg.Teachers {
+					if abs, err := filepath.Abs(p); err == nil {
+						cfg.Teachers[i] = abs
+					}
+				}
+				if st, err := os.Stat(cfg.GroupBy); err == nil && st.Mode().IsRegular() && strings.EqualFold(filepath.Ext(cfg.GroupBy), ".csv") {
+					if abs, err := filepath.Abs(cfg.GroupBy); err == nil {
+						cfg.GroupBy = abs // a manifest: found again from any directory
+					}
+				}
 				cfg.Resolve()
 				if err := cfg.Validate(); err != nil {
 					return err
@@ -256,6 +279,21 @@ best.onnx instead of best.residual.`,
 	countVar(f, &fc.StepsPerEpoch, "steps-per-epoch", fc.StepsPerEpoch, 0, "cap the steps of each epoch (quick checks; 0: all)")
 	countVar(f, &fc.LogEvery, "log-every", fc.LogEvery, 1, "steps between progress lines when not on a terminal")
 	countVar(f, &fc.CheckpointEvery, "checkpoint-every", fc.CheckpointEvery, 0, "also checkpoint every this many steps inside an epoch (0: at epoch ends only)")
+
+	// Groups and training levers (train.Config documents each; all off by default).
+	f.StringVar(&fc.GroupBy, "group-by", "", `<class>/ folders: group files by a file-name regexp (first capture group or whole match, e.g. '^(subject\d+)_') or a path,group CSV manifest; validation holds out whole groups`)
+	optFloatVar(f, &fc.Rotate, "rotate", "largest random rotation in degrees, [0,180] (default: the --augment set's; default set 10)")
+	optFloatVar(f, &fc.Translate, "translate", "largest random shift as a fraction of the side, [0,1] (default: the set's; default set 0)")
+	optFloatVar(f, &fc.ResizedCrop, "resized-crop", "probability of a random resized crop, [0,1] (default: the set's; default set 0)")
+	optFloatVar(f, &fc.CropScale, "crop-scale", "smallest area fraction a resized crop keeps, (0,1] (default 0.7)")
+	optFloatVar(f, &fc.Erase, "erase", "probability of random erasing, [0,1] (default: the set's; default set 0.25)")
+	floatVar(f, &fc.Mixup, "mixup", fc.Mixup, "mixup Beta alpha (0: off; 0.2 is usual)")
+	floatVar(f, &fc.CutMix, "cutmix", fc.CutMix, "CutMix Beta alpha (0: off; 1 is usual)")
+	floatVar(f, &fc.MixProb, "mix-prob", fc.MixProb, "probability that a batch is mixed when --mixup or --cutmix is on, [0,1]")
+	floatVar(f, &fc.EMA, "ema", fc.EMA, "decay of an exponential moving average of the weights, used for validation and the saved models (0: off; 0.999 is usual)")
+	f.StringSliceVar(&fc.Teachers, "teacher", nil, "distil from this model file (repeat or comma-separate for an ensemble; same classes and input size)")
+	floatVar(f, &fc.DistillAlpha, "distill-alpha", fc.DistillAlpha, "weight of the distillation loss against the label loss, [0,1]")
+	floatVar(f, &fc.DistillTemperature, "distill-t", fc.DistillTemperature, "distillation temperature (> 0)")
 	return cmd
 }
 
