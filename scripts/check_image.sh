@@ -4,7 +4,8 @@
 # checks the root filesystem holds only the binary and the user files (no
 # shell), then runs the unpacked binary chrooted into that root filesystem
 # as the image's non-root user, and probes it: /healthz with the binary's
-# own "residual health", and a prediction on the committed face photo.
+# own "residual health", and predictions on the committed face photos (a
+# JPEG body and a multipart form).
 #
 #   scripts/check_image.sh              # needs umoci, skopeo, curl; root for chroot
 #
@@ -75,6 +76,9 @@ pred=$(curl -sS --fail --max-time 30 -H 'Content-Type: image/jpeg' --data-binary
 compact=$(tr -d ' \n' <<<"$pred")
 grep -qE '"model":"emotion".*"faces":\[\{"box".*"label":"(angry|disgust|fear|happy|sad|surprise|neutral)"' <<<"$compact" \
   || fail "prediction on testdata/faces/grace_hopper.jpg: $pred"
+# The README's multipart form upload, as well.
+form=$(curl -sS --fail --max-time 30 -F file=@testdata/faces/astronaut.png "http://$addr/v1/predict?model=emotion")
+grep -qE '"faces":\[\{"box"' <<<"$(tr -d ' \n' <<<"$form")" || fail "multipart prediction on testdata/faces/astronaut.png: $form"
 grep -q 'built-in emotion-fer2013.residual' "$log" || fail "serve did not use the built-in model: $(cat "$log")"
 
 kill -TERM "$pid"
