@@ -158,11 +158,18 @@ func (o *convOp) forward(in []*value, train bool) (*value, error) {
 			o.pads[0], o.pads[2] = samePads(o.h, o.kh, o.stride, up)
 			o.pads[1], o.pads[3] = samePads(o.w, o.kw, o.stride, up)
 		}
+		if err := checkPadded(x.Shape, o.pads); err != nil {
+			return nil, err
+		}
 		o.padded = padNHWC(o.padded, x, o.pads)
 		x = o.padded
 	}
 	if checkShape(&o.last, x.Shape) {
-		if _, err := o.layer.OutShape(x.Shape); err != nil {
+		out, err := o.layer.OutShape(x.Shape)
+		if err == nil {
+			err = checkRunShape("the output", out...)
+		}
+		if err != nil {
 			o.last = nil
 			return nil, err
 		}
@@ -410,6 +417,9 @@ func (o *poolOp) forward(in []*value, train bool) (*value, error) {
 		o.pads[0], o.pads[2] = samePads(o.h, o.k, o.s, o.upper)
 		o.pads[1], o.pads[3] = samePads(o.w, o.k, o.s, o.upper)
 		if o.pads != [4]int{} {
+			if err := checkPadded(x.Shape, o.pads); err != nil {
+				return nil, err
+			}
 			o.padded = padNHWCFill(o.padded, x, o.pads, o.fill)
 			x = o.padded
 		}
@@ -418,12 +428,19 @@ func (o *poolOp) forward(in []*value, train bool) (*value, error) {
 		o.pads[2] = ceilExtra(x.Shape[1], o.k, o.s, o.symPad)
 		o.pads[3] = ceilExtra(x.Shape[2], o.k, o.s, o.symPad)
 		if o.pads != [4]int{} {
+			if err := checkPadded(x.Shape, o.pads); err != nil {
+				return nil, err
+			}
 			o.padded = padNHWCFill(o.padded, x, o.pads, o.fill)
 			x = o.padded
 		}
 	}
 	if checkShape(&o.last, x.Shape) {
-		if _, err := o.layer.OutShape(x.Shape); err != nil {
+		out, err := o.layer.OutShape(x.Shape)
+		if err == nil {
+			err = checkRunShape("the output", out...)
+		}
+		if err != nil {
 			o.last = nil
 			return nil, err
 		}

@@ -136,6 +136,10 @@ func (o *resizeOp) forward(in []*value, train bool) (*value, error) {
 		o.ys = o.axis(h, o.ho, sy)
 		o.xs = o.axis(w, o.wo, sx)
 	}
+	if err := checkRunShape("the output", nb, o.ho, o.wo, ch); err != nil {
+		o.out, o.h = nil, 0 // recompute the axes next time
+		return nil, err
+	}
 	o.out = tensor.Ensure(o.out, nb, o.ho, o.wo, ch)
 	parallel.For(nb*o.ho, 4, o.forwardRows)
 	o.outV = value{t: o.out, nhwc: true}

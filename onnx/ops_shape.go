@@ -534,7 +534,13 @@ func (o *padOp) forward(in []*value, train bool) (*value, error) {
 	}
 	shape := make([]int, r)
 	for i, d := range v.t.Shape {
+		if o.pp[i] > maxRunElems || o.pp[r+i] > maxRunElems {
+			return nil, fmt.Errorf("pads %v are too large", o.pads)
+		}
 		shape[i] = d + o.pp[i] + o.pp[r+i]
+	}
+	if err := checkRunShape("the output", shape...); err != nil {
+		return nil, err
 	}
 	o.out = tensor.Ensure(o.out, shape...)
 	for i := range o.out.Data {

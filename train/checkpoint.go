@@ -96,16 +96,9 @@ func Resume(path string, opts Options, edit func(*Config)) (*Trainer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: resume: %w", err)
 	}
-	raw, ok := f.Metadata[checkpointKey]
-	if !ok {
-		return nil, fmt.Errorf("train: resume: %s is not a training checkpoint (no %q metadata)", path, checkpointKey)
-	}
-	meta := checkpointMeta{Config: Defaults()} // fields absent from older checkpoints keep their defaults
-	if err := json.Unmarshal([]byte(raw), &meta); err != nil {
+	meta, err := readCheckpointMeta(f)
+	if err != nil {
 		return nil, fmt.Errorf("train: resume: %s: %w", path, err)
-	}
-	if meta.Version != checkpointVersion {
-		return nil, fmt.Errorf("train: resume: %s has checkpoint version %d, want %d", path, meta.Version, checkpointVersion)
 	}
 	cfg := meta.Config
 	cfg.Out = filepath.Dir(path)
@@ -123,13 +116,32 @@ func Resume(path string, opts Options, edit func(*Config)) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.restore(f, &meta); err != nil {
+	if err := t.restore(f, meta); err != nil {
 		t.Close()
 		return nil, fmt.Errorf("train: resume: %s: %w", path, err)
 	}
 	return t, nil
 }
 
+// readCheckpointMeta decodes the training metadata of a checkpoint.
+func readCheckpointMeta(f *safetensors.File) (*checkpointMeta, error) {
+	raw, ok := f.Metadata[checkpointKey]
+	if !ok {
+		return nil, fmt.Errorf("not a training checkpoint (no %q metadata)", checkpointKey)
+	}
+	meta := checkpointMeta{Config: Defaults()} // fields absent from older checkpoints keep their defaults
+	if err := json.Unmarshal([]byte(raw), &meta); err != nil {
+		return nil, err
+	}
+	if meta.Version != checkpointVersion {
+		return nil, fmt.Errorf("checkpoint version %d, want %d", meta.Version, checkpointVersion)
+	}
+	return &meta, nil
+}
+
+// restore sets the trainer's weights, optimizer, schedule, dropout and
+// position from a checkpoint (untrusted bytes: every mismatch is an
+// error, see FuzzRestoreCheckpoint).
 func (t *Trainer) restore(f *safetensors.File, meta *checkpointMeta) error {
 	var lookupErr error
 	err := loadState(t.net, func(name string) (*tensor.Tensor, bool) {
