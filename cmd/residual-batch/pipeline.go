@@ -19,6 +19,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
+	"github.com/residual-go/residual/detect"
 	"github.com/residual-go/residual/face"
 	"github.com/residual-go/residual/models"
 	"github.com/residual-go/residual/serve"
@@ -49,8 +50,11 @@ type Options struct {
 	// Faces detects faces and classifies each; otherwise the whole image
 	// is classified (gesture models).
 	Faces bool
-	// MinFace is the smallest face side searched, in pixels (0: the
-	// detector's default).
+	// Detector names the face detector as serve's --detector does
+	// (detect.Resolve; photos: "blazeface" is BlazeFace's full range).
+	Detector string
+	// MinFace is, with the pigo detector, the smallest face side searched
+	// in pixels (0: its default).
 	MinFace int
 	// MaxPixels bounds an image's width*height, checked from its header.
 	MaxPixels int
@@ -73,6 +77,9 @@ func (o Options) validate() error {
 	if o.Output == "" || o.Counts == "" {
 		return fmt.Errorf("--output %q and --counts %q must both be set", o.Output, o.Counts)
 	}
+	if _, err := detect.Resolve(o.Detector, false); err != nil {
+		return fmt.Errorf("--detector: %v", err)
+	}
 	if o.MinFace < 0 || o.MaxPixels <= 0 || o.MaxBytes <= 0 {
 		return fmt.Errorf("--min-face %d must be >= 0, --max-pixels %d and --max-bytes %d positive", o.MinFace, o.MaxPixels, o.MaxBytes)
 	}
@@ -94,7 +101,7 @@ func Build(s beam.Scope, o Options) error {
 	} else {
 		paths = beam.ParDo(s, cleanLine, textio.Read(s, o.List))
 	}
-	fn := &classifyFn{Model: o.Model, Faces: o.Faces, MinFace: o.MinFace, MaxPixels: o.MaxPixels, MaxBytes: o.MaxBytes}
+	fn := &classifyFn{Model: o.Model, Faces: o.Faces, Detector: o.Detector, MinFace: o.MinFace, MaxPixels: o.MaxPixels, MaxBytes: o.MaxBytes}
 	lines, labels := beam.ParDo2(s, fn, beam.Reshuffle(s, paths))
 	textio.Write(s, o.Output, lines)
 	textio.Write(s, o.Counts, beam.ParDo(s, formatCount, stats.Count(s, labels)))
@@ -141,6 +148,7 @@ type ImageResult struct {
 type classifyFn struct {
 	Model     string
 	Faces     bool
+	Detector  string
 	MinFace   int
 	MaxPixels int
 	MaxBytes  int64
@@ -149,7 +157,7 @@ type classifyFn struct {
 }
 
 func (f *classifyFn) Setup(ctx context.Context) error {
-	w, err := loadWorker(ctx, f.Model, face.Options{MinSize: f.MinFace})
+	w, err := loadWorker(ctx, f.Model, f.Detector, face.Options{MinSize: f.MinFace})
 	if err != nil {
 		return err
 	}
@@ -222,10 +230,11 @@ func readFile(ctx context.Context, path string, limit int64) ([]byte, error) {
 }
 
 // worker is what one worker process loads once: the model (a pool of one
-// network per CPU, safe for concurrent bundles) and the face detector.
+// network per CPU, safe for concurrent bundles) and the face detector
+// (safe for concurrent use too).
 type worker struct {
 	model    *serve.Model
-	detector *face.Detector
+	detector face.Finder
 }
 
 var (
@@ -236,8 +245,8 @@ var (
 	modelLoads atomic.Int64
 )
 
-func loadWorker(ctx context.Context, modelPath string, det face.Options) (*worker, error) {
-	key := fmt.Sprintf("%s|%+v", modelPath, det)
+func loadWorker(ctx context.Context, modelPath, detector string, pigo face.Options) (*worker, error) {
+	key := fmt.Sprintf("%s|%s|%+v", modelPath, detector, pigo)
 	workersMu.Lock()
 	defer workersMu.Unlock()
 	if w, ok := workers[key]; ok {
@@ -247,7 +256,7 @@ func loadWorker(ctx context.Context, modelPath string, det face.Options) (*worke
 	if err != nil {
 		return nil, fmt.Errorf("--model %s: %v", modelPath, err)
 	}
-	d, err := face.NewDetector(det)
+	d, err := detect.NewFinder(detector, false, pigo, detect.FaceOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
+	"github.com/residual-go/residual/detect"
 	"github.com/residual-go/residual/face"
 	"github.com/residual-go/residual/serve"
 	"github.com/residual-go/residual/vision"
@@ -107,13 +108,13 @@ func run(t *testing.T, o Options) ([]ImageResult, map[string]int) {
 }
 
 // direct is the reference: the same model and detector called without Beam.
-func direct(t *testing.T, modelPath, path string, faces bool) *serve.Result {
+func direct(t *testing.T, modelPath, detector, path string, faces bool) *serve.Result {
 	t.Helper()
 	m, err := serve.LoadModel("", modelPath, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	det, err := face.NewDetector(face.Options{})
+	det, err := detect.NewFinder(detector, false, face.Options{}, detect.FaceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func direct(t *testing.T, modelPath, path string, faces bool) *serve.Result {
 
 // check compares the pipeline's lines with the direct computation and the
 // counts with the labels of the lines.
-func check(t *testing.T, modelPath string, faces bool, good []string, bad string, results []ImageResult, counts map[string]int) {
+func check(t *testing.T, modelPath, detector string, faces bool, good []string, bad string, results []ImageResult, counts map[string]int) {
 	t.Helper()
 	if len(results) != len(good)+1 {
 		t.Fatalf("%d result lines, want %d (one per image): %+v", len(results), len(good)+1, results)
@@ -151,7 +152,7 @@ func check(t *testing.T, modelPath string, faces bool, good []string, bad string
 			t.Errorf("%s: %s", r.Path, r.Error)
 			continue
 		}
-		ref := direct(t, modelPath, r.Path, faces)
+		ref := direct(t, modelPath, detector, r.Path, faces)
 		if r.Width != ref.Width || r.Height != ref.Height || len(r.Faces) != len(ref.Faces) {
 			t.Errorf("%s: %dx%d with %d faces, direct call %dx%d with %d", r.Path, r.Width, r.Height, len(r.Faces), ref.Width, ref.Height, len(ref.Faces))
 			continue
@@ -193,20 +194,25 @@ func maps(a, b map[string]int) bool {
 	return true
 }
 
-// TestBatchEmotionGlob: a glob over the face photos, faces detected and
-// classified by the built-in emotion model (checked against its file).
+// TestBatchEmotionGlob: a glob over the face photos, faces detected (by
+// BlazeFace, then by pigo) and classified by the built-in emotion model
+// (checked against its file).
 func TestBatchEmotionGlob(t *testing.T) {
-	resetWorkers()
-	dir := t.TempDir()
-	good, bad := photos(t, dir)
-	o := Options{Input: filepath.Join(dir, "*.*"), Model: "emotion", Faces: true, MaxPixels: 40_000_000, MaxBytes: 64 << 20,
-		Output: filepath.Join(dir, "out", "labels.jsonl"), Counts: filepath.Join(dir, "out", "counts.jsonl")}
-	results, counts := run(t, o)
-	check(t, emotionModel, true, good, bad, results, counts)
-	for _, r := range results {
-		if r.Path != bad && len(r.Faces) == 0 {
-			t.Errorf("%s: no face found in a portrait", r.Path)
-		}
+	for _, detector := range []string{detect.DetectorAuto, detect.DetectorPigo} {
+		t.Run(detector, func(t *testing.T) {
+			resetWorkers()
+			dir := t.TempDir()
+			good, bad := photos(t, dir)
+			o := Options{Input: filepath.Join(dir, "*.*"), Model: "emotion", Faces: true, Detector: detector, MaxPixels: 40_000_000, MaxBytes: 64 << 20,
+				Output: filepath.Join(dir, "out", "labels.jsonl"), Counts: filepath.Join(dir, "out", "counts.jsonl")}
+			results, counts := run(t, o)
+			check(t, emotionModel, detector, true, good, bad, results, counts)
+			for _, r := range results {
+				if r.Path != bad && len(r.Faces) != 1 {
+					t.Errorf("%s: %d faces found in a portrait of one", r.Path, len(r.Faces))
+				}
+			}
+		})
 	}
 }
 
@@ -224,7 +230,7 @@ func TestBatchGestureList(t *testing.T) {
 	o := Options{List: list, Model: gestureModel, Faces: false, MaxPixels: 40_000_000, MaxBytes: 64 << 20,
 		Output: filepath.Join(dir, "labels.jsonl"), Counts: filepath.Join(dir, "counts.jsonl")}
 	results, counts := run(t, o)
-	check(t, gestureModel, false, good, bad, results, counts)
+	check(t, gestureModel, "", false, good, bad, results, counts)
 }
 
 func TestBatchOptions(t *testing.T) {
@@ -240,6 +246,7 @@ func TestBatchOptions(t *testing.T) {
 		{"no counts", func(o *Options) { o.Counts = "" }, "--counts"},
 		{"zero max-pixels", func(o *Options) { o.MaxPixels = 0 }, "--max-pixels 0"},
 		{"negative min-face", func(o *Options) { o.MinFace = -1 }, "--min-face -1"},
+		{"unknown detector", func(o *Options) { o.Detector = "haar" }, `"haar"`},
 	} {
 		o := ok
 		tc.edit(&o)
