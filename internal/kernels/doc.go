@@ -79,6 +79,14 @@
 // The Go assembler does not know VDPBF16PS, so asmgen encodes it as bytes.
 // It is for inference only (about 3 significant digits per input).
 //
+// # AMX
+//
+// SgemmAMX multiplies in bfloat16 on AMX tiles (TDPBF16PS, encoded as
+// bytes in amx_amd64.s) where the CPU has AMX-BF16 and Linux granted the
+// tile state (internal/cpufeat requests it). It was written on a machine
+// without AMX: TestSgemmAMX runs only where AMX exists, and nothing calls
+// SgemmAMX yet.
+//
 // On the 2-core Zen 4 this was written on, one core peaks at about 115
 // GFLOP/s (one 16-wide FMA per cycle), so 2 cores top out near 230.
 package kernels
