@@ -15,6 +15,7 @@ import (
 	"net/textproto"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -245,24 +246,49 @@ func (s *v4l2Source) Close() error {
 	return s.cam.Close()
 }
 
+// parseSize reads WxH, each side 1 to serve.MaxCoord.
 func parseSize(s string) (int, int, error) {
-	var w, h int
-	if _, err := fmt.Sscanf(s, "%dx%d", &w, &h); err != nil || w <= 0 || h <= 0 {
-		return 0, 0, fmt.Errorf("--size %q: want WxH, e.g. 640x480", s)
+	v, err := parseInts(s, "x", 2, 1)
+	if err != nil {
+		return 0, 0, fmt.Errorf("--size %q: want WxH, e.g. 640x480: %v", s, err)
 	}
-	return w, h, nil
+	return v[0], v[1], nil
 }
 
-// parseROI reads x,y,w,h ("" is no region).
+// parseROI reads x,y,w,h ("" is no region): x and y from 0, w and h from
+// 1, each at most serve.MaxCoord, so x+w cannot overflow.
 func parseROI(s string) (image.Rectangle, error) {
 	if s == "" {
 		return image.Rectangle{}, nil
 	}
-	var x, y, w, h int
-	if _, err := fmt.Sscanf(s, "%d,%d,%d,%d", &x, &y, &w, &h); err != nil || w <= 0 || h <= 0 {
-		return image.Rectangle{}, fmt.Errorf("--roi %q: want x,y,w,h with positive w and h", s)
+	v, err := parseInts(s, ",", 4, 0)
+	if err == nil && (v[2] < 1 || v[3] < 1) {
+		err = fmt.Errorf("w %d and h %d must be at least 1", v[2], v[3])
 	}
-	return image.Rect(x, y, x+w, y+h), nil
+	if err != nil {
+		return image.Rectangle{}, fmt.Errorf("--roi %q: want x,y,w,h with positive w and h: %v", s, err)
+	}
+	return image.Rect(v[0], v[1], v[0]+v[2], v[1]+v[3]), nil
+}
+
+// parseInts splits s at sep into exactly n integers in [min, serve.MaxCoord].
+func parseInts(s, sep string, n, min int) ([]int, error) {
+	parts := strings.Split(s, sep)
+	if len(parts) != n {
+		return nil, fmt.Errorf("%d values, want %d", len(parts), n)
+	}
+	v := make([]int, n)
+	for i, p := range parts {
+		x, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return nil, fmt.Errorf("%q is not an integer", p)
+		}
+		if err != nil || x < int64(min) || x > serve.MaxCoord {
+			return nil, fmt.Errorf("%s is out of range [%d, %d]", strings.TrimSpace(p), min, serve.MaxCoord)
+		}
+		v[i] = int(x)
+	}
+	return v, nil
 }
 
 func runWebcam(ctx context.Context, o webcamOptions, out io.Writer) error {
@@ -272,6 +298,9 @@ func runWebcam(ctx context.Context, o webcamOptions, out io.Writer) error {
 	}
 	if _, err := parseROI(o.roi); err != nil {
 		return err
+	}
+	if o.roi != "" && o.faces {
+		return fmt.Errorf("--roi %q with --faces=true: a region is classified without face detection; add --faces=false", o.roi)
 	}
 	cam, format, gw, gh, err := openCamera(o.device, w, h)
 	if err != nil {
