@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -371,6 +372,20 @@ func (s *Server) deadlineError(ctx context.Context, err error) error {
 			Msg: fmt.Sprintf("server busy: the request deadline of %v passed before it was answered, try again later", s.cfg.RequestTimeout)}
 	}
 	return err
+}
+
+// ctxReader reads from r until ctx ends (a decoder reading from it then
+// fails within one buffer of input).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // limitListener caps the connections accepted from ln at n: Accept waits

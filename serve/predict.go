@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/residual-go/residual/vision"
 )
 
 // handlePredict is POST /v1/predict. The image is the raw body
@@ -248,9 +247,14 @@ func (s *Server) predictBytes(ctx context.Context, m *Model, data []byte, opt Fr
 	}
 	defer release()
 	t0 := time.Now()
-	img, err := vision.DecodeBytes(data, s.cfg.MaxPixels)
+	// The format and size are checked (inspect); the decoder reads through
+	// the deadline, so that a request past it stops decoding at once.
+	img, _, err := image.Decode(ctxReader{ctx, bytes.NewReader(data)})
 	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "%v", err)
+		if ctx.Err() != nil {
+			return nil, s.deadlineError(ctx, ctx.Err())
+		}
+		return nil, errorf(http.StatusBadRequest, "vision: decoding %dx%d %s image: %v", hdr.width, hdr.height, hdr.format, err)
 	}
 	frame, err := NewFrame(img, m.Preprocess.Channels)
 	if err != nil {

@@ -684,3 +684,36 @@ func TestModelsShowNoPaths(t *testing.T) {
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// TestDecodeStopsAtDeadline: the decoder reads through the request's
+// context, so a decode past the deadline stops within a buffer of input.
+func TestDecodeStopsAtDeadline(t *testing.T) {
+	bomb, err := PNGBomb(3000, 3000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	r := ctxReader{ctx, readerFunc(func(p []byte) (int, error) {
+		n++
+		if n == 3 {
+			cancel() // mid-decode
+		}
+		k := copy(p, bomb)
+		bomb = bomb[k:]
+		if k == 0 {
+			return 0, io.EOF
+		}
+		return k, nil
+	})}
+	if _, _, err := image.Decode(r); !errors.Is(err, context.Canceled) {
+		t.Fatalf("decode after cancel: %v, want context.Canceled", err)
+	}
+	if n > 4 {
+		t.Errorf("the decoder read %d times, want it to stop right after the cancel", n)
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }

@@ -84,7 +84,10 @@ if some had to be cut). A second signal ends it at once.`,
 				return err
 			}
 			o.cfg.Token = tok
-			setMemoryLimit(o.memLimit)
+			// $GOMEMLIMIT, when set, stands unless --memory-limit is given.
+			if cmd.Flags().Changed("memory-limit") || os.Getenv("GOMEMLIMIT") == "" {
+				setMemoryLimit(o.memLimit)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() { <-ctx.Done(); stop() }() // the first signal drains; a second one kills
@@ -115,7 +118,7 @@ if some had to be cut). A second signal ends it at once.`,
 	f.DurationVar(&o.cfg.StreamIdleTimeout, "stream-idle-timeout", serve.DefaultStreamIdleTimeout, "a stream silent this long is closed")
 	f.DurationVar(&o.cfg.StreamMessageTimeout, "stream-message-timeout", serve.DefaultStreamMessageTimeout, "time to receive one stream message once it has begun")
 	f.StringVar(&o.cfg.Detector, "detector", detect.DetectorAuto, "face detector: blazeface (full range for /v1/predict, short range for /v1/stream), blazeface-full, blazeface-short or pigo")
-	f.Int64Var(&o.memLimit, "memory-limit", defaultMemoryLimit, "soft memory limit of the process in bytes (runtime/debug.SetMemoryLimit): the garbage collector keeps the heap under it; at least --decode-budget")
+	f.Int64Var(&o.memLimit, "memory-limit", defaultMemoryLimit, "soft memory limit of the process in bytes (runtime/debug.SetMemoryLimit): the garbage collector keeps the heap under it; at least --decode-budget; $GOMEMLIMIT is kept when this flag is not given")
 	f.IntVar(&o.cfg.Detect.MinSize, "min-face", 48, "with --detector pigo: smallest face side searched, in pixels")
 	f.DurationVar(&o.drain.Delay, "drain-delay", 5*time.Second, "on SIGTERM, how long to keep serving with /readyz at 503 before closing the listener (0: none)")
 	f.DurationVar(&o.drain.Grace, "shutdown-grace", 20*time.Second, "on SIGTERM, after --drain-delay, how long requests in flight and streams get to finish")
