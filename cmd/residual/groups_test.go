@@ -98,3 +98,30 @@ func TestGroupSplitCLI(t *testing.T) {
 		t.Errorf("bad --group-by: %v", err)
 	}
 }
+
+// TestTimeToAccuracyCLI: the command tabulates a run's metrics.csv
+// against cumulative hours, finds the targets and writes the PNG.
+func TestTimeToAccuracyCLI(t *testing.T) {
+	dir := t.TempDir()
+	csv := "epoch,lr,train_loss,train_acc,val_loss,val_acc,val_macro_f1,images_per_sec,seconds\n" +
+		"1,0.1,1.8,0.25,1.7,0.40,0.2,27,1800\n2,0.05,1.5,0.41,1.3,0.66,0.3,28,5400\n"
+	if err := os.WriteFile(filepath.Join(dir, "metrics.csv"), []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	png := filepath.Join(dir, "tta.png")
+	out, err := runCLI(t, "time-to-accuracy", dir, "--names", "run", "--targets", "0.6,0.7", "--png", png)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"| 2 | 2.00 | 66.00% | 66.00% |", "| run | 2.00 h (epoch 2) | not reached | 66.00% (2.00 h) |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if st, err := os.Stat(png); err != nil || st.Size() == 0 {
+		t.Errorf("no PNG: %v", err)
+	}
+	if _, err := runCLI(t, "time-to-accuracy", dir, "--targets", "70"); err == nil || !strings.Contains(err.Error(), "fractions") {
+		t.Errorf("--targets 70: %v", err)
+	}
+}

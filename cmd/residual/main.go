@@ -63,6 +63,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newSummaryCmd())
+	root.AddCommand(newTimeAccCmd())
 	root.AddCommand(newDataCmd())
 	root.AddCommand(newDemoCmd())
 	root.AddCommand(newTrainCmd())
