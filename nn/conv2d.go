@@ -140,7 +140,9 @@ type Conv2D struct {
 // weight's gradient, a first layer's dx). The names are those of the
 // Algo* constants.
 type ConvAlgorithms struct {
-	Forward, BackwardData, BackwardWeights string
+	Forward         string `json:"forward"`
+	BackwardData    string `json:"backward_data"`
+	BackwardWeights string `json:"backward_weights"`
 }
 
 // The algorithms a convolution runs, chosen by shape (and CPU) in

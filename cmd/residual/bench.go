@@ -155,11 +155,11 @@ type benchResult struct {
 // in the training step (forward, dx, dW), in fused fp32 inference and in
 // bf16 inference.
 type convAlgorithms struct {
-	Name          string `json:"name"`
-	Shape         string `json:"shape"` // Cin->Cout KHxKW/stride on HxW
-	Train         nn.ConvAlgorithms
-	Inference     string `json:"inference"`
-	InferenceBF16 string `json:"inference_bf16,omitempty"`
+	Name          string            `json:"name"`
+	Shape         string            `json:"shape"` // Cin->Cout KHxKW/stride on HxW
+	Train         nn.ConvAlgorithms `json:"train"`
+	Inference     string            `json:"inference"`
+	InferenceBF16 string            `json:"inference_bf16,omitempty"`
 }
 
 // torchResult mirrors the JSON printed by scripts/torch_bench.py: one
