@@ -120,6 +120,7 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 	gp := m.Graph
 	g := &Graph{Model: m, slots: map[string]int{}, input: -1, output: -1, anySize: opts.AnySize}
 	c := &compiler{konsts: map[string]*tensor.Tensor{}, opset: opsetOf(m)}
+	budget := foldBudget(gp)
 	for _, t := range gp.Initializers {
 		v, err := t.Tensor()
 		if err != nil {
@@ -185,8 +186,16 @@ func Compile(m *ModelProto, opts Options) (*Graph, error) {
 		if gn.konst && stdDomain && (ok || foldOnly) && n.OpType != "Dropout" && !hasMissing(gn.in, n) {
 			// Constant folding: evaluate now, once.
 			t, err := c.foldNode(n)
+			if err == nil {
+				if budget -= t.Len(); budget < 0 {
+					err = fmt.Errorf("constant folding makes more than %d elements in all (the file holds %d)", foldBudget(gp), foldBudget(gp)-maxFoldElems)
+				}
+			}
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("node %q (%s) on constants: %v", name, n.OpType, err))
+				if budget < 0 {
+					return nil, fmt.Errorf("onnx: %s", strings.Join(problems, "; "))
+				}
 				continue
 			}
 			c.konsts[n.Outputs[0]] = t

@@ -133,6 +133,10 @@ func (o *resizeOp) forward(in []*value, train bool) (*value, error) {
 				return nil, fmt.Errorf("scales %v give an empty output for input %s", o.scales, tensor.ShapeString(in[0].logical()))
 			}
 		}
+		if err := checkRunShape("the output", nb, o.ho, o.wo, ch); err != nil {
+			o.out, o.h = nil, 0 // recompute next time
+			return nil, err
+		}
 		o.ys = o.axis(h, o.ho, sy)
 		o.xs = o.axis(w, o.wo, sx)
 	}
