@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/internal/fixtures"
 	"github.com/residual-go/residual/model"
+	"github.com/residual-go/residual/nn"
 	"github.com/residual-go/residual/tensor"
 	"github.com/residual-go/residual/vision"
 )
@@ -273,5 +276,64 @@ func TestLeverValidation(t *testing.T) {
 	c = with(func(c *Config) { c.Augment, c.CropScale = "none", Float(0.5) })
 	if a := c.augment(); a != nil {
 		t.Errorf("a crop scale alone augments: %+v", a)
+	}
+}
+
+// TestDistillTeacherOnRealFaces: the shipped emotion model as a teacher,
+// fed batches normalised for a student with other statistics, still
+// classifies FER2013 PublicTest faces well (the renormalisation is right
+// on real data; about 69% with its own preprocessing).
+func TestDistillTeacherOnRealFaces(t *testing.T) {
+	root := fixtures.Dataset(t, "fer2013")
+	d, _, err := data.LoadFolder(filepath.Join(root, "publictest"), data.FolderOptions{Classes: data.FER2013ClassNames(), MaxPerClass: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	student := preprocessFor(d, 0, 0)
+	student.Mean, student.Std = []float32{0.3}, []float32{0.4} // far from the teacher's
+	cfg := Defaults()
+	cfg.Teachers = []string{filepath.Join("..", "models", "emotion-fer2013"+model.FileExt)}
+	dist, err := newDistiller(&cfg, d.Classes, student)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(d.Len(), 48, 48, 1)
+	for i := 0; i < d.Len(); i++ {
+		student.Normalize(x.Data[i*48*48:(i+1)*48*48], d.Image(i))
+	}
+	targets, err := dist.softTargets(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	correct := 0
+	for i, y := range d.Labels {
+		if nn.Argmax(targets.Data[i*7:(i+1)*7]) == y {
+			correct++
+		}
+	}
+	acc := float64(correct) / float64(d.Len())
+	// The same faces in the teacher's own normalisation (no conversion).
+	own := dist.teachers[0].pre
+	for i := 0; i < d.Len(); i++ {
+		own.Normalize(x.Data[i*48*48:(i+1)*48*48], d.Image(i))
+	}
+	logits, err := dist.teachers[0].net.Forward(x, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownCorrect, agree := 0, 0
+	for i, y := range d.Labels {
+		k := nn.Argmax(logits.Data[i*7 : (i+1)*7])
+		if k == y {
+			ownCorrect++
+		}
+		if k == nn.Argmax(targets.Data[i*7:(i+1)*7]) {
+			agree++
+		}
+	}
+	t.Logf("teacher accuracy through the student's normalisation %.3f, with its own %.3f, same prediction on %d of %d faces",
+		acc, float64(ownCorrect)/float64(d.Len()), agree, d.Len())
+	if agree < d.Len()-1 || acc < 0.5 {
+		t.Errorf("renormalised input changes %d of %d predictions (accuracy %.3f)", d.Len()-agree, d.Len(), acc)
 	}
 }
