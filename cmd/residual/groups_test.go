@@ -109,7 +109,7 @@ func TestTimeToAccuracyCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	png := filepath.Join(dir, "tta.png")
-	out, err := runCLI(t, "time-to-accuracy", dir, "--names", "run", "--targets", "0.6,0.7", "--png", png)
+	out, err := runCLI(t, "time-to-accuracy", dir, "--name", "run", "--targets", "0.6,0.7", "--png", png)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -28,11 +28,11 @@ the wall-clock hours of training so far (the sum of the epochs' seconds: trainin
 and validation, as measured on the machine that ran them), then when each run first
 reached each --targets accuracy. --png draws the curves of every run in one plot.`,
 		Example: `  residual time-to-accuracy runs/fer-r18s-05 --targets 0.65,0.70,0.73 --png docs/results/fer2013/time_to_accuracy.png
-  residual time-to-accuracy runs/fer-8h runs/fer-1h --names "8-hour recipe,1-hour recipe"`,
+  residual time-to-accuracy runs/fer-8h runs/fer-1h --name "8-hour recipe" --name "1-hour recipe"`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(names) != 0 && len(names) != len(args) {
-				return fmt.Errorf("time-to-accuracy: %d --names for %d runs", len(names), len(args))
+				return fmt.Errorf("time-to-accuracy: %d --name for %d runs, want one per run", len(names), len(args))
 			}
 			for _, t := range targets {
 				if !(t > 0 && t <= 1) {
@@ -94,6 +94,6 @@ reached each --targets accuracy. --png draws the curves of every run in one plot
 	f.Float64SliceVar(&targets, "targets", nil, "accuracies (fractions) to report the first time of, e.g. 0.65,0.70,0.73")
 	f.StringVar(&pngOut, "png", "", "write the accuracy-against-hours plot of every run to this PNG file")
 	f.StringVar(&title, "title", "", "plot title (default \"Accuracy against training time\")")
-	f.StringSliceVar(&names, "names", nil, "a name per run for the tables and the legend (default: the paths)")
+	f.StringArrayVar(&names, "name", nil, "the name of a run for the tables and the legend, once per run in order (default: the paths)")
 	return cmd
 }
