@@ -78,7 +78,7 @@ func TestRunDrain(t *testing.T) {
 	base := "http://" + addr
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	const delay = 400 * time.Millisecond
+	const delay = time.Second
 	done := make(chan error, 1)
 	go func() { done <- s.RunDrain(ctx, ln, Drain{Delay: delay, Grace: 10 * time.Second}) }()
 
