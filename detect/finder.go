@@ -59,9 +59,11 @@ func NewFinder(name string, live bool, pigoOpt face.Options, opt FaceOptions) (f
 func (d *FaceDetector) Name() string { return "blazeface-" + string(d.opt.Range) }
 
 // Find implements face.Finder: Detect, with each box made square on its
-// longer side about its centre (clipped to the frame), the model crop
-// widened by Margin (face.CropBox), the keypoints rounded to pixels and
-// the eye-line roll.
+// longer side about its centre (clipped to the frame), the keypoints
+// rounded to pixels, the eye-line roll, and the model crop framed as
+// FER2013 frames faces (see FaceOptions.Margin and CropShift): centred on
+// the face's keypoints, moved along the face's own up axis, kept inside
+// the frame (face.CropBox).
 func (d *FaceDetector) Find(frame *vision.Image) ([]face.Face, error) {
 	dets, err := d.Detect(frame)
 	if err != nil {
@@ -74,27 +76,34 @@ func (d *FaceDetector) Find(frame *vision.Image) ([]face.Face, error) {
 	return faces, nil
 }
 
+func square(c Point, side float64) image.Rectangle {
+	x0 := int(math.Round(float64(c.X) - side/2))
+	y0 := int(math.Round(float64(c.Y) - side/2))
+	return image.Rect(x0, y0, x0+int(side), y0+int(side))
+}
+
 func (d *FaceDetector) toFace(dt Detection, w, h int) face.Face {
 	re, le := dt.Keypoints[RightEye], dt.Keypoints[LeftEye]
 	roll := math.Atan2(float64(le.Y-re.Y), float64(le.X-re.X))
-	// The square is centred halfway between the eyes' midpoint and the
+	side := math.Round(float64(max(dt.Box.W(), dt.Box.H())))
+	// The crop is centred halfway between the eyes' midpoint and the
 	// mouth, which stays on the face when it turns (the box centre drifts
-	// by a few pixels); its side is the box's, which BlazeFace keeps at
-	// the face's size at any roll.
+	// by a few pixels), then moved by CropShift of the side along the
+	// face's up axis; BlazeFace keeps the box side at the face's size at
+	// any roll.
 	m := dt.Keypoints[Mouth]
 	c := Point{((re.X+le.X)/2 + m.X) / 2, ((re.Y+le.Y)/2 + m.Y) / 2}
-	side := math.Round(float64(max(dt.Box.W(), dt.Box.H())))
-	x0 := int(math.Round(float64(c.X) - side/2))
-	y0 := int(math.Round(float64(c.Y) - side/2))
-	sq := image.Rect(x0, y0, x0+int(side), y0+int(side))
+	sh := d.opt.CropShift * side
+	c.X -= float32(sh * math.Sin(roll))
+	c.Y += float32(sh * math.Cos(roll))
 	f := face.Face{
-		Box:   sq.Intersect(image.Rect(0, 0, w, h)),
-		Crop:  face.CropBox(sq, d.opt.Margin, w, h),
+		Box:   square(dt.Box.Centre(), side).Intersect(image.Rect(0, 0, w, h)),
+		Crop:  face.CropBox(square(c, side), d.opt.Margin, w, h),
 		Score: dt.Score,
+		Roll:  roll,
 	}
 	for _, k := range dt.Keypoints {
 		f.Keypoints = append(f.Keypoints, image.Pt(int(math.Round(float64(k.X))), int(math.Round(float64(k.Y)))))
 	}
-	f.Roll = roll
 	return f
 }
