@@ -148,6 +148,10 @@ func TestCatalogueHTTP(t *testing.T) {
 		{"roi negative height", "POST", "/v1/predict?faces=false&roi=0,0,10,-10", img, good, false, 400, "h=-10 is out of range"},
 		{"roi too wide", "POST", "/v1/predict?faces=false&roi=0,0,2000000,10", img, good, false, 400, "w=2000000 is out of range"},
 		{"roi with faces=true", "POST", "/v1/predict?faces=true&roi=0,0,10,10", img, good, false, 400, "with faces=true"},
+		{"hands=sometimes", "POST", "/v1/predict?hands=sometimes", img, good, false, 400, `hands="sometimes"`},
+		{"align=7", "POST", "/v1/predict?align=7", img, good, false, 400, `align="7"`},
+		{"roi with hands=true", "POST", "/v1/predict?hands=true&roi=0,0,10,10", img, good, false, 400, "roi with hands=true"},
+		{"hands given twice", "POST", "/v1/predict?hands=true&hands=false", img, good, false, 400, "hands given 2 times"},
 		{"roi given twice", "POST", "/v1/predict?roi=0,0,10,10&roi=1,1,5,5", img, good, false, 400, "roi given 2 times"},
 		{"roi outside the image", "POST", "/v1/predict?faces=false&roi=500,500,10,10", img, good, false, 400, "outside the 64x64 frame"},
 		{"malformed query escape", "POST", "/v1/predict?roi=%zz", img, good, false, 400, "invalid URL escape"},
@@ -283,6 +287,7 @@ func TestCatalogueStream(t *testing.T) {
 		{"control roi float", websocket.MessageText, []byte(`{"roi":{"x":0.5,"y":0,"w":5,"h":5}}`), "cannot unmarshal number 0.5"},
 		{"control roi zero size", websocket.MessageText, []byte(`{"roi":{"x":0,"y":0,"w":0,"h":5}}`), "w=0 is out of range"},
 		{"control roi with faces=true", websocket.MessageText, []byte(`{"faces":true,"roi":{"x":0,"y":0,"w":5,"h":5}}`), "faces=true with a roi"},
+		{"control roi with hands=true", websocket.MessageText, []byte(`{"hands":true,"roi":{"x":0,"y":0,"w":5,"h":5}}`), "hands=true with a roi"},
 		{"frame not an image", websocket.MessageBinary, []byte("not an image"), "not a JPEG or PNG"},
 		{"frame PNG bomb", websocket.MessageBinary, bomb16(t, 1500, 1500), "needs 20250000 bytes"},
 		{"frame 20000x20000 header", websocket.MessageBinary, hugePNG(20000, 20000), "20000x20000"},
@@ -295,7 +300,7 @@ func TestCatalogueStream(t *testing.T) {
 			if r.Type != "error" || !strings.Contains(r.Error, tc.want) {
 				t.Errorf("reply %+v, want an error with %q", r, tc.want)
 			}
-			send(t, c, websocket.MessageText, []byte(`{"faces":false,"roi":null}`))
+			send(t, c, websocket.MessageText, []byte(`{"faces":false,"hands":false,"roi":null}`))
 			send(t, c, websocket.MessageBinary, good)
 			if r := readReply(t, c); r.Type != "result" {
 				t.Errorf("after the bad message: %+v", r)

@@ -75,7 +75,7 @@ func frameQuery(r *http.Request) (url.Values, error) {
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "query %.200q: %v", r.URL.RawQuery, err)
 	}
-	for _, n := range []string{"model", "faces", "roi"} {
+	for _, n := range []string{"model", "faces", "roi", "hands", "align"} {
 		if v := q[n]; len(v) > 1 {
 			return nil, errorf(http.StatusBadRequest, "query parameter %s given %d times (%q): give it once", n, len(v), v)
 		}
@@ -147,6 +147,9 @@ func (s *Server) detectOptions(opt FrameOptions, faces, hands, align string) (Fr
 			return opt, errorf(http.StatusBadRequest, "align=%q: want true or false", align)
 		}
 		opt.NoAlign = !b
+	}
+	if opt.Hands != nil && !opt.ROI.Empty() {
+		return opt, errorf(http.StatusBadRequest, "roi with hands=true: a region is classified without hand detection; drop roi or hands")
 	}
 	return opt, nil
 }

@@ -296,6 +296,9 @@ func (s *Server) applyControl(opt streamOptions, data []byte) (streamOptions, er
 			opt.frame.Faces = false // a region is classified without detection
 		}
 	}
+	if opt.frame.Hands != nil && !opt.frame.ROI.Empty() {
+		return opt, fmt.Errorf("control message %.80q: hands=true with a roi set: a region is classified without hand detection; send \"roi\":null or \"hands\":false", data)
+	}
 	if opt.frame.Faces && !opt.frame.ROI.Empty() {
 		return opt, fmt.Errorf("control message %.80q: faces=true with a roi set: a region is classified without face detection; send \"roi\":null or \"faces\":false", data)
 	}

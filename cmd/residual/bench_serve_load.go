@@ -84,8 +84,9 @@ func newBenchServeSoakCmd() *cobra.Command {
 		Long: `bench serve soak runs --clients normal clients (640x480 frames, faces=true)
 for --duration (default 10 minutes) with the server's RSS sampled. It fails
 on any answer but 200 in --max-latency, or when the median RSS of the last
-tenth of the run differs from that of the second tenth (the first is
-warm-up) by more than --rss-drift.`,
+tenth of the run differs from that of the tenth before its middle (40-50%;
+before that the heap is still growing to the garbage collector's target)
+by more than --rss-drift.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBenchSoak(cmd.Context(), o, cmd.OutOrStdout())

@@ -106,7 +106,7 @@ func TestBenchServeBombsShort(t *testing.T) {
 		t.Errorf("bench serve bombs: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "bench", "serve", "soak", "--photo", photo, "--duration", "1s", "--clients", "1", "--sample", "50ms", "--memory-limit", "8000000000", "--rss-drift", "100")
-	if err != nil || !strings.Contains(out, "normal: ") || !strings.Contains(out, "late median") {
+	if err != nil || !strings.Contains(out, "normal: ") || !strings.Contains(out, "over the last 10%") {
 		t.Errorf("bench serve soak: %v\n%s", err, out)
 	}
 	if _, err := runCLI(t, "bench", "serve", "bombs", "--url", "http://192.0.2.1:8080", "--duration", "1s", "--photo", photo); err == nil || !strings.Contains(err.Error(), "loopback only") {
