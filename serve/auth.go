@@ -24,7 +24,9 @@ package serve
 // 127.0.0.1 through DNS rebinding (its own name re-resolved to
 // 127.0.0.1): the browser then treats the server as that site, Origin
 // checks included. The Host header still carries the attacker's name,
-// so the server answers 421 to any Host not in Config.AllowedHosts. IP
+// so the server answers 421 to any Host not in Config.AllowedHosts
+// (/healthz and /readyz excepted: probes carry no data and orchestrators
+// send them to the pod's IP). IP
 // literals are only allowed when listed, like names; "*.example.com"
 // allows the subdomains, "*" any Host. When the list is empty, Run on a
 // loopback address allows the loopback names (localhost, *.localhost,
@@ -162,12 +164,16 @@ func (h *hostList) allows(hostport string) bool {
 	return false
 }
 
+// isProbe says whether path is a health probe, which carries no data and
+// is served whatever the Host (orchestrators' probes send the pod's IP).
+func isProbe(path string) bool { return path == "/healthz" || path == "/readyz" }
+
 // guard answers the requests that are not allowed in: 421 for a Host
 // off the list, 401 without the token where it is needed. Both are
 // counted in residual_rejected_total.
 func (s *Server) guard(hosts *hostList, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !hosts.allows(r.Host) {
+		if !hosts.allows(r.Host) && !isProbe(r.URL.Path) {
 			s.metrics.rejected.WithLabelValues("host").Inc()
 			s.writeError(w, r, errorf(http.StatusMisdirectedRequest, "Host %q is not served here (see --allowed-hosts)", r.Host))
 			return

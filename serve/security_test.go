@@ -251,8 +251,14 @@ func TestHostAllowList(t *testing.T) {
 		"residual.example": 200, "residual.example:8080": 200, "cam.lab.example": 200, "10.0.0.5:80": 200,
 		"localhost": 421, addr: 421, "lab.example": 421, "other.example": 421,
 	} {
-		if status, msg, _ := do(t, nil, "GET", "http://"+addr+"/healthz", map[string]string{"Host": host}, nil); status != want {
+		if status, msg, _ := do(t, nil, "GET", "http://"+addr+"/v1/models", map[string]string{"Host": host}, nil); status != want {
 			t.Errorf("list, Host %q: status %d (%s), want %d", host, status, msg, want)
+		}
+	}
+	// Probes are answered whatever the Host.
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if status, msg, _ := do(t, nil, "GET", "http://"+addr+p, map[string]string{"Host": "10.1.2.3:8080"}, nil); status != 200 {
+			t.Errorf("probe %s from another Host: %d %s", p, status, msg)
 		}
 	}
 	if _, err := New(Config{AllowedHosts: []string{"http://x.example/"}}, newEmotionModel(t, 1)); err == nil || !strings.Contains(err.Error(), "http://x.example/") {
