@@ -156,6 +156,7 @@ type teacher struct {
 	path string
 	net  *model.Net
 	pre  vision.Preprocess
+	same bool           // pre normalises as the student does
 	x    *tensor.Tensor // the batch in the teacher's normalisation
 }
 
@@ -192,7 +193,7 @@ func newDistiller(cfg *Config, classes []string, student vision.Preprocess) (*di
 		if p.Height != student.Height || p.Width != student.Width || p.Channels != student.Channels {
 			return nil, fmt.Errorf("train: teacher %s takes %dx%dx%d images (HxWxC), the student %dx%dx%d", path, p.Height, p.Width, p.Channels, student.Height, student.Width, student.Channels)
 		}
-		d.teachers = append(d.teachers, &teacher{path: path, net: net, pre: p})
+		d.teachers = append(d.teachers, &teacher{path: path, net: net, pre: p, same: samePreprocess(p, student)})
 	}
 	return d, nil
 }
@@ -202,7 +203,7 @@ func newDistiller(cfg *Config, classes []string, student vision.Preprocess) (*di
 func (d *distiller) softTargets(x *tensor.Tensor) (*tensor.Tensor, error) {
 	for i, t := range d.teachers {
 		in := x
-		if !samePreprocess(t.pre, d.student) {
+		if !t.same {
 			t.x = renormalize(t.x, x, d.student, t.pre)
 			in = t.x
 		}

@@ -337,3 +337,33 @@ func TestDistillTeacherOnRealFaces(t *testing.T) {
 		t.Errorf("renormalised input changes %d of %d predictions (accuracy %.3f)", d.Len()-agree, d.Len(), acc)
 	}
 }
+
+// TestLeverStepDoesNotAllocate: a training step with mixing, EMA and a
+// teacher allocates nothing once warmed up.
+func TestLeverStepDoesNotAllocate(t *testing.T) {
+	path := synthCSV(t, 48, 16)
+	teacher := trainTeacher(t, path)
+	cfg := leverConfig(path, filepath.Join(t.TempDir(), "run"), teacher)
+	tr := mustTrainer(t, cfg, Options{})
+	x := tensor.New(16, 24, 24, 1)
+	for i := range x.Data {
+		x.Data[i] = float32(i%97) / 97
+	}
+	labels := make([]int, 16)
+	for i := range labels {
+		labels[i] = i % 7
+	}
+	step := func() {
+		tr.mixPCG.Seed(1, 2)
+		partner, lambda := tr.mixer.Apply(tr.mixRand, x, labels)
+		if _, _, err := tr.stepMix(x, labels, partner, lambda, 0.01); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		step()
+	}
+	if n := testing.AllocsPerRun(5, step); n != 0 {
+		t.Errorf("%v allocations per step with mixing, EMA and distillation", n)
+	}
+}

@@ -108,6 +108,7 @@ func newTrainCmd() *cobra.Command {
   checkpoint.safetensors   the last checkpoint (every epoch, every --checkpoint-every
                            steps; Ctrl-C saves one too)
   best.residual            the best model so far (by --metric), for eval/predict/serve
+  last.residual            the model after the last epoch (with --ema both hold the average)
   metrics.csv, metrics.jsonl, training_curves.png
   report.txt, metrics.json, confusion.png, per_class_accuracy.png
                            the best model on the validation set, at the end
