@@ -1,10 +1,13 @@
 package train
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -205,4 +208,56 @@ func TestExplicitZeros(t *testing.T) {
 	if !differ {
 		t.Error("seed 0 and seed 1 give the same initial weights: 0 was replaced by the default")
 	}
+}
+
+// TestRunDirLockAcrossProcesses: a second process holds the lock (this
+// test binary run as a helper); taking it here fails with an error naming
+// that process's PID, and once the helper has exited (the kernel drops
+// its lock, as after a crash) the lock is free again.
+func TestRunDirLockAcrossProcesses(t *testing.T) {
+	if dir := os.Getenv("RESIDUAL_LOCK_HELPER_DIR"); dir != "" {
+		release, err := LockRunDir(dir)
+		if err != nil {
+			fmt.Println("helper:", err)
+			os.Exit(3)
+		}
+		defer release()
+		fmt.Println("locked")
+		io.Copy(io.Discard, os.Stdin) // hold until the parent closes stdin
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunDirLockAcrossProcesses$")
+	cmd.Env = append(os.Environ(), "RESIDUAL_LOCK_HELPER_DIR="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "locked\n" {
+		stdin.Close()
+		cmd.Wait()
+		t.Fatalf("helper said %q (%v)", line, err)
+	}
+	_, err = LockRunDir(dir)
+	want := fmt.Sprintf("in use by another trainer (PID %d,", cmd.Process.Pid)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("lock held by process %d: %v, want %q", cmd.Process.Pid, err, want)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	release, err := LockRunDir(dir)
+	if err != nil {
+		t.Fatalf("lock after the holder exited: %v", err)
+	}
+	release()
 }
