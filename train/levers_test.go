@@ -367,3 +367,25 @@ func TestLeverStepDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per step with mixing, EMA and distillation", n)
 	}
 }
+
+// TestLeversStillLearn: the synthetic-faces run of
+// TestTrainingLearnsSynthFaces with mixup, CutMix and EMA still learns
+// (a sign or scale error in the mixed loss or the average would not).
+func TestLeversStillLearn(t *testing.T) {
+	path := synthCSV(t, 1400, 280)
+	cfg := with(func(c *Config) {
+		c.Data, c.Out, c.ImageSize = path, filepath.Join(t.TempDir(), "run"), 16
+		c.Arch = &model.Config{Block: "basic", Layers: []int{1, 1}, Widths: []int{8, 16}}
+		c.Epochs, c.BatchSize, c.Optimizer, c.LR, c.Warmup, c.Augment, c.Seed = 10, 32, "adamw", Float(0.01), 0.5, "flip", 1
+		c.Mixup, c.CutMix, c.MixProb, c.EMA = 0.2, 1, 0.5, 0.95
+	})
+	tr := mustTrainer(t, cfg, Options{})
+	res, err := tr.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("with mixup, CutMix and EMA: validation accuracy %.3f, macro-F1 %.3f (best epoch %d)", res.Val.Accuracy, res.Val.MacroF1, res.BestEpoch)
+	if res.Val.Accuracy < 0.6 {
+		t.Errorf("validation accuracy %.3f, want >= 0.6 (chance is 0.143)", res.Val.Accuracy)
+	}
+}
