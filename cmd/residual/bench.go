@@ -291,7 +291,7 @@ func runBench(o benchOptions) error {
 		printConvAlgorithms(res.ConvAlgorithms, o.batch)
 	}
 	if res.InferBF16PerS > 0 {
-		say("  bfloat16 inference, batch %d %7.1f images/s, batch 1 latency %.3f ms (--precision bf16)\n", o.batch, res.InferBF16PerS, res.LatencyBF16Ms)
+		say("  bfloat16 inference, batch %d %7.1f images/s, batch 1 latency %.3f ms (--precision bf16; fp32 above measured alternating with it)\n", o.batch, res.InferBF16PerS, res.LatencyBF16Ms)
 	}
 
 	var torch *torchResult
@@ -373,28 +373,77 @@ func benchNet(res *benchResult, o benchNetOptions, batch int, d time.Duration, b
 		res.ConvAlgorithms[i] = convAlgorithms{Name: c.Name(), Train: c.Algorithms(),
 			Shape: fmt.Sprintf("%d->%d %dx%d/%d", cfg.InC, cfg.OutC, kh, kw, cfg.Stride)}
 	}
-	res.InferImagesPerS = measure(d, func() { step.Infer() }) * float64(batch)
-	for i, c := range convs {
-		res.ConvAlgorithms[i].Inference = c.Algorithms().Forward
-	}
-
 	one := tensor.New(net.InputShape(1)...)
 	copy(one.Data, x.Data)
-	if res.LatencyBatch1Ms, err = medianLatency(net, one, d); err != nil {
+	if !bf16 {
+		res.InferImagesPerS = measure(d, func() { step.Infer() }) * float64(batch)
+		for i, c := range convs {
+			res.ConvAlgorithms[i].Inference = c.Algorithms().Forward
+		}
+		res.LatencyBatch1Ms, err = medianLatency(net, one, d)
 		return err
 	}
-	if bf16 {
-		net.SetBF16(true)
-		defer net.SetBF16(false)
-		res.InferBF16PerS = measure(d, func() { net.Forward(x, false) }) * float64(batch)
-		for i, c := range convs {
-			res.ConvAlgorithms[i].InferenceBF16 = c.Algorithms().Forward
-		}
-		if res.LatencyBF16Ms, err = medianLatency(net, one, d); err != nil {
-			return err
+	// bf16 runs on a twin of the network with the same weights, its calls
+	// alternating with the fp32 ones, so that both see the same machine
+	// (the ratio of a shared machine's separate runs moves by tens of %).
+	twin, err := twinNet(net)
+	if err != nil {
+		return err
+	}
+	twin.SetBF16(true)
+	var fwdErr error
+	run := func(n *model.Net, in *tensor.Tensor) func() {
+		return func() {
+			if _, err := n.Forward(in, false); err != nil {
+				fwdErr = err
+			}
 		}
 	}
-	return nil
+	fp32, bf := measurePair(d, run(net, x), run(twin, x))
+	res.InferImagesPerS, res.InferBF16PerS = fp32*float64(batch), bf*float64(batch)
+	twinConvs := twin.Convs()
+	for i, c := range convs {
+		res.ConvAlgorithms[i].Inference = c.Algorithms().Forward
+		res.ConvAlgorithms[i].InferenceBF16 = twinConvs[i].Algorithms().Forward
+	}
+	fp32, bf = measurePair(d, run(net, one), run(twin, one))
+	res.LatencyBatch1Ms, res.LatencyBF16Ms = 1e3/fp32, 1e3/bf
+	return fwdErr
+}
+
+// twinNet builds a network with net's configuration and a copy of its
+// parameters and buffers.
+func twinNet(net *model.Net) (*model.Net, error) {
+	twin, err := model.New(net.Config, 0)
+	if err != nil {
+		return nil, err
+	}
+	src := map[string]*tensor.Tensor{}
+	for _, p := range net.State() {
+		src[p.Name] = p.Value
+	}
+	err = twin.LoadState(func(name string) (*tensor.Tensor, bool) {
+		t, ok := src[name]
+		return t, ok
+	})
+	return twin, err
+}
+
+// measurePair runs a and b alternately for about 2d (after a warm-up call
+// of each; at least 5 calls each) and returns the calls per second of each
+// from its median time.
+func measurePair(d time.Duration, a, b func()) (float64, float64) {
+	a()
+	b()
+	var ta, tb []time.Duration
+	for start := time.Now(); len(ta) < 5 || time.Since(start) < 2*d; {
+		t0 := time.Now()
+		a()
+		t1 := time.Now()
+		b()
+		ta, tb = append(ta, t1.Sub(t0)), append(tb, time.Since(t1))
+	}
+	return 1 / median(ta).Seconds(), 1 / median(tb).Seconds()
 }
 
 // medianLatency runs batch-1 inference for about d (at least 20 times)
