@@ -13,7 +13,14 @@
 // joins are Add (+ Relu in v1), pooling is GlobalAveragePool + Flatten,
 // fully connected layers are Gemm (transB=1). The class names (JSON list,
 // key "classes") and the preprocessing (JSON vision.Preprocess, key
-// "preprocess") are in metadata_props.
+// "preprocess") are in metadata_props. Blocks are exported from their
+// named fields (conv1, bn1, downsample, ...) with each convolution's own
+// stride and padding, so odd input sizes export exactly (round-trip tests
+// at 5, 7, 21, 25 and 48 px). Keras-layout stems export as Pad (zeros) +
+// MaxPool; ONNX Runtime 1.30 with graph optimisations on fuses that Pad
+// into the MaxPool, which pads with -inf, and then differs where a border
+// window holds only negative values: run such files with
+// graphOptimizationLevel "disabled" (ort_test.go does).
 //
 // # Import
 //

@@ -39,6 +39,16 @@ func runORT(t *testing.T, modelBytes []byte, x *tensor.Tensor) *tensor.Tensor {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("node", "../scripts/ort_check.mjs", mp, ip)
+	if os.Getenv("ORT_OPT") == "" && bytes.Contains(modelBytes, []byte("maxpool.pad")) {
+		// ONNX Runtime 1.30's graph optimisations (from level basic) fold
+		// a zero Pad into the following MaxPool, which pads with -inf:
+		// Keras-layout stems (ZeroPadding2D + MaxPooling2D) then come out
+		// wrong wherever a border window holds only negative values (the
+		// max-pool output 12-22% off here, the logits 1-2%). Node by node
+		// with optimisations disabled ORT matches ours to 3e-7, so check
+		// the file's meaning that way.
+		cmd.Env = append(os.Environ(), "ORT_OPT=disabled")
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

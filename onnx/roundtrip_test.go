@@ -69,6 +69,14 @@ var roundTripConfigs = map[string]model.Config{
 	// max-pool (odd sizes: 21 -> 11 -> 6 -> 3), and the paper's head.
 	"v2-keras-odd":   {Version: 2, Layout: model.LayoutKeras, Block: "bottleneck", Layers: []int{3, 2, 2}, Widths: []int{4, 8, 8}, Stem: "imagenet", Input: [3]int{21, 21, 3}, Classes: 3},
 	"v2-keras-paper": {Version: 2, Layout: model.LayoutKeras, Block: "bottleneck", Layers: []int{2, 2}, Widths: []int{4, 8}, Stem: "imagenet", InputAdapter: 3, Pool: "flatten", Head: []int{6}, Input: [3]int{32, 32, 1}, Classes: 4},
+	// Strided stages on odd sizes with the ImageNet stem (issue 9 item 7:
+	// a stride derived from input/output sizes came out 1): four stages
+	// as resnet18's, at 5, 7, 25 and 48 px (48 -> 24 -> 12 -> 12 -> 6 -> 3 -> 2).
+	"v1-basic-odd5":  {Block: "basic", Layers: []int{1, 1, 1, 1}, Widths: []int{4, 4, 8, 8}, Stem: "imagenet", Input: [3]int{5, 5, 1}, Classes: 3},
+	"v1-basic-odd7":  {Block: "basic", Layers: []int{1, 1, 1, 1}, Widths: []int{4, 4, 8, 8}, Stem: "imagenet", Input: [3]int{7, 7, 1}, Classes: 3},
+	"v1-basic-odd25": {Block: "basic", Layers: []int{1, 1, 1, 1}, Widths: []int{4, 4, 8, 8}, Stem: "imagenet", Input: [3]int{25, 25, 3}, Classes: 3},
+	"v1-basic-48":    {Block: "basic", Layers: []int{2, 2, 2, 2}, Widths: []int{4, 8, 8, 16}, Stem: "imagenet", Input: [3]int{48, 48, 1}, Classes: 7},
+	"v2-bottle-odd7": {Version: 2, Block: "bottleneck", Layers: []int{1, 1, 1, 1}, Widths: []int{4, 4, 8, 8}, Stem: "imagenet", Input: [3]int{7, 7, 1}, Classes: 3},
 }
 
 // TestExportImportRoundTrip: ours -> ONNX -> our importer gives our

@@ -7,6 +7,9 @@
 // (float32 values in row-major order). Output on stdout:
 // {"outputs": {"logits": {"shape": [...], "data": [...]}}}.
 //
+// ORT_OPT, when set, is the session's graphOptimizationLevel (disabled,
+// basic, extended or all; default all).
+//
 // onnxruntime-node is looked up from the directory in the ORT_DIR
 // environment variable (where `npm install --ignore-scripts
 // onnxruntime-node@1.30.0` was run), else from this script's location.
@@ -23,7 +26,7 @@ const base = process.env.ORT_DIR ? path.join(process.env.ORT_DIR, "package.json"
 const ort = createRequire(base)("onnxruntime-node");
 
 const input = JSON.parse(readFileSync(inputPath, "utf8"));
-const session = await ort.InferenceSession.create(modelPath);
+const session = await ort.InferenceSession.create(modelPath, process.env.ORT_OPT ? { graphOptimizationLevel: process.env.ORT_OPT } : {});
 const feeds = {};
 feeds[input.name || session.inputNames[0]] = new ort.Tensor("float32", Float32Array.from(input.data), input.shape);
 const results = await session.run(feeds);
