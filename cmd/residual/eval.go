@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -64,6 +65,10 @@ func runEval(cmd *cobra.Command, o evalOptions) error {
 		return fmt.Errorf("eval: --batch %d, want at least 1", o.batch)
 	case o.digits > 12:
 		return fmt.Errorf("eval: --digits %d, want 0 to 12", o.digits)
+	case !slices.Contains(train.TTAModes, o.tta):
+		return fmt.Errorf("eval: --tta %q, want one of %s", o.tta, strings.Join(train.TTAModes, ", "))
+	case !slices.Contains(train.SplitNames, o.split):
+		return fmt.Errorf("eval: --split %q, want one of %s", o.split, strings.Join(train.SplitNames, ", "))
 	}
 	bf16, err := useBF16("eval", o.precision, cmd.ErrOrStderr())
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -124,6 +125,9 @@ func runPredict(cmd *cobra.Command, o predictOptions, args []string) error {
 	}
 	if o.batch < 1 {
 		return fmt.Errorf("predict: --batch %d, want at least 1", o.batch)
+	}
+	if !slices.Contains(train.TTAModes, o.tta) {
+		return fmt.Errorf("predict: --tta %q, want one of %s", o.tta, strings.Join(train.TTAModes, ", "))
 	}
 	bf16, err := useBF16("predict", o.precision, cmd.ErrOrStderr())
 	if err != nil {
