@@ -41,12 +41,18 @@ type Model struct {
 
 // instance is one network with its reusable buffers.
 type instance struct {
-	net     *model.Net
+	net     network
 	x       *tensor.Tensor // (N,H,W,C) input batch
 	probs   *tensor.Tensor // (N,Classes)
 	scratch face.Scratch
 	jobs    []*job // the jobs of the current pass (reused)
 	live    []*job // those of them in the batch (reused)
+}
+
+// network is what an instance runs: a model.Net or an imported ONNX
+// graph (onnx.Graph), each used by one pass at a time.
+type network interface {
+	Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error)
 }
 
 // NewModel serves net under name with the given class names and
@@ -94,7 +100,9 @@ func (m *Model) SetBF16(on bool) {
 	all := make([]*instance, 0, cap(m.pool))
 	for range cap(m.pool) {
 		in := <-m.pool
-		in.net.SetBF16(on)
+		if n, ok := in.net.(*model.Net); ok {
+			n.SetBF16(on) // imported ONNX graphs run in float32
+		}
 		all = append(all, in)
 	}
 	for _, in := range all {

@@ -1,6 +1,10 @@
 package serve
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/residual-go/residual/model"
+)
 
 // TestModelSetBF16 sets the precision of every instance, clones included,
 // and leaves all of them in the pool.
@@ -14,8 +18,8 @@ func TestModelSetBF16(t *testing.T) {
 		var all []*instance
 		for range 3 {
 			in := <-m.pool
-			if in.net.BF16() != on {
-				t.Errorf("instance has BF16 %v after SetBF16(%v)", in.net.BF16(), on)
+			if n := in.net.(*model.Net); n.BF16() != on {
+				t.Errorf("instance has BF16 %v after SetBF16(%v)", n.BF16(), on)
 			}
 			all = append(all, in)
 		}

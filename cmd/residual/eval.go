@@ -9,7 +9,6 @@ import (
 
 	"github.com/residual-go/residual/data"
 	"github.com/residual-go/residual/eval"
-	"github.com/residual-go/residual/model"
 	"github.com/residual-go/residual/train"
 )
 
@@ -74,12 +73,7 @@ func runEval(cmd *cobra.Command, o evalOptions) error {
 	if err != nil {
 		return err
 	}
-	net, meta, err := model.Load(o.model)
-	if err != nil {
-		return err
-	}
-	net.SetBF16(bf16)
-	pred, err := train.NewPredictor(net, o.tta)
+	pred, meta, err := loadPredictor("eval", o.model, o.tta, bf16)
 	if err != nil {
 		return err
 	}

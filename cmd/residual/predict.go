@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/residual-go/residual/data"
-	"github.com/residual-go/residual/model"
 	"github.com/residual-go/residual/tensor"
 	"github.com/residual-go/residual/train"
 	"github.com/residual-go/residual/vision"
@@ -141,12 +140,7 @@ func runPredict(cmd *cobra.Command, o predictOptions, args []string) error {
 	if o.faces || o.hands {
 		return runPredictFaces(cmd, o, files)
 	}
-	net, meta, err := model.Load(o.model)
-	if err != nil {
-		return err
-	}
-	net.SetBF16(bf16)
-	pred, err := train.NewPredictor(net, o.tta)
+	pred, meta, err := loadPredictor("predict", o.model, o.tta, bf16)
 	if err != nil {
 		return err
 	}
