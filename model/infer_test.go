@@ -62,13 +62,15 @@ func TestInferencePlanMatchesLayers(t *testing.T) {
 				opt.Step(0.1)
 			}
 			check("after training")
-			// Parameters written from outside (as LoadState does).
+			// Parameters written from outside (as LoadState does),
+			// announced as every writer must (nn.Param.Changed).
 			for _, p := range net.State() {
 				for i := range p.Value.Data {
 					if p.Value.Len() > 1 {
 						p.Value.Data[i] *= 0.9
 					}
 				}
+				p.Changed()
 			}
 			check("after changing the state")
 		})

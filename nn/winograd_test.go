@@ -123,6 +123,7 @@ func TestWinogradConvBN(t *testing.T) {
 			}
 		}
 		conv.Weight.Value.Data[0] += 1 // the fold must follow
+		conv.Weight.Changed()
 	}
 }
 
@@ -171,6 +172,7 @@ func BenchmarkWinograd(b *testing.B) {
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					c.Weight.Value.Data[0] = -c.Weight.Value.Data[0] // as an optimizer step would
+					c.Weight.Changed()
 					c.Forward(x, false)
 				}
 				b.StopTimer()
