@@ -527,3 +527,36 @@ func TestConvBNBF16(t *testing.T) {
 		gcZeroAllocs(t, "ConvBN bf16", func() { f.Forward(x, nil) })
 	}
 }
+
+// TestConvBNVersions: with every source parameter's version unchanged the
+// fold is trusted without comparing values (a snapshot corrupted behind
+// its back goes unnoticed); after Changed the values are compared again,
+// and a version of 0 (unknown) always compares.
+func TestConvBNVersions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	conv := NewConv2D("conv", Conv2DConfig{InC: 8, OutC: 8, Kernel: 3, Padding: 1}, rng)
+	bn := NewBatchNorm2D("bn", BatchNorm2DConfig{C: 8})
+	f, _ := NewConvBN(conv, bn, false)
+	f.Forward(gcRandn(rng, 1, 6, 6, 8), nil)
+	f.snapshot[0] += 1 // as if the weight had changed without Changed
+	if f.stale() {
+		t.Fatal("stale with every version unchanged: the values were compared")
+	}
+	conv.Weight.Changed()
+	if !f.stale() {
+		t.Fatal("not stale after Changed although the values differ from the snapshot")
+	}
+	f.fold()
+	if f.stale() {
+		t.Fatal("stale right after folding")
+	}
+	conv.Weight.Changed() // a new version, the same values: compared, equal, trusted again
+	if f.stale() || f.keys != f.sourceKeys() {
+		t.Fatal("a new version with unchanged values: stale, or keys not updated")
+	}
+	bn.Bias.version = 0 // unknown
+	bn.Bias.Value.Data[0] += 1
+	if !f.stale() {
+		t.Fatal("an unknown version was trusted")
+	}
+}
