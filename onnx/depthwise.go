@@ -34,7 +34,7 @@ func newDepthwise(name string, c, kh, kw, stride, pad int, bias bool) *depthwise
 	if bias {
 		d.Bias = &nn.Param{Name: name + ".bias", Value: tensor.New(c), Grad: tensor.New(c), NoDecay: true}
 	}
-	d.fwdFn = d.forwardImages
+	d.fwdFn = d.forwardRows
 	d.bwdFn = d.backwardImages
 	return d
 }
@@ -66,36 +66,39 @@ func (d *depthwiseConv) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	d.ho = (d.h+2*d.p-d.kh)/d.stride + 1
 	d.wo = (d.w+2*d.p-d.kw)/d.stride + 1
 	d.out = tensor.Ensure(d.out, d.n, d.ho, d.wo, d.c)
-	parallel.For(d.n, 1, d.fwdFn)
+	// Rows of all images are shared out (a batch of one still uses every
+	// core): about 4K multiply-adds per row piece at least.
+	grain := max(1, 4096/max(1, d.wo*d.c*d.kh*d.kw))
+	parallel.For(d.n*d.ho, grain, d.fwdFn)
 	return d.out
 }
 
-func (d *depthwiseConv) forwardImages(lo, hi int) {
+// forwardRows computes output rows [lo,hi) of the flattened (N*Ho) rows.
+func (d *depthwiseConv) forwardRows(lo, hi int) {
 	c, w := d.c, d.Weight.Value.Data
-	for i := lo; i < hi; i++ {
-		for oy := 0; oy < d.ho; oy++ {
-			for ox := 0; ox < d.wo; ox++ {
-				y := d.out.Data[((i*d.ho+oy)*d.wo+ox)*c:][:c]
-				if d.Bias != nil {
-					copy(y, d.Bias.Value.Data)
-				} else {
-					clear(y)
+	for r := lo; r < hi; r++ {
+		i, oy := r/d.ho, r%d.ho
+		for ox := 0; ox < d.wo; ox++ {
+			y := d.out.Data[((i*d.ho+oy)*d.wo+ox)*c:][:c]
+			if d.Bias != nil {
+				copy(y, d.Bias.Value.Data)
+			} else {
+				clear(y)
+			}
+			for ky := 0; ky < d.kh; ky++ {
+				iy := oy*d.stride + ky - d.p
+				if iy < 0 || iy >= d.h {
+					continue
 				}
-				for ky := 0; ky < d.kh; ky++ {
-					iy := oy*d.stride + ky - d.p
-					if iy < 0 || iy >= d.h {
+				for kx := 0; kx < d.kw; kx++ {
+					ix := ox*d.stride + kx - d.p
+					if ix < 0 || ix >= d.w {
 						continue
 					}
-					for kx := 0; kx < d.kw; kx++ {
-						ix := ox*d.stride + kx - d.p
-						if ix < 0 || ix >= d.w {
-							continue
-						}
-						xs := d.x.Data[((i*d.h+iy)*d.w+ix)*c:][:c]
-						ws := w[(ky*d.kw+kx)*c:][:c]
-						for j := range y {
-							y[j] += xs[j] * ws[j]
-						}
+					xs := d.x.Data[((i*d.h+iy)*d.w+ix)*c:][:c]
+					ws := w[(ky*d.kw+kx)*c:][:c]
+					for j := range y {
+						y[j] += xs[j] * ws[j]
 					}
 				}
 			}
