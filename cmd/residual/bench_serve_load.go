@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,6 +36,7 @@ type stressOptions struct {
 	drift    float64
 	sample   time.Duration
 	memLimit int64
+	heapProf string
 }
 
 func (o *stressOptions) commonFlags(cmd *cobra.Command, duration time.Duration) {
@@ -48,6 +51,7 @@ func (o *stressOptions) commonFlags(cmd *cobra.Command, duration time.Duration) 
 	f.DurationVar(&o.latency, "max-latency", 30*time.Second, "an answer later than this is a failure")
 	f.DurationVar(&o.sample, "sample", time.Second, "RSS sampling period")
 	f.Int64Var(&o.memLimit, "memory-limit", defaultMemoryLimit, "soft memory limit of the in-process server, as serve --memory-limit")
+	f.StringVar(&o.heapProf, "heap-profile", "", "write a pprof heap profile of this process (the in-process server) at the end")
 }
 
 func newBenchServeBombsCmd() *cobra.Command {
@@ -203,6 +207,9 @@ func runBenchBombs(ctx context.Context, o stressOptions, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, rep)
+	if err := writeHeapProfile(o.heapProf); err != nil {
+		return err
+	}
 	if n := rep.Failures(); n > 0 {
 		return fmt.Errorf("bench serve bombs: %d requests failed", n)
 	}
@@ -237,6 +244,9 @@ func runBenchSoak(ctx context.Context, o stressOptions, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, rep)
+	if err := writeHeapProfile(o.heapProf); err != nil {
+		return err
+	}
 	if n := rep.Failures(); n > 0 {
 		return fmt.Errorf("bench serve soak: %d requests failed", n)
 	}
@@ -250,4 +260,22 @@ func runBenchSoak(ctx context.Context, o stressOptions, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// writeHeapProfile writes the heap profile (live objects after a GC) to
+// path, when set.
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench serve: --heap-profile: %v", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("bench serve: --heap-profile %s: %v", path, err)
+	}
+	return f.Close()
 }
