@@ -723,3 +723,22 @@ func TestDecodeStopsAtDeadline(t *testing.T) {
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// TestSlowAnswerNotCutByReadTimeout: ReadTimeout bounds reading the
+// request, not the work after it: a request that waits longer than
+// ReadTimeout for a slot is still answered.
+func TestSlowAnswerNotCutByReadTimeout(t *testing.T) {
+	s := newServer(t, Config{ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, MaxInFlight: 1, RequestTimeout: 10 * time.Second})
+	addr := runServer(t, s)
+	release, err := s.gate.acquire(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(1500*time.Millisecond, release)
+	good := encodeJPEG(t, image.NewGray(image.Rect(0, 0, 64, 64)))
+	t0 := time.Now()
+	status, msg, _ := do(t, nil, "POST", "http://"+addr+"/v1/predict?faces=false", map[string]string{"Content-Type": "image/jpeg"}, good)
+	if status != 200 || time.Since(t0) < time.Second {
+		t.Errorf("status %d (%s) after %v, want 200 after the slot freed at 1.5 s", status, msg, time.Since(t0))
+	}
+}
