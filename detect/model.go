@@ -3,6 +3,7 @@ package detect
 import (
 	"bytes"
 	"fmt"
+	"image"
 	"math"
 
 	"github.com/residual-go/residual/onnx"
@@ -40,6 +41,7 @@ type instance struct {
 	in       *tensor.Tensor
 	rgb      vision.Image
 	small    vision.Image
+	tile     vision.Image
 	resizer  vision.Resizer
 	scores   []float32
 	raw      []float32
@@ -216,4 +218,43 @@ func (d *ssd) detect(frame *vision.Image, minScore, iou float32, max int) ([]Det
 		return nil, err
 	}
 	return WeightedNMS(dets, iou, max), nil
+}
+
+// detectTiled is detect plus four overlapping corner tiles of the frame
+// (each 0.6 of its width and height), run one after another: objects
+// too small for the whole frame letterboxed into the input are 1.67x
+// larger in a tile. All anchors found are merged by one weighted NMS.
+func (d *ssd) detectTiled(frame *vision.Image, minScore, iou float32, max int) ([]Detection, error) {
+	inst, err := d.get()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { d.pool <- inst }()
+	all, err := d.run(inst, frame, minScore)
+	if err != nil {
+		return nil, err
+	}
+	tw, th := frame.W*3/5, frame.H*3/5
+	if tw < d.spec.size || th < d.spec.size {
+		return WeightedNMS(all, iou, max), nil // tiles would not be larger
+	}
+	for _, at := range [4]image.Point{{0, 0}, {frame.W - tw, 0}, {0, frame.H - th}, {frame.W - tw, frame.H - th}} {
+		if _, err := vision.Crop(&inst.tile, frame, image.Rect(at.X, at.Y, at.X+tw, at.Y+th)); err != nil {
+			return nil, fmt.Errorf("detect: %w", err)
+		}
+		dets, err := d.run(inst, &inst.tile, minScore)
+		if err != nil {
+			return nil, err
+		}
+		for _, dt := range dets {
+			dt.Box = Box{dt.Box.X0 + float32(at.X), dt.Box.Y0 + float32(at.Y), dt.Box.X1 + float32(at.X), dt.Box.Y1 + float32(at.Y)}
+			for k := range dt.Keypoints {
+				dt.Keypoints[k].X += float32(at.X)
+				dt.Keypoints[k].Y += float32(at.Y)
+			}
+			dt.Anchor += len(d.anchors) * (1 + len(all)) // distinct from the whole frame's anchors in NMS
+			all = append(all, dt)
+		}
+	}
+	return WeightedNMS(all, iou, max), nil
 }

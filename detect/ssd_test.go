@@ -157,3 +157,44 @@ func TestDetectFacesInPhotos(t *testing.T) {
 		}
 	}
 }
+
+// TestHandTiles: a 110 px hand photo in a 640x480 frame is too small for
+// the whole frame letterboxed into the 128x128 input (22 px there), and
+// is found with Tiles, in the right place (mapped back from its tile).
+func TestHandTiles(t *testing.T) {
+	img := loadShared(t, "gestures/sign-language-digits/5/IMG_1123.JPG")
+	small, err := vision.Resize(img, 110, 110)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := vision.NewImage(640, 480, 3)
+	for i := range f.Pix {
+		f.Pix[i] = 120
+	}
+	for y := 0; y < 110; y++ {
+		copy(f.Pix[((280+y)*640+440)*3:((280+y)*640+550)*3], small.Pix[y*110*3:(y+1)*110*3])
+	}
+	for _, tiles := range []bool{false, true} {
+		d, err := NewHandDetector(HandOptions{Tiles: tiles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hands, err := d.Detect(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("tiles %v: %d hands", tiles, len(hands))
+		if !tiles && len(hands) != 0 {
+			t.Logf("found without tiles too (the test then shows only the mapping)")
+		}
+		if tiles {
+			if len(hands) != 1 {
+				t.Fatalf("with tiles: %d hands, want 1", len(hands))
+			}
+			c := hands[0].Palm.Box.Centre()
+			if c.X < 440 || c.X > 550 || c.Y < 280 || c.Y > 390 {
+				t.Errorf("palm centre %+v outside the pasted photo (440,280)-(550,390)", c)
+			}
+		}
+	}
+}

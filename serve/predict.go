@@ -270,6 +270,9 @@ func (s *Server) predictBytes(ctx context.Context, m *Model, data []byte, opt Fr
 	det := s.detector
 	if opt.Live {
 		det = s.live
+		if opt.Hands == s.hands {
+			opt.Hands = s.handsLive
+		}
 	}
 	res, err := Predict(ctx, m, det, frame, opt)
 	if err != nil {

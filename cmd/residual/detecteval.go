@@ -35,6 +35,7 @@ type detectEvalOptions struct {
 	verbose   bool
 	faceScore float64 // BlazeFace min score (0: its default)
 	handScore float64 // palm min score (0: its default)
+	handTiles bool
 }
 
 func newDetectEvalCmd() *cobra.Command {
@@ -72,6 +73,7 @@ MediaPipe does) is compared with the pasted photo's square.`,
 	f.StringSliceVar(&o.detectors, "detectors", []string{detect.DetectorPigo, detect.DetectorShort, detect.DetectorFull}, "face detectors compared")
 	f.Float64Var(&o.faceScore, "face-min-score", 0, "BlazeFace's min score (0: its default, detect.FaceOptions)")
 	f.Float64Var(&o.handScore, "hand-min-score", 0, "the palm detector's min score (0: its default, detect.HandOptions)")
+	f.BoolVar(&o.handTiles, "hand-tiles", false, "run the palm detector on four corner tiles too (detect.HandOptions.Tiles)")
 	f.BoolVar(&o.verbose, "verbose", false, "also print recall per pasted side and the median best IoU")
 	f.Float64SliceVar(&o.margins, "margins", []float64{0.08}, "BlazeFace crop margins tried for the emotion accuracy (fraction of the box side each way; negative: none)")
 	return cmd
@@ -425,7 +427,7 @@ func evalHands(ctx context.Context, o detectEvalOptions, rng *rand.Rand, m *serv
 	if err != nil {
 		return err
 	}
-	hd, err := detect.NewHandDetector(detect.HandOptions{MinScore: float32(o.handScore)})
+	hd, err := detect.NewHandDetector(detect.HandOptions{MinScore: float32(o.handScore), Tiles: o.handTiles})
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func runPredictFaces(cmd *cobra.Command, o predictOptions, files []string) error
 	}
 	fopt := serve.FrameOptions{Faces: o.faces}
 	if o.hands {
-		if fopt.Hands, err = detect.NewHandDetector(detect.HandOptions{}); err != nil {
+		if fopt.Hands, err = detect.NewHandDetector(detect.HandOptions{Tiles: true}); err != nil {
 			return err
 		}
 	}
