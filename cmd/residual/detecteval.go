@@ -211,6 +211,7 @@ func rectIoU(a, b image.Rectangle) float64 {
 // tally counts one detector's results.
 type tally struct {
 	frames, objects, found, big, bigFound, falseBoxes, correct, foundCorrect int
+	falseEmpty, falseOnObject                                                int            // false boxes in empty frames; overlapping the object
 	bySide                                                                   map[int][2]int // side -> (found, total)
 	ious                                                                     []float64      // best IoU of each object
 }
@@ -232,7 +233,7 @@ func (t *tally) sides() string {
 	if len(t.ious) > 0 {
 		med = t.ious[len(t.ious)/2]
 	}
-	return fmt.Sprintf("found per side %s; median best IoU %.2f", strings.Join(parts, " "), med)
+	return fmt.Sprintf("found per side %s; median best IoU %.2f; false boxes: %d in empty frames, %d overlapping the object (IoU < 0.5)", strings.Join(parts, " "), med, t.falseEmpty, t.falseOnObject)
 }
 
 // faceBox is the face inside a pasted FER2013 square: 0.861 of its side,
@@ -290,6 +291,11 @@ func (t *tally) add(gt, alt image.Rectangle, label int, preds []serve.Prediction
 	for i := range preds {
 		if i != matched {
 			t.falseBoxes++
+			if gt.Empty() {
+				t.falseEmpty++
+			} else if rectIoU(gt, preds[i].Box.Rect()) > 0 || (!alt.Empty() && rectIoU(alt, preds[i].Box.Rect()) > 0) {
+				t.falseOnObject++
+			}
 		}
 	}
 }
