@@ -9,6 +9,7 @@ import (
 
 	"github.com/residual-go/residual/data"
 	"github.com/residual-go/residual/eval"
+	"github.com/residual-go/residual/inference"
 	"github.com/residual-go/residual/train"
 )
 
@@ -44,7 +45,7 @@ Images go through the model's own preprocessing (vision.Preprocess).`,
 	f.StringVar(&o.data, "data", "", "dataset path (required)")
 	f.StringVar(&o.format, "format", "auto", "data layout: "+strings.Join(train.Formats, "|"))
 	f.StringVar(&o.split, "split", "val", "split to evaluate: "+strings.Join(train.SplitNames, "|"))
-	f.StringVar(&o.tta, "tta", "none", "test-time augmentation: "+strings.Join(train.TTAModes, "|"))
+	f.StringVar(&o.tta, "tta", "none", "test-time augmentation: "+strings.Join(inference.TTAModes, "|"))
 	f.StringVar(&o.out, "out", "", "also write the report files into this directory")
 	countVar(f, &o.batch, "batch", 64, 1, "batch size")
 	countVar(f, &o.digits, "digits", 4, 0, "decimals in the classification report (0-12)")
@@ -64,8 +65,8 @@ func runEval(cmd *cobra.Command, o evalOptions) error {
 		return fmt.Errorf("eval: --batch %d, want at least 1", o.batch)
 	case o.digits > 12:
 		return fmt.Errorf("eval: --digits %d, want 0 to 12", o.digits)
-	case !slices.Contains(train.TTAModes, o.tta):
-		return fmt.Errorf("eval: --tta %q, want one of %s", o.tta, strings.Join(train.TTAModes, ", "))
+	case !slices.Contains(inference.TTAModes, o.tta):
+		return fmt.Errorf("eval: --tta %q, want one of %s", o.tta, strings.Join(inference.TTAModes, ", "))
 	case !slices.Contains(train.SplitNames, o.split):
 		return fmt.Errorf("eval: --split %q, want one of %s", o.split, strings.Join(train.SplitNames, ", "))
 	}
@@ -87,7 +88,7 @@ func runEval(cmd *cobra.Command, o evalOptions) error {
 		return err
 	}
 	defer loader.Close()
-	ev, err := train.Evaluate(pred, loader, meta.Classes)
+	ev, err := inference.Evaluate(pred, loader, meta.Classes)
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/residual-go/residual/data"
+	"github.com/residual-go/residual/inference"
 	"github.com/residual-go/residual/tensor"
-	"github.com/residual-go/residual/train"
 	"github.com/residual-go/residual/vision"
 )
 
@@ -71,7 +71,7 @@ an annotated copy of each photo (boxes, labels, class bars) is written to
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.model, "model", "", "model file (required)")
-	f.StringVar(&o.tta, "tta", "none", "test-time augmentation: "+strings.Join(train.TTAModes, "|"))
+	f.StringVar(&o.tta, "tta", "none", "test-time augmentation: "+strings.Join(inference.TTAModes, "|"))
 	f.BoolVar(&o.jsonOut, "json", false, "print JSON instead of text")
 	countVar(f, &o.batch, "batch", 32, 1, "images per forward pass")
 	addPrecisionFlag(f, &o.precision)
@@ -125,8 +125,8 @@ func runPredict(cmd *cobra.Command, o predictOptions, args []string) error {
 	if o.batch < 1 {
 		return fmt.Errorf("predict: --batch %d, want at least 1", o.batch)
 	}
-	if !slices.Contains(train.TTAModes, o.tta) {
-		return fmt.Errorf("predict: --tta %q, want one of %s", o.tta, strings.Join(train.TTAModes, ", "))
+	if !slices.Contains(inference.TTAModes, o.tta) {
+		return fmt.Errorf("predict: --tta %q, want one of %s", o.tta, strings.Join(inference.TTAModes, ", "))
 	}
 	bf16, err := useBF16("predict", o.precision, cmd.ErrOrStderr())
 	if err != nil {
