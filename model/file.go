@@ -174,12 +174,12 @@ func Read(r io.Reader, name string) (*Net, Meta, error) {
 	var prefix [12]byte
 	if n, err := io.ReadFull(tr, prefix[:]); err != nil {
 		if n >= 8 && string(prefix[:8]) != FileMagic || n < 8 && !bytes.HasPrefix([]byte(FileMagic), prefix[:n]) {
-			return fail("not a model file: it starts with %q, want %q", prefix[:n], FileMagic)
+			return fail("not a model file: %s", describeFormat(prefix[:n]))
 		}
 		return fail("truncated: %d bytes, want at least 12 (magic and version)", n)
 	}
 	if string(prefix[:8]) != FileMagic {
-		return fail("not a model file: it starts with %q, want %q", prefix[:8], FileMagic)
+		return fail("not a model file: %s", describeFormat(prefix[:]))
 	}
 	switch v := binary.LittleEndian.Uint32(prefix[8:]); {
 	case v > FileVersion:
@@ -352,4 +352,36 @@ func checkConfigSize(c Config, stored int) error {
 		return fmt.Errorf("architecture needs up to %.3g weights but only %d are stored", bound, stored)
 	}
 	return nil
+}
+
+// describeFormat names, in words, the format of a file that is not a
+// model file, from its first bytes: what the user probably passed
+// instead.
+func describeFormat(b []byte) string {
+	var what string
+	switch {
+	case bytes.HasPrefix(b, []byte("\xff\xd8\xff")):
+		what = "a JPEG image"
+	case bytes.HasPrefix(b, []byte("\x89PNG")):
+		what = "a PNG image"
+	case bytes.HasPrefix(b, []byte("GIF8")):
+		what = "a GIF image"
+	case bytes.HasPrefix(b, []byte("PK\x03\x04")):
+		what = "a zip archive (a PyTorch .pt/.pth checkpoint is one)"
+	case bytes.HasPrefix(b, []byte("\x89HDF")):
+		what = "an HDF5 file (a Keras .h5 model?)"
+	case bytes.HasPrefix(b, []byte("\x1f\x8b")):
+		what = "a gzip file"
+	case len(b) >= 9 && b[8] == '{' && binary.LittleEndian.Uint64(b[:8]) < 1<<30:
+		what = "a safetensors file"
+	case len(b) > 0 && b[0] == 0x08:
+		what = "probably an ONNX file (use it where ONNX files are accepted: predict, eval, serve, webcam, train --from)"
+	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
+		what = "a JSON file"
+	case len(b) == 0:
+		return "the file is empty"
+	default:
+		return fmt.Sprintf("it does not start with %q (its first bytes are %x)", FileMagic, b)
+	}
+	return "it is " + what + ", not a residual model (which starts with " + fmt.Sprintf("%q", FileMagic) + ")"
 }

@@ -166,8 +166,11 @@ func TestReadErrors(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "truncated: 0 bytes"},
-		{"wrong magic", []byte("PK\x03\x04 this is a zip file"), "not a model file"},
+		{"wrong magic", []byte("PK\x03\x04 this is a zip file"), "not a model file: it is a zip archive"},
 		{"safetensors", good[20+hl+8:], "not a model file"},
+		{"jpeg", []byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01"), "not a model file: it is a JPEG image"},
+		{"png", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"), "not a model file: it is a PNG image"},
+		{"onnx", []byte("\x08\x07\x12\x08residual"), "probably an ONNX file"},
 		{"short magic", []byte("RESI"), "truncated: 4 bytes"},
 		{"future version", reseal(future), "format version 2 is newer"},
 		{"truncated header", good[:40], "truncated: header has"},
