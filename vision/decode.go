@@ -29,6 +29,9 @@ func DecodeBytes(b []byte, maxPixels int) (image.Image, error) {
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
+		if what := notAnImage(b); what != "" {
+			return nil, fmt.Errorf("vision: not a readable JPEG or PNG image (%d bytes): it is %s", len(b), what)
+		}
 		return nil, fmt.Errorf("vision: not a readable JPEG or PNG image (%d bytes): %w", len(b), err)
 	}
 	if format != "jpeg" && format != "png" {
@@ -123,4 +126,26 @@ func modelChannels(m color.Model) int {
 		return 1
 	}
 	return 3
+}
+
+// notAnImage names, in words, a non-image file given as an image (a
+// model instead of a photo, say), or returns "".
+func notAnImage(b []byte) string {
+	switch {
+	case bytes.HasPrefix(b, []byte("RESIDUAL")):
+		return "a residual model file"
+	case bytes.HasPrefix(b, []byte("PK\x03\x04")):
+		return "a zip archive"
+	case bytes.HasPrefix(b, []byte("\x89HDF")):
+		return "an HDF5 file"
+	case bytes.HasPrefix(b, []byte("GIF8")):
+		return "a GIF image (only JPEG and PNG are read)"
+	case bytes.HasPrefix(b, []byte("RIFF")) && len(b) >= 12 && string(b[8:12]) == "WEBP":
+		return "a WebP image (only JPEG and PNG are read)"
+	case len(b) > 1 && b[0] == 0x08 && b[1] < 0x20:
+		return "probably an ONNX model file"
+	case b[0] == '{' || b[0] == '[':
+		return "a JSON file"
+	}
+	return ""
 }
