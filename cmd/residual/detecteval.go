@@ -36,6 +36,7 @@ type detectEvalOptions struct {
 	faceScore float64 // BlazeFace min score (0: its default)
 	handScore float64 // palm min score (0: its default)
 	handTiles bool
+	noAlign   bool
 }
 
 func newDetectEvalCmd() *cobra.Command {
@@ -73,6 +74,7 @@ MediaPipe does) is compared with the pasted photo's square.`,
 	f.StringSliceVar(&o.detectors, "detectors", []string{detect.DetectorPigo, detect.DetectorShort, detect.DetectorFull}, "face detectors compared")
 	f.Float64Var(&o.faceScore, "face-min-score", 0, "BlazeFace's min score (0: its default, detect.FaceOptions)")
 	f.Float64Var(&o.handScore, "hand-min-score", 0, "the palm detector's min score (0: its default, detect.HandOptions)")
+	f.BoolVar(&o.noAlign, "no-align", false, "classify face crops without turning them level (serve's align=false)")
 	f.BoolVar(&o.handTiles, "hand-tiles", false, "run the palm detector on four corner tiles too (detect.HandOptions.Tiles)")
 	f.BoolVar(&o.verbose, "verbose", false, "also print recall per pasted side and the median best IoU")
 	f.Float64SliceVar(&o.margins, "margins", []float64{0.08}, "BlazeFace crop margins tried for the emotion accuracy (fraction of the box side each way; negative: none)")
@@ -404,7 +406,7 @@ func evalFaces(ctx context.Context, o detectEvalOptions, rng *rand.Rand, m *serv
 				if m.Preprocess.Channels == 1 {
 					frame.Model, _ = vision.ConvertChannels(nil, c.frame, 1)
 				}
-				res, err := serve.Predict(ctx, m, det, frame, serve.FrameOptions{Faces: true})
+				res, err := serve.Predict(ctx, m, det, frame, serve.FrameOptions{Faces: true, NoAlign: o.noAlign})
 				if err != nil {
 					return err
 				}
