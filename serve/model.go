@@ -110,6 +110,35 @@ func (m *Model) SetBF16(on bool) {
 	}
 }
 
+// Warm runs every instance once on a zero batch of the largest size one
+// pass can hold (SetMaxBatch), so that the networks' reusable buffers
+// (grown, never shrunk: tensor.Ensure) reach their final size before the
+// first request. The server's memory is then flat from the start instead
+// of creeping up as ever larger cross-request batches appear, and no
+// request pays for growing them. Call it before the model serves requests:
+// it takes every instance from the pool.
+func (m *Model) Warm() error {
+	p := m.Preprocess
+	all := make([]*instance, 0, cap(m.pool))
+	defer func() {
+		for _, in := range all {
+			m.pool <- in
+		}
+	}()
+	for range cap(m.pool) {
+		in := <-m.pool
+		all = append(all, in)
+		in.x = tensor.Ensure(in.x, m.maxBatch, p.Height, p.Width, p.Channels) // (N,H,W,C)
+		in.x.Zero()
+		logits, err := in.net.Forward(in.x, false) // (N,Classes)
+		if err != nil {
+			return fmt.Errorf("serve: model %q: warming up at batch %d: %w", m.Name, m.maxBatch, err)
+		}
+		in.probs = nn.Softmax(logits, in.probs)
+	}
+	return nil
+}
+
 // cloneNet builds a network with net's configuration and copies every
 // parameter and buffer (BN running statistics) into it.
 func cloneNet(net *model.Net) (*model.Net, error) {

@@ -131,6 +131,9 @@ func stressTarget(ctx context.Context, o stressOptions) (string, func() (int64, 
 	} else {
 		m, err = serve.LoadModel("emotion", o.model, runtime.GOMAXPROCS(0))
 	}
+	if err == nil {
+		err = m.Warm() // as residual serve does (loadModels)
+	}
 	if err != nil {
 		return "", nil, nil, err
 	}

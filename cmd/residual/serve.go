@@ -254,6 +254,9 @@ func loadModels(o serveOptions) ([]*serve.Model, error) {
 	}
 	for _, m := range ms {
 		m.SetBF16(bf16)
+		if err := m.Warm(); err != nil {
+			return nil, err
+		}
 	}
 	return ms, nil
 }
