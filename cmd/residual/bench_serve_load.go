@@ -36,6 +36,7 @@ type stressOptions struct {
 	drift    float64
 	sample   time.Duration
 	memLimit int64
+	warm     bool // as serve --warm
 	heapProf string
 }
 
@@ -51,6 +52,7 @@ func (o *stressOptions) commonFlags(cmd *cobra.Command, duration time.Duration) 
 	f.DurationVar(&o.latency, "max-latency", 30*time.Second, "an answer later than this is a failure")
 	f.DurationVar(&o.sample, "sample", time.Second, "RSS sampling period")
 	f.Int64Var(&o.memLimit, "memory-limit", defaultMemoryLimit, "soft memory limit of the in-process server, as serve --memory-limit")
+	f.BoolVar(&o.warm, "warm", false, "size the in-process server's network buffers for the largest batch at start-up, as serve --warm")
 	f.StringVar(&o.heapProf, "heap-profile", "", "write a pprof heap profile of this process (the in-process server) at the end")
 }
 
@@ -131,8 +133,8 @@ func stressTarget(ctx context.Context, o stressOptions) (string, func() (int64, 
 	} else {
 		m, err = serve.LoadModel("emotion", o.model, runtime.GOMAXPROCS(0))
 	}
-	if err == nil {
-		err = m.Warm() // as residual serve does (loadModels)
+	if err == nil && o.warm {
+		err = m.Warm() // as residual serve --warm does (loadModels)
 	}
 	if err != nil {
 		return "", nil, nil, err
